@@ -1,0 +1,7 @@
+#include "ops/op.hpp"
+
+namespace acim::ops {
+
+void register_norm(std::vector<OpDef>& ops) { (void)ops; }
+
+}  // namespace acim::ops

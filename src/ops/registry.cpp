@@ -1,0 +1,75 @@
+#include <algorithm>
+
+#include "ops/op.hpp"
+
+namespace acim::ops {
+
+const ValueInfo& InferContext::in(size_t i) const {
+  if (!has(i))
+    fail(ErrorKind::invalid, "required input " + std::to_string(i) + " is missing");
+  return *inputs[i].info;
+}
+
+void InferContext::set_output(size_t i, DType dtype, Shape shape) {
+  ACIM_ASSERT(i < outputs.size(), "set_output: index out of range");
+  outputs[i].dtype = dtype;
+  outputs[i].shape = std::move(shape);
+  outputs[i].shape_known = true;
+}
+
+void InferContext::set_output_unknown_shape(size_t i, DType dtype) {
+  ACIM_ASSERT(i < outputs.size(), "set_output_unknown_shape: index out of range");
+  outputs[i].dtype = dtype;
+  outputs[i].shape.clear();
+  outputs[i].shape_known = false;
+}
+
+void InferContext::fail(ErrorKind kind, const std::string& what, const std::string& fix) const {
+  throw Error(kind, where, what, fix);
+}
+
+const Tensor& RunContext::in(size_t i) const {
+  if (!has(i)) fail(ErrorKind::invalid, "required input " + std::to_string(i) + " is missing");
+  return *inputs[i];
+}
+
+void RunContext::fail(ErrorKind kind, const std::string& what, const std::string& fix) const {
+  throw Error(kind, where, what, fix);
+}
+
+static const std::vector<OpDef>& all_ops() {
+  static const std::vector<OpDef> ops = [] {
+    std::vector<OpDef> v;
+    register_elementwise(v);
+    register_activation(v);
+    register_shape_ops(v);
+    register_reduce(v);
+    register_conv(v);
+    register_gemm(v);
+    register_pool(v);
+    register_norm(v);
+    register_rnn(v);
+    register_quant(v);
+    std::sort(v.begin(), v.end(),
+              [](const OpDef& a, const OpDef& b) { return a.op_type < b.op_type; });
+    for (size_t i = 1; i < v.size(); ++i)
+      ACIM_ASSERT(v[i - 1].op_type != v[i].op_type, "op registered twice");
+    return v;
+  }();
+  return ops;
+}
+
+const OpDef* find_op(std::string_view op_type) {
+  const auto& ops = all_ops();
+  auto it = std::lower_bound(ops.begin(), ops.end(), op_type,
+                             [](const OpDef& d, std::string_view t) { return d.op_type < t; });
+  return (it != ops.end() && it->op_type == op_type) ? &*it : nullptr;
+}
+
+std::vector<std::string_view> supported_op_types() {
+  std::vector<std::string_view> r;
+  for (const auto& d : all_ops()) r.push_back(d.op_type);
+  return r;
+}
+
+}  // namespace acim::ops
