@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything acim needs on a fresh Debian 12 machine, by package name, idempotently:
+# Debian packages with apt-get, Python packages with pip into ./.venv (pip's cache is kept
+# between runs). Safe to run again; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  cmake ninja-build g++ make pkg-config
+  libonnx-dev libprotobuf-dev protobuf-compiler     # ONNX import
+  libtomlplusplus-dev                               # chip specs (TOML)
+  nlohmann-json3-dev                                # machine-readable output
+  libcli11-dev                                      # the command line
+  libopenblas-dev                                   # tuned BLAS for the float kernels
+  libgtest-dev libgmock-dev libbenchmark-dev        # tests and benchmarks
+  python3-venv
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Python tools: onnx (its backend test data is the conformance suite; model-making scripts),
+# onnxruntime (the side-by-side benchmark). Pinned so conformance data and results are stable:
+# onnx 1.16 is the release whose newest opset (21) matches what acim imports.
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+REQ=scripts/requirements.txt
+STAMP=.venv/.requirements.stamp
+if [ ! -f "$STAMP" ] || ! cmp -s "$REQ" "$STAMP"; then
+  echo "setup: installing Python packages from $REQ"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r "$REQ"
+  cp "$REQ" "$STAMP"
+fi

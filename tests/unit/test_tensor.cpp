@@ -1,0 +1,47 @@
+#include <gtest/gtest.h>
+
+#include "acim/tensor.hpp"
+
+namespace acim {
+
+TEST(Tensor, ZeroFilledWithShapeAndDtype) {
+  Tensor t(DType::f32, {2, 3});
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.nbytes(), 24u);
+  for (float v : t.span<float>()) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(Tensor, CastConvertsValues) {
+  Tensor t = Tensor::from_vector<float>({3}, {1.5f, -2.5f, 0.0f});
+  Tensor i = t.cast(DType::i64);
+  EXPECT_EQ(i.to_int64s(), (std::vector<int64_t>{1, -2, 0}));
+  Tensor b = t.cast(DType::boolean);
+  EXPECT_EQ(b.to_int64s(), (std::vector<int64_t>{1, 1, 0}));
+}
+
+TEST(Tensor, ReshapeSharesBuffer) {
+  Tensor t = Tensor::from_vector<int32_t>({2, 2}, {1, 2, 3, 4});
+  Tensor r = t.reshaped({4});
+  r.data<int32_t>()[0] = 9;
+  EXPECT_EQ(t.data<int32_t>()[0], 9);
+  Tensor c = t.clone();
+  c.data<int32_t>()[0] = 7;
+  EXPECT_EQ(t.data<int32_t>()[0], 9);
+}
+
+TEST(Tensor, HugeTensorIsRefusedWithLimitError) {
+  try {
+    Tensor t(DType::f32, {1LL << 40, 1LL << 40});
+    FAIL() << "expected a limit error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::limit);
+    EXPECT_NE(std::string(e.what()).find("[1099511627776,1099511627776]"), std::string::npos);
+  }
+}
+
+TEST(Tensor, EmptyTensorWithZeroDimIsFine) {
+  Tensor t(DType::f32, {0, 1LL << 50});
+  EXPECT_EQ(t.numel(), 0);
+}
+
+}  // namespace acim
