@@ -25,8 +25,20 @@ class Executor {
   TensorMap run(const TensorMap& inputs) const;
 
  private:
+  // The graph resolved once into slots, so a run does no name look-ups.
+  struct Step {
+    const void* op = nullptr;            // ops::OpDef of the node
+    std::vector<const void*> fused_ops;  // ops::OpDef of each fused activation
+    std::vector<int> inputs;             // slot per node input; -1 for omitted
+    std::vector<int> outputs;            // slot per node output; -1 for omitted
+    std::vector<int> release;            // slots dead after this step
+  };
   Graph graph_;
-  std::vector<std::vector<std::string>> release_after_;  // values dead after node i
+  std::vector<Step> steps_;
+  int num_slots_ = 0;
+  std::vector<int> input_slots_;   // per graph input
+  std::vector<int> output_slots_;  // per graph output
+  std::vector<std::pair<int, Tensor>> constant_slots_;  // initializers
 };
 
 // Throws one Error listing every node whose op type acim does not support (or nothing).

@@ -43,24 +43,45 @@ void check_ops_supported(const Graph& graph) {
 Executor::Executor(Graph graph) : graph_(std::move(graph)) {
   validate_graph(graph_);
   check_ops_supported(graph_);
-  // Last use of each value, so intermediates are freed as soon as they are dead.
-  std::map<std::string, size_t> last_use;
-  for (size_t i = 0; i < graph_.nodes.size(); ++i)
-    for (const auto& in : graph_.nodes[i].inputs)
-      if (!in.empty() && !graph_.is_initializer(in)) last_use[in] = i;
-  std::set<std::string> keep;
-  for (const auto& o : graph_.outputs) keep.insert(o.name);
-  release_after_.assign(graph_.nodes.size(), {});
-  for (const auto& [value, i] : last_use)
-    if (!keep.count(value)) release_after_[i].push_back(value);
+  std::map<std::string, int> slot;
+  auto slot_of = [&](const std::string& name) {
+    auto [it, added] = slot.emplace(name, num_slots_);
+    if (added) ++num_slots_;
+    return it->second;
+  };
+  for (const auto& [name, t] : graph_.initializers) constant_slots_.emplace_back(slot_of(name), t);
+  for (const auto& in : graph_.inputs) input_slots_.push_back(slot_of(in.name));
+  std::vector<int> last_use;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const Node& node = graph_.nodes[i];
+    Step step;
+    step.op = ops::find_op(node.op_type);
+    for (const auto& f : node.fused) step.fused_ops.push_back(ops::find_op(f.op_type));
+    for (const auto& in : node.inputs) step.inputs.push_back(in.empty() ? -1 : slot_of(in));
+    for (const auto& out : node.outputs) step.outputs.push_back(out.empty() ? -1 : slot_of(out));
+    last_use.resize(static_cast<size_t>(num_slots_), -1);
+    for (int s : step.inputs)
+      if (s >= 0) last_use[static_cast<size_t>(s)] = static_cast<int>(i);
+    steps_.push_back(std::move(step));
+  }
+  for (const auto& out : graph_.outputs) output_slots_.push_back(slot_of(out.name));
+  // Free each intermediate right after its last reader, unless it is a graph output or constant.
+  last_use.resize(static_cast<size_t>(num_slots_), -1);
+  for (int s : output_slots_) last_use[static_cast<size_t>(s)] = -1;
+  for (const auto& [s, t] : constant_slots_) last_use[static_cast<size_t>(s)] = -1;
+  for (int s = 0; s < num_slots_; ++s)
+    if (last_use[static_cast<size_t>(s)] >= 0)
+      steps_[static_cast<size_t>(last_use[static_cast<size_t>(s)])].release.push_back(s);
 }
 
 static std::string describe_type(DType dt, const Shape& s) { return dtype_name(dt) + shape_str(s); }
 
 TensorMap Executor::run(const TensorMap& inputs) const {
   const std::string where = graph_.source.empty() ? "" : graph_.source + ": ";
-  TensorMap values;
-  for (const auto& in : graph_.inputs) {
+  std::vector<Tensor> values(static_cast<size_t>(num_slots_));
+  for (const auto& [s, t] : constant_slots_) values[static_cast<size_t>(s)] = t;
+  for (size_t k = 0; k < graph_.inputs.size(); ++k) {
+    const ValueInfo& in = graph_.inputs[k];
     auto it = inputs.find(in.name);
     if (it == inputs.end())
       throw Error(ErrorKind::invalid, where + "input '" + in.name + "'",
@@ -74,7 +95,7 @@ TensorMap Executor::run(const TensorMap& inputs) const {
       throw Error(ErrorKind::shape, where + "input '" + in.name + "'",
                   "expected " + describe_type(in.dtype, in.shape) + ", got " +
                       describe_type(t.dtype(), t.shape()));
-    values[in.name] = t;
+    values[static_cast<size_t>(input_slots_[k])] = t;
   }
   for (const auto& [name, t] : inputs) {
     bool known = false;
@@ -84,45 +105,35 @@ TensorMap Executor::run(const TensorMap& inputs) const {
                   "the graph has no input of this name");
   }
 
-  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& step = steps_[i];
     const Node& node = graph_.nodes[i];
-    const ops::OpDef* def = ops::find_op(node.op_type);
-    ops::RunContext ctx{node, graph_.where(node), {}, std::vector<Tensor>(node.outputs.size())};
-    for (const auto& in : node.inputs) {
-      if (in.empty()) {
-        ctx.inputs.push_back(nullptr);
-        continue;
+    ops::RunContext ctx{node, {}, {}, std::vector<Tensor>(step.outputs.size())};
+    ctx.inputs.reserve(step.inputs.size());
+    for (int s : step.inputs) ctx.inputs.push_back(s < 0 ? nullptr : &values[static_cast<size_t>(s)]);
+    try {
+      static_cast<const ops::OpDef*>(step.op)->run(ctx);
+      for (size_t f = 0; f < node.fused.size(); ++f) {
+        ops::RunContext fctx{node.fused[f], {}, {&ctx.outputs[0]}, std::vector<Tensor>(1)};
+        static_cast<const ops::OpDef*>(step.fused_ops[f])->run(fctx);
+        ctx.outputs[0] = std::move(fctx.outputs[0]);
       }
-      const Tensor* t = graph_.initializer(in);
-      if (!t) {
-        auto it = values.find(in);
-        ACIM_ASSERT(it != values.end(), "executor: value used before it is defined");
-        t = &it->second;
-      }
-      ctx.inputs.push_back(t);
+    } catch (const Error& e) {
+      // Kernels leave `where` empty on the hot path; name the node here.
+      if (!e.where().empty()) throw;
+      throw Error(e.kind(), graph_.where(node), e.what_only(), e.fix());
     }
-    def->run(ctx);
-    for (const Node& f : node.fused) {
-      ops::RunContext fctx{f, graph_.where(node), {&ctx.outputs[0]}, std::vector<Tensor>(1)};
-      ops::find_op(f.op_type)->run(fctx);
-      ctx.outputs[0] = std::move(fctx.outputs[0]);
-    }
-    for (size_t o = 0; o < node.outputs.size(); ++o) {
-      if (node.outputs[o].empty()) continue;
+    for (size_t o = 0; o < step.outputs.size(); ++o) {
+      if (step.outputs[o] < 0) continue;
       ACIM_ASSERT(!ctx.outputs[o].empty(), "kernel left an output unset");
-      values[node.outputs[o]] = std::move(ctx.outputs[o]);
+      values[static_cast<size_t>(step.outputs[o])] = std::move(ctx.outputs[o]);
     }
-    for (const auto& dead : release_after_[i]) values.erase(dead);
+    for (int s : step.release) values[static_cast<size_t>(s)] = Tensor();
   }
 
   TensorMap out;
-  for (const auto& o : graph_.outputs) {
-    if (const Tensor* t = graph_.initializer(o.name)) {
-      out[o.name] = *t;
-      continue;
-    }
-    out[o.name] = values.at(o.name);
-  }
+  for (size_t k = 0; k < graph_.outputs.size(); ++k)
+    out[graph_.outputs[k].name] = values[static_cast<size_t>(output_slots_[k])];
   return out;
 }
 

@@ -1,7 +1,269 @@
-#include "ops/op.hpp"
+// Conv and ConvTranspose (ONNX opset 11+), float32, 1 to 3 spatial dims.
+//
+// Conv: depthwise (one input and one output channel per group) runs direct loops parallel over
+// (image, channel); a 1x1 stride-1 unpadded conv is one sgemm per image and group on the input
+// itself; everything else is im2col into a scratch buffer and one sgemm per image and group.
+// ConvTranspose: one sgemm per image and group into a column buffer, then col2im.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "ops/kernels_blas.hpp"
+#include "ops/kernels_window.hpp"
+#include "ops/util.hpp"
 
 namespace acim::ops {
 
-void register_conv(std::vector<OpDef>& ops) { (void)ops; }
+namespace {
+
+struct ConvGeom {
+  int64_t n = 0, c = 0, m = 0, group = 1;  // batch, input channels, output channels, groups
+  Window w;
+};
+
+std::vector<int64_t> spatial_of(const Shape& s) { return Shape(s.begin() + 2, s.end()); }
+
+// Checks X [N,C,spatial...], W [M,C/group,kernel...], B [M] and computes the window. Unknown
+// dims (kUnknownDim) are allowed where they do not decide anything.
+ConvGeom conv_geometry(const Node& node, const std::string& where, const Shape& x,
+                       const Shape& wt, const Shape* b) {
+  auto fail = [&](const std::string& what) {
+    throw Error(ErrorKind::shape, where,
+                what + " (X " + shape_str(x) + ", W " + shape_str(wt) +
+                    (b ? ", B " + shape_str(*b) : std::string()) + ")");
+  };
+  if (x.size() < 3) fail("X must have rank 3 or more (N, C, spatial...)");
+  if (wt.size() != x.size()) fail("W must have the rank of X");
+  ConvGeom g;
+  g.group = node.attr_int("group", 1);
+  if (g.group < 1)
+    throw Error(ErrorKind::invalid, where, "group " + std::to_string(g.group) + " must be >= 1");
+  g.n = x[0];
+  g.c = x[1];
+  g.m = wt[0];
+  if (g.m >= 0 && g.m % g.group != 0)
+    fail("output channels " + std::to_string(g.m) + " are not divisible by group " +
+         std::to_string(g.group));
+  if (g.c >= 0 && wt[1] >= 0 && g.c != wt[1] * g.group)
+    fail("X has " + std::to_string(g.c) + " channels but W expects " + std::to_string(wt[1]) +
+         " per group x group " + std::to_string(g.group));
+  if (b && (b->size() != 1 || ((*b)[0] >= 0 && g.m >= 0 && (*b)[0] != g.m)))
+    fail("B must be 1-D with one value per output channel");
+  std::vector<int64_t> kernel = spatial_of(wt);
+  if (node.has_attr("kernel_shape")) {
+    std::vector<int64_t> ks = node.attr_ints("kernel_shape");
+    for (size_t i = 0; i < ks.size() && i < kernel.size(); ++i)
+      if (kernel[i] >= 0 && ks[i] != kernel[i])
+        fail("kernel_shape " + ints_str(ks) + " does not match W");
+    if (ks.size() == kernel.size()) kernel = ks;
+  }
+  bool kernel_known = true;
+  for (int64_t k : kernel) kernel_known &= k >= 0;
+  std::vector<int64_t> in = spatial_of(x);
+  if (!kernel_known) std::fill(in.begin(), in.end(), kUnknownDim);  // output sizes unknown
+  std::vector<int64_t> kk = kernel;
+  for (auto& k : kk) k = std::max<int64_t>(k, 1);
+  g.w = make_window(node, where, in, kk, /*ceil_mode=*/false, /*allow_dilations=*/true);
+  return g;
+}
+
+void conv_infer(InferContext& ctx) {
+  const ValueInfo& x = ctx.in(0);
+  const ValueInfo& w = ctx.in(1);
+  require_f32(ctx, 0, x.dtype);
+  require_f32(ctx, 1, w.dtype);
+  if (ctx.has(2)) require_f32(ctx, 2, ctx.in(2).dtype);
+  if (!x.shape_known || !w.shape_known) {
+    ctx.set_output_unknown_shape(0, DType::f32);
+    return;
+  }
+  const Shape* b = ctx.has(2) && ctx.in(2).shape_known ? &ctx.in(2).shape : nullptr;
+  ConvGeom g = conv_geometry(ctx.node, ctx.where, x.shape, w.shape, b);
+  Shape out{g.n, g.m};
+  for (int64_t d : g.w.out_spatial()) out.push_back(d);
+  ctx.set_output(0, DType::f32, out);
+}
+
+void require_f32_run(const RunContext& ctx, size_t i) {
+  if (ctx.has(i) && ctx.in(i).dtype() != DType::f32)
+    ctx.fail(ErrorKind::unsupported,
+             "input " + std::to_string(i) + " is " + dtype_name(ctx.in(i).dtype()) +
+                 "; this op runs in float32 only",
+             "export the model with float32 tensors");
+}
+
+// First and one-past-last output index o in [0, out) whose input index o*stride + off lies in
+// [0, len).
+inline void valid_range(int64_t off, int64_t stride, int64_t len, int64_t out, int64_t& lo,
+                        int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  hi = len - off <= 0 ? 0 : (len - 1 - off) / stride + 1;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+}
+
+// Columns [c0, c1) of one group's im2col matrix for one image: col[(c, kd, kh, kw)][j - c0] for
+// output positions j (flattened (od, oh, ow)) in [c0, c1). Out-of-range taps are zeros.
+void im2col(const float* x, int64_t channels, const Window& w, int64_t c0, int64_t c1,
+            float* col) {
+  const int64_t kd_n = w.k[0], kh_n = w.k[1], kw_n = w.k[2];
+  const int64_t rows = channels * w.k_size(), cols = c1 - c0;
+  const int64_t isz = w.in_size(), ow_n = w.out[2], hw_out = w.out[1] * w.out[2];
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t kw = r % kw_n, kh = (r / kw_n) % kh_n, kd = (r / (kw_n * kh_n)) % kd_n;
+    const float* xc = x + (r / w.k_size()) * isz;
+    float* dst = col + r * cols - c0;  // indexed by output position j
+    int64_t lo = 0, hi = 0;
+    const int64_t off_w = kw * w.dil[2] - w.pad_b[2];
+    valid_range(off_w, w.stride[2], w.in[2], ow_n, lo, hi);
+    int64_t j = c0;
+    while (j < c1) {
+      const int64_t od = j / hw_out, oh = (j / ow_n) % w.out[1], ow0 = j % ow_n;
+      const int64_t ow1 = std::min(ow_n, ow0 + (c1 - j));  // this output row's part in range
+      float* d = dst + (j - ow0);                          // d[ow] is position (od, oh, ow)
+      const int64_t id = od * w.stride[0] + kd * w.dil[0] - w.pad_b[0];
+      const int64_t ih = oh * w.stride[1] + kh * w.dil[1] - w.pad_b[1];
+      if (id < 0 || id >= w.in[0] || ih < 0 || ih >= w.in[1]) {
+        std::fill(d + ow0, d + ow1, 0.0f);
+      } else {
+        const float* src = xc + (id * w.in[1] + ih) * w.in[2];
+        const int64_t a = std::clamp(lo, ow0, ow1), b = std::clamp(hi, a, ow1);
+        std::fill(d + ow0, d + a, 0.0f);
+        if (w.stride[2] == 1) {
+          std::copy(src + a + off_w, src + b + off_w, d + a);
+        } else {
+          for (int64_t ow = a; ow < b; ++ow) d[ow] = src[ow * w.stride[2] + off_w];
+        }
+        std::fill(d + b, d + ow1, 0.0f);
+      }
+      j += ow1 - ow0;
+    }
+  }
+}
+
+// Depthwise: one input channel per output channel. y holds the bias (or zeros) on entry.
+void conv_depthwise(const float* x, const float* wt, float* y, int64_t n, int64_t c,
+                    const Window& w) {
+  const int64_t isz = w.in_size(), osz = w.out_size(), ksz = w.k_size();
+#pragma omp parallel for schedule(static)
+  for (int64_t nc = 0; nc < n * c; ++nc) {
+    const float* xp = x + nc * isz;
+    const float* wp = wt + (nc % c) * ksz;
+    float* yp = y + nc * osz;
+    for (int64_t od = 0; od < w.out[0]; ++od) {
+      for (int64_t oh = 0; oh < w.out[1]; ++oh) {
+        float* yr = yp + (od * w.out[1] + oh) * w.out[2];
+        for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+          const int64_t id = od * w.stride[0] + kd * w.dil[0] - w.pad_b[0];
+          if (id < 0 || id >= w.in[0]) continue;
+          for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+            const int64_t ih = oh * w.stride[1] + kh * w.dil[1] - w.pad_b[1];
+            if (ih < 0 || ih >= w.in[1]) continue;
+            const float* xr = xp + (id * w.in[1] + ih) * w.in[2];
+            const float* wr = wp + (kd * w.k[1] + kh) * w.k[2];
+            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+              const float wv = wr[kw];
+              const int64_t off = kw * w.dil[2] - w.pad_b[2];
+              int64_t lo = 0, hi = 0;
+              valid_range(off, w.stride[2], w.in[2], w.out[2], lo, hi);
+              if (w.stride[2] == 1) {
+                const float* xs = xr + off;
+                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
+              } else {
+                const int64_t s = w.stride[2];
+                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * s + off];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void conv_run(RunContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const Tensor& wt = ctx.in(1);
+  for (size_t i = 0; i < 3; ++i) require_f32_run(ctx, i);
+  const Tensor* b = ctx.has(2) ? &ctx.in(2) : nullptr;
+  ConvGeom g = conv_geometry(ctx.node, ctx.where, x.shape(), wt.shape(),
+                             b ? &b->shape() : nullptr);
+  const Window& w = g.w;
+  Shape out_shape{g.n, g.m};
+  for (int64_t d : w.out_spatial()) out_shape.push_back(d);
+  Tensor y(DType::f32, out_shape);
+  const int64_t osz = w.out_size(), isz = w.in_size(), ksz = w.k_size();
+  const int64_t cg = g.c / g.group, mg = g.m / g.group, kdim = cg * ksz;
+  float* yd = y.data<float>();
+  const float* xd = x.data<float>();
+  const float* wd = wt.data<float>();
+  if (b) {
+    const float* bd = b->data<float>();
+#pragma omp parallel for schedule(static) if (g.n * g.m * osz > (1 << 15))
+    for (int64_t nm = 0; nm < g.n * g.m; ++nm) std::fill_n(yd + nm * osz, osz, bd[nm % g.m]);
+  }
+  if (osz == 0 || g.n == 0 || g.m == 0) {
+    ctx.outputs[0] = y;
+    return;
+  }
+
+  if (cg == 1 && mg == 1) {
+    conv_depthwise(xd, wd, yd, g.n, g.c, w);
+    ctx.outputs[0] = y;
+    return;
+  }
+  bool pointwise = ksz == 1;
+  for (int i = 0; i < 3; ++i)
+    pointwise = pointwise && w.stride[i] == 1 && w.pad_b[i] == 0 && w.pad_e[i] == 0;
+  // Work items: (image, group, block of output positions). The block size depends on the shape
+  // only, so results do not depend on the thread count.
+  int64_t blk = std::max<int64_t>(64, (int64_t{1} << 16) / std::max<int64_t>(kdim, 1) / 16 * 16);
+  blk = std::min(blk, std::max<int64_t>(64, (osz / 4 + 15) / 16 * 16));
+  blk = std::min(blk, osz);
+  const int64_t nblk = (osz + blk - 1) / blk, items = g.n * g.group * nblk;
+  const float beta = b ? 1.0f : 0.0f;
+  for (int64_t v : {mg, osz, kdim}) blas_dim(v, ctx.where);  // throw before the threads
+  std::vector<float> scratch;
+  if (!pointwise) scratch.resize(static_cast<size_t>(omp_get_max_threads() * kdim * blk));
+#pragma omp parallel
+  {
+    float* col = pointwise ? nullptr : scratch.data() + omp_get_thread_num() * kdim * blk;
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t n = it / (g.group * nblk), gi = (it / nblk) % g.group;
+      const int64_t c0 = (it % nblk) * blk, c1 = std::min(osz, c0 + blk);
+      const float* xg = xd + (n * g.c + gi * cg) * isz;
+      float* yg = yd + (n * g.m + gi * mg) * osz + c0;
+      const float* wg = wd + gi * mg * kdim;
+      if (pointwise) {
+        sgemm_rm(false, false, mg, c1 - c0, kdim, 1.0f, wg, kdim, xg + c0, osz, beta, yg, osz,
+                 ctx.where);
+      } else {
+        im2col(xg, cg, w, c0, c1, col);
+        sgemm_rm(false, false, mg, c1 - c0, kdim, 1.0f, wg, kdim, col, c1 - c0, beta, yg, osz,
+                 ctx.where);
+      }
+    }
+  }
+  ctx.outputs[0] = y;
+}
+
+int64_t conv_macs(const CostContext& c) {
+  if (c.inputs.size() < 2 || !c.inputs[1] || c.outputs.empty() || !c.outputs[0]) return 0;
+  const ValueInfo& w = *c.inputs[1];
+  const ValueInfo& y = *c.outputs[0];
+  if (!w.shape_known || !y.shape_known || !shape_is_known(w.shape) || !shape_is_known(y.shape) ||
+      w.shape.size() < 2)
+    return 0;
+  // Every output element takes (C/group) * prod(kernel) multiply-accumulates.
+  return shape_numel(y.shape) * shape_numel(Shape(w.shape.begin() + 1, w.shape.end()));
+}
+
+}  // namespace
+
+void register_conv(std::vector<OpDef>& ops) {
+  ops.push_back({"Conv", 2, 3, conv_infer, conv_run, conv_macs});
+}
 
 }  // namespace acim::ops

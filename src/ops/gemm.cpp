@@ -1,7 +1,261 @@
-#include "ops/op.hpp"
+// Gemm and MatMul (ONNX opset 11+). Float32 goes to cblas_sgemm; MatMul on int32/int64 (shape
+// arithmetic in some exporters) is a plain loop.
+#include <algorithm>
+#include <vector>
+
+#include "ops/kernels_blas.hpp"
+#include "ops/util.hpp"
 
 namespace acim::ops {
 
-void register_gemm(std::vector<OpDef>& ops) { (void)ops; }
+namespace {
+
+// ---- Gemm: Y = alpha * op(A) * op(B) + beta * C ----
+
+struct GemmDims {
+  int64_t m = 0, n = 0, k = 0;
+};
+
+GemmDims gemm_dims(const Node& node, const std::string& where, const Shape& a, const Shape& b,
+                   const Shape* c) {
+  auto fail = [&](const std::string& what) {
+    throw Error(ErrorKind::shape, where,
+                what + " (A " + shape_str(a) + ", B " + shape_str(b) +
+                    (c ? ", C " + shape_str(*c) : std::string()) + ")");
+  };
+  if (a.size() != 2 || b.size() != 2) fail("A and B must be 2-D");
+  const bool ta = node.attr_int("transA", 0) != 0, tb = node.attr_int("transB", 0) != 0;
+  GemmDims d;
+  d.m = ta ? a[1] : a[0];
+  d.k = ta ? a[0] : a[1];
+  const int64_t kb = tb ? b[1] : b[0];
+  d.n = tb ? b[0] : b[1];
+  if (d.k >= 0 && kb >= 0 && d.k != kb)
+    fail("inner dimensions differ: " + std::to_string(d.k) + " vs " + std::to_string(kb) +
+         " (transA=" + std::to_string(ta) + ", transB=" + std::to_string(tb) + ")");
+  if (d.k < 0) d.k = kb;
+  if (c) {
+    // C broadcasts unidirectionally to [M, N].
+    if (c->size() > 2) fail("C must have rank 2 or less");
+    const Shape mn{d.m, d.n};
+    for (size_t i = 0; i < c->size(); ++i) {
+      int64_t cd = (*c)[i], od = mn[2 - c->size() + i];
+      if (cd >= 0 && od >= 0 && cd != 1 && cd != od) fail("C does not broadcast to [M, N]");
+    }
+  }
+  return d;
+}
+
+void gemm_infer(InferContext& ctx) {
+  const ValueInfo& a = ctx.in(0);
+  const ValueInfo& b = ctx.in(1);
+  require_f32(ctx, 0, a.dtype);
+  require_f32(ctx, 1, b.dtype);
+  if (ctx.has(2)) require_f32(ctx, 2, ctx.in(2).dtype);
+  if (!a.shape_known || !b.shape_known) {
+    ctx.set_output(0, DType::f32, {kUnknownDim, kUnknownDim});
+    return;
+  }
+  const Shape* c = ctx.has(2) && ctx.in(2).shape_known ? &ctx.in(2).shape : nullptr;
+  GemmDims d = gemm_dims(ctx.node, ctx.where, a.shape, b.shape, c);
+  ctx.set_output(0, DType::f32, {d.m, d.n});
+}
+
+void require_f32_run(const RunContext& ctx, size_t i) {
+  if (ctx.has(i) && ctx.in(i).dtype() != DType::f32)
+    ctx.fail(ErrorKind::unsupported,
+             "input " + std::to_string(i) + " is " + dtype_name(ctx.in(i).dtype()) +
+                 "; this op runs in float32 only",
+             "export the model with float32 tensors");
+}
+
+void gemm_run(RunContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  for (size_t i = 0; i < 3; ++i) require_f32_run(ctx, i);
+  const Tensor* c = ctx.has(2) ? &ctx.in(2) : nullptr;
+  GemmDims d = gemm_dims(ctx.node, ctx.where, a.shape(), b.shape(), c ? &c->shape() : nullptr);
+  const bool ta = ctx.node.attr_int("transA", 0) != 0, tb = ctx.node.attr_int("transB", 0) != 0;
+  const float alpha = ctx.node.attr_float("alpha", 1.0f);
+  const float beta = ctx.node.attr_float("beta", 1.0f);
+  Tensor y(DType::f32, {d.m, d.n});
+  float* yd = y.data<float>();
+  float gemm_beta = 0.0f;
+  if (c && beta != 0.0f) {
+    const float* cd = c->data<float>();
+    const Shape& cs = c->shape();
+    // Strides of C's elements along M and N (0 where C broadcasts).
+    int64_t sm = 0, sn = 0;
+    if (cs.size() == 2) {
+      sm = cs[0] == 1 ? 0 : cs[1];
+      sn = cs[1] == 1 ? 0 : 1;
+    } else if (cs.size() == 1) {
+      sn = cs[0] == 1 ? 0 : 1;
+    }
+    for (int64_t i = 0; i < d.m; ++i)
+      for (int64_t j = 0; j < d.n; ++j) yd[i * d.n + j] = beta * cd[i * sm + j * sn];
+    gemm_beta = 1.0f;
+  }
+  sgemm_blocked(ta, tb, d.m, d.n, d.k, alpha, a.data<float>(), ta ? d.m : d.k, b.data<float>(),
+                tb ? d.k : d.n, gemm_beta, yd, d.n, ctx.where);
+  ctx.outputs[0] = y;
+}
+
+int64_t gemm_macs(const CostContext& c) {
+  if (c.inputs.empty() || !c.inputs[0] || c.outputs.empty() || !c.outputs[0]) return 0;
+  const ValueInfo& a = *c.inputs[0];
+  const ValueInfo& y = *c.outputs[0];
+  if (!a.shape_known || !y.shape_known || a.shape.size() != 2 || !shape_is_known(a.shape) ||
+      !shape_is_known(y.shape))
+    return 0;
+  const int64_t k = c.node.attr_int("transA", 0) != 0 ? a.shape[0] : a.shape[1];
+  return shape_numel(y.shape) * k;
+}
+
+// ---- MatMul: numpy matmul with batch broadcasting and 1-D promotion ----
+
+struct MatMulDims {
+  Shape out;          // result shape
+  Shape batch;        // broadcast batch shape
+  Shape a_batch, b_batch;  // each operand's batch dims, left-padded with 1s to batch's rank
+  int64_t m = 0, n = 0, k = 0;
+};
+
+MatMulDims matmul_dims(const std::string& where, const Shape& a, const Shape& b) {
+  auto fail = [&](const std::string& what) {
+    throw Error(ErrorKind::shape, where,
+                what + " (A " + shape_str(a) + ", B " + shape_str(b) + ")");
+  };
+  if (a.empty() || b.empty()) fail("MatMul inputs must have rank 1 or more");
+  Shape a2 = a, b2 = b;
+  if (a2.size() == 1) a2.insert(a2.begin(), 1);
+  if (b2.size() == 1) b2.push_back(1);
+  MatMulDims d;
+  d.m = a2[a2.size() - 2];
+  d.k = a2[a2.size() - 1];
+  const int64_t kb = b2[b2.size() - 2];
+  d.n = b2[b2.size() - 1];
+  if (d.k >= 0 && kb >= 0 && d.k != kb)
+    fail("inner dimensions differ: " + std::to_string(d.k) + " vs " + std::to_string(kb));
+  if (d.k < 0) d.k = kb;
+  Shape ab(a2.begin(), a2.end() - 2), bb(b2.begin(), b2.end() - 2);
+  if (!broadcast_shapes(ab, bb, d.batch)) fail("batch dimensions do not broadcast");
+  d.a_batch = Shape(d.batch.size() - ab.size(), 1);
+  d.a_batch.insert(d.a_batch.end(), ab.begin(), ab.end());
+  d.b_batch = Shape(d.batch.size() - bb.size(), 1);
+  d.b_batch.insert(d.b_batch.end(), bb.begin(), bb.end());
+  d.out = d.batch;
+  if (a.size() > 1) d.out.push_back(d.m);
+  if (b.size() > 1) d.out.push_back(d.n);
+  return d;
+}
+
+void matmul_infer(InferContext& ctx) {
+  const ValueInfo& a = ctx.in(0);
+  const ValueInfo& b = ctx.in(1);
+  if (a.dtype != b.dtype)
+    ctx.fail(ErrorKind::shape,
+             "A is " + dtype_name(a.dtype) + " but B is " + dtype_name(b.dtype));
+  if (a.dtype != DType::f32 && a.dtype != DType::i32 && a.dtype != DType::i64)
+    ctx.fail(ErrorKind::unsupported, "MatMul on " + dtype_name(a.dtype) + " is not supported",
+             "use float32 (or int32/int64) inputs");
+  if (!a.shape_known || !b.shape_known) {
+    ctx.set_output_unknown_shape(0, a.dtype);
+    return;
+  }
+  ctx.set_output(0, a.dtype, matmul_dims(ctx.where, a.shape, b.shape).out);
+}
+
+// Offset of batch element `idx` (row-major over d.batch) in an operand with batch dims `ob`.
+int64_t batch_offset(int64_t idx, const Shape& batch, const Shape& ob, int64_t mat_size) {
+  int64_t off = 0, stride = mat_size;
+  for (size_t i = batch.size(); i-- > 0;) {
+    const int64_t coord = idx % batch[i];
+    idx /= batch[i];
+    if (ob[i] != 1) off += coord * stride;
+    stride *= ob[i];
+  }
+  return off;
+}
+
+template <class T>
+void matmul_loop(const T* a, const T* b, T* y, int64_t m, int64_t n, int64_t k) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* yr = y + i * n;
+    for (int64_t j = 0; j < n; ++j) yr[j] = T{0};
+    for (int64_t p = 0; p < k; ++p) {
+      const T av = a[i * k + p];
+      const T* br = b + p * n;
+      for (int64_t j = 0; j < n; ++j) yr[j] = static_cast<T>(yr[j] + av * br[j]);
+    }
+  }
+}
+
+void matmul_run(RunContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  if (a.dtype() != b.dtype() ||
+      (a.dtype() != DType::f32 && a.dtype() != DType::i32 && a.dtype() != DType::i64))
+    ctx.fail(ErrorKind::unsupported,
+             "MatMul on " + dtype_name(a.dtype()) + " x " + dtype_name(b.dtype()) +
+                 " is not supported",
+             "use float32 (or int32/int64) inputs");
+  MatMulDims d = matmul_dims(ctx.where, a.shape(), b.shape());
+  Tensor y(a.dtype(), d.out);
+  const int64_t batch = shape_numel(d.batch);
+  const int64_t a_mat = d.m * d.k, b_mat = d.k * d.n, y_mat = d.m * d.n;
+  if (y.numel() == 0) {
+    ctx.outputs[0] = y;
+    return;
+  }
+  if (a.dtype() == DType::f32) {
+    const float* ad = a.data<float>();
+    const float* bd = b.data<float>();
+    float* yd = y.data<float>();
+    // B shared by every batch element and A contiguous: one sgemm over all rows of A.
+    if (shape_numel(d.b_batch) == 1 && shape_numel(d.a_batch) == batch) {
+      sgemm_blocked(false, false, batch * d.m, d.n, d.k, 1.0f, ad, d.k, bd, d.n, 0.0f, yd, d.n,
+                    ctx.where);
+    } else {
+      for (int64_t v : {batch * d.m, d.n, d.k}) blas_dim(v, ctx.where);  // throw before threads
+#pragma omp parallel for schedule(static) if (batch > 1 && batch * y_mat * d.k > (1 << 18))
+      for (int64_t i = 0; i < batch; ++i)
+        sgemm_rm(false, false, d.m, d.n, d.k, 1.0f,
+                 ad + batch_offset(i, d.batch, d.a_batch, a_mat), d.k,
+                 bd + batch_offset(i, d.batch, d.b_batch, b_mat), d.n, 0.0f, yd + i * y_mat,
+                 d.n, ctx.where);
+    }
+  } else {
+    auto loop = [&](auto zero) {
+      using T = decltype(zero);
+      for (int64_t i = 0; i < batch; ++i)
+        matmul_loop<T>(a.data<T>() + batch_offset(i, d.batch, d.a_batch, a_mat),
+                       b.data<T>() + batch_offset(i, d.batch, d.b_batch, b_mat),
+                       y.data<T>() + i * y_mat, d.m, d.n, d.k);
+    };
+    if (a.dtype() == DType::i32)
+      loop(int32_t{});
+    else
+      loop(int64_t{});
+  }
+  ctx.outputs[0] = y;
+}
+
+int64_t matmul_macs(const CostContext& c) {
+  if (c.inputs.empty() || !c.inputs[0] || c.outputs.empty() || !c.outputs[0]) return 0;
+  const ValueInfo& a = *c.inputs[0];
+  const ValueInfo& y = *c.outputs[0];
+  if (!a.shape_known || !y.shape_known || a.shape.empty() || !shape_is_known(a.shape) ||
+      !shape_is_known(y.shape))
+    return 0;
+  return shape_numel(y.shape) * a.shape.back();  // batch * M * N * K
+}
+
+}  // namespace
+
+void register_gemm(std::vector<OpDef>& ops) {
+  ops.push_back({"Gemm", 2, 3, gemm_infer, gemm_run, gemm_macs});
+  ops.push_back({"MatMul", 2, 2, matmul_infer, matmul_run, matmul_macs});
+}
 
 }  // namespace acim::ops

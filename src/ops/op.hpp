@@ -36,7 +36,7 @@ struct InferContext {
 
 struct RunContext {
   const Node& node;
-  std::string where;
+  std::string where;  // may be empty on the hot path: the executor then adds the node name
   std::vector<const Tensor*> inputs;  // nullptr for omitted optional inputs
   std::vector<Tensor> outputs;        // one per node output; the kernel assigns each
 

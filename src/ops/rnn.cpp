@@ -1,7 +1,478 @@
-#include "ops/op.hpp"
+// Recurrent layers: RNN, GRU and LSTM with the full ONNX inference semantics (directions,
+// optional bias, sequence_lens, initial states, peepholes, layout, activations, clip,
+// input_forget, linear_before_reset).
+//
+// For each direction the input projection of the whole sequence, X·Wᵀ, is one sgemm; each time
+// step then does one sgemm of the previous hidden state with Rᵀ (two for GRU without
+// linear_before_reset) and an elementwise pass over the gates. Gate order in W, R and B is the
+// ONNX one: RNN i; GRU z, r, h; LSTM i, o, f, c (peepholes P: i, o, f).
+#include <cblas.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "ops/util.hpp"
 
 namespace acim::ops {
 
-void register_rnn(std::vector<OpDef>& ops) { (void)ops; }
+namespace {
+
+enum class RnnKind { rnn, gru, lstm };
+
+RnnKind rnn_kind(const std::string& op_type) {
+  if (op_type == "LSTM") return RnnKind::lstm;
+  if (op_type == "GRU") return RnnKind::gru;
+  ACIM_ASSERT(op_type == "RNN", "rnn_kind: unknown op");
+  return RnnKind::rnn;
+}
+
+int64_t num_gates(RnnKind k) { return k == RnnKind::lstm ? 4 : k == RnnKind::gru ? 3 : 1; }
+size_t num_activations(RnnKind k) { return k == RnnKind::lstm ? 3 : k == RnnKind::gru ? 2 : 1; }
+
+enum class ActFn {
+  relu, tanh, sigmoid, affine, leaky_relu, thresholded_relu, scaled_tanh, hard_sigmoid, elu,
+  softsign, softplus
+};
+
+struct Activation {
+  ActFn fn = ActFn::sigmoid;
+  float alpha = 0.0f;
+  float beta = 0.0f;
+};
+
+inline float activate(const Activation& a, float x) {
+  switch (a.fn) {
+    case ActFn::relu: return x > 0.0f ? x : 0.0f;
+    case ActFn::tanh: return std::tanh(x);
+    case ActFn::sigmoid: return 1.0f / (1.0f + std::exp(-x));
+    case ActFn::affine: return a.alpha * x + a.beta;
+    case ActFn::leaky_relu: return x >= 0.0f ? x : a.alpha * x;
+    case ActFn::thresholded_relu: return x > a.alpha ? x : 0.0f;
+    case ActFn::scaled_tanh: return a.alpha * std::tanh(a.beta * x);
+    case ActFn::hard_sigmoid: return std::max(0.0f, std::min(1.0f, a.alpha * x + a.beta));
+    case ActFn::elu: return x >= 0.0f ? x : a.alpha * (std::exp(x) - 1.0f);
+    case ActFn::softsign: return x / (1.0f + std::fabs(x));
+    case ActFn::softplus: return std::log1p(std::exp(x));
+  }
+  return x;
+}
+
+struct RnnAttrs {
+  RnnKind kind = RnnKind::lstm;
+  int64_t num_dir = 1;
+  bool reverse = false;   // single direction, processed last to first
+  int64_t hidden = -1;    // hidden_size attribute, -1 when absent
+  bool batch_first = false;  // layout = 1
+  bool has_clip = false;
+  float clip = 0.0f;
+  bool input_forget = false;
+  bool linear_before_reset = false;
+  std::vector<Activation> acts;  // num_activations(kind) per direction
+};
+
+RnnAttrs parse_attrs(const Node& node, const std::string& where) {
+  RnnAttrs a;
+  a.kind = rnn_kind(node.op_type);
+  std::string dir = node.attr_string("direction", "forward");
+  if (dir == "bidirectional")
+    a.num_dir = 2;
+  else if (dir == "reverse")
+    a.reverse = true;
+  else if (dir != "forward")
+    throw Error(ErrorKind::invalid, where, "direction '" + dir + "' is not valid",
+                "use forward, reverse or bidirectional");
+  a.hidden = node.attr_int("hidden_size", -1);
+  int64_t layout = node.attr_int("layout", 0);
+  if (layout != 0 && layout != 1)
+    throw Error(ErrorKind::invalid, where, "layout " + std::to_string(layout) + " is not valid",
+                "use layout 0 (sequence first) or 1 (batch first)");
+  a.batch_first = layout == 1;
+  if (node.has_attr("clip")) {
+    a.has_clip = true;
+    a.clip = node.attr_float("clip", 0.0f);
+    if (!(a.clip > 0.0f))
+      throw Error(ErrorKind::invalid, where, "clip " + std::to_string(a.clip) + " is not positive");
+  }
+  a.input_forget = a.kind == RnnKind::lstm && node.attr_int("input_forget", 0) != 0;
+  a.linear_before_reset = a.kind == RnnKind::gru && node.attr_int("linear_before_reset", 0) != 0;
+
+  const size_t per_dir = num_activations(a.kind);
+  std::vector<std::string> names;
+  auto it = node.attrs.find("activations");
+  if (it != node.attrs.end()) {
+    if (const auto* v = std::get_if<std::vector<std::string>>(&it->second.value))
+      names = *v;
+    else if (const auto* s = std::get_if<std::string>(&it->second.value))
+      names = {*s};
+    else
+      throw Error(ErrorKind::invalid, where, "attribute 'activations' is not a list of strings");
+  }
+  if (names.empty()) {
+    if (a.kind == RnnKind::rnn)
+      names = {"Tanh"};
+    else if (a.kind == RnnKind::gru)
+      names = {"Sigmoid", "Tanh"};
+    else
+      names = {"Sigmoid", "Tanh", "Tanh"};
+  }
+  if (names.size() == per_dir && a.num_dir == 2) {
+    std::vector<std::string> twice = names;
+    twice.insert(twice.end(), names.begin(), names.end());
+    names = twice;
+  }
+  if (names.size() != per_dir * static_cast<size_t>(a.num_dir))
+    throw Error(ErrorKind::invalid, where,
+                "has " + std::to_string(names.size()) + " activations; expected " +
+                    std::to_string(per_dir * static_cast<size_t>(a.num_dir)),
+                "give " + std::to_string(per_dir) + " activations per direction");
+  std::vector<float> alphas = node.attr_floats("activation_alpha");
+  std::vector<float> betas = node.attr_floats("activation_beta");
+  size_t ai = 0, bi = 0;
+  for (const auto& name : names) {
+    std::string n;
+    for (char ch : name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    Activation act;
+    bool uses_alpha = false, uses_beta = false;
+    float da = 0.0f, db = 0.0f;
+    if (n == "relu") {
+      act.fn = ActFn::relu;
+    } else if (n == "tanh") {
+      act.fn = ActFn::tanh;
+    } else if (n == "sigmoid") {
+      act.fn = ActFn::sigmoid;
+    } else if (n == "affine") {
+      act.fn = ActFn::affine, uses_alpha = uses_beta = true, da = 1.0f;
+    } else if (n == "leakyrelu") {
+      act.fn = ActFn::leaky_relu, uses_alpha = true, da = 0.01f;
+    } else if (n == "thresholdedrelu") {
+      act.fn = ActFn::thresholded_relu, uses_alpha = true, da = 1.0f;
+    } else if (n == "scaledtanh") {
+      act.fn = ActFn::scaled_tanh, uses_alpha = uses_beta = true, da = db = 1.0f;
+    } else if (n == "hardsigmoid") {
+      act.fn = ActFn::hard_sigmoid, uses_alpha = uses_beta = true, da = 0.2f, db = 0.5f;
+    } else if (n == "elu") {
+      act.fn = ActFn::elu, uses_alpha = true, da = 1.0f;
+    } else if (n == "softsign") {
+      act.fn = ActFn::softsign;
+    } else if (n == "softplus") {
+      act.fn = ActFn::softplus;
+    } else {
+      throw Error(ErrorKind::unsupported, where, "activation '" + name + "' is not supported",
+                  "use Sigmoid, Tanh, Relu, HardSigmoid, Affine, LeakyRelu, ThresholdedRelu, "
+                  "ScaledTanh, Elu, Softsign or Softplus");
+    }
+    act.alpha = uses_alpha && ai < alphas.size() ? alphas[ai++] : da;
+    act.beta = uses_beta && bi < betas.size() ? betas[bi++] : db;
+    a.acts.push_back(act);
+  }
+  return a;
+}
+
+// Throws Error(shape) unless `got` has the rank of `want` and equal dims where both are known.
+void expect_shape(const std::string& where, const std::string& what, const Shape& got,
+                  const Shape& want) {
+  bool ok = got.size() == want.size();
+  for (size_t i = 0; ok && i < got.size(); ++i)
+    ok = got[i] < 0 || want[i] < 0 || got[i] == want[i];
+  if (!ok)
+    throw Error(ErrorKind::shape, where,
+                what + " has shape " + shape_str(got) + "; expected " + shape_str(want));
+}
+
+// Sizes of one node, from its inputs' shapes (unknown dims as kUnknownDim).
+struct RnnDims {
+  int64_t seq = kUnknownDim, batch = kUnknownDim, input = kUnknownDim, hidden = kUnknownDim;
+};
+
+// Checks every present input's shape; `shapes[i]` is nullptr for omitted inputs.
+RnnDims check_inputs(const RnnAttrs& a, const std::string& where,
+                     const std::vector<const Shape*>& shapes) {
+  const Shape& x = *shapes[0];
+  const Shape& w = *shapes[1];
+  const Shape& r = *shapes[2];
+  if (x.size() != 3)
+    throw Error(ErrorKind::shape, where,
+                "X has shape " + shape_str(x) + "; expected rank 3 " +
+                    (a.batch_first ? "[batch, seq, input]" : "[seq, batch, input]"));
+  if (w.size() != 3)
+    throw Error(ErrorKind::shape, where, "W has shape " + shape_str(w) + "; expected rank 3");
+  if (r.size() != 3)
+    throw Error(ErrorKind::shape, where, "R has shape " + shape_str(r) + "; expected rank 3");
+  const int64_t g = num_gates(a.kind);
+  RnnDims d;
+  d.seq = a.batch_first ? x[1] : x[0];
+  d.batch = a.batch_first ? x[0] : x[1];
+  d.input = x[2];
+  d.hidden = a.hidden >= 0 ? a.hidden : r[2] >= 0 ? r[2] : w[1] >= 0 ? w[1] / g : kUnknownDim;
+  if (a.hidden == 0 || a.hidden < -1 || d.hidden == 0)
+    throw Error(ErrorKind::invalid, where, "hidden_size " + std::to_string(d.hidden) + " is not positive");
+  const int64_t gh = d.hidden >= 0 ? g * d.hidden : kUnknownDim;
+  expect_shape(where, "W", w, {a.num_dir, gh, d.input});
+  expect_shape(where, "R", r, {a.num_dir, gh, d.hidden});
+  if (shapes.size() > 3 && shapes[3])
+    expect_shape(where, "B", *shapes[3], {a.num_dir, gh >= 0 ? 2 * gh : kUnknownDim});
+  if (shapes.size() > 4 && shapes[4]) expect_shape(where, "sequence_lens", *shapes[4], {d.batch});
+  Shape state = a.batch_first ? Shape{d.batch, a.num_dir, d.hidden} : Shape{a.num_dir, d.batch, d.hidden};
+  if (shapes.size() > 5 && shapes[5]) expect_shape(where, "initial_h", *shapes[5], state);
+  if (shapes.size() > 6 && shapes[6]) expect_shape(where, "initial_c", *shapes[6], state);
+  if (shapes.size() > 7 && shapes[7])
+    expect_shape(where, "P", *shapes[7], {a.num_dir, d.hidden >= 0 ? 3 * d.hidden : kUnknownDim});
+  return d;
+}
+
+void infer_rnn(InferContext& ctx) {
+  RnnAttrs a = parse_attrs(ctx.node, ctx.where);
+  for (size_t i = 0; i < 3; ++i) {
+    const ValueInfo& v = ctx.in(i);
+    require_f32(ctx, i, v.dtype);
+  }
+  for (size_t i = 3; i < ctx.inputs.size(); ++i) {
+    if (!ctx.has(i)) continue;
+    if (i == 4) {
+      if (!dtype_is_integer(ctx.in(i).dtype))
+        ctx.fail(ErrorKind::shape, "sequence_lens is " + dtype_name(ctx.in(i).dtype) + "; expected int32");
+    } else {
+      require_f32(ctx, i, ctx.in(i).dtype);
+    }
+  }
+  const size_t max_out = a.kind == RnnKind::lstm ? 3 : 2;
+  if (ctx.outputs.size() > max_out)
+    ctx.fail(ErrorKind::invalid, "has " + std::to_string(ctx.outputs.size()) + " outputs; " +
+                                     ctx.node.op_type + " has at most " + std::to_string(max_out));
+  if (!ctx.in(0).shape_known || !ctx.in(1).shape_known || !ctx.in(2).shape_known) {
+    for (size_t o = 0; o < ctx.outputs.size(); ++o) ctx.set_output_unknown_shape(o, DType::f32);
+    return;
+  }
+  // Optional inputs of unknown shape are not checked here; the kernel checks them.
+  std::vector<const Shape*> shapes;
+  for (size_t i = 0; i < ctx.inputs.size(); ++i)
+    shapes.push_back(ctx.has(i) && ctx.in(i).shape_known ? &ctx.in(i).shape : nullptr);
+  RnnDims d = check_inputs(a, ctx.where, shapes);
+  Shape y = a.batch_first ? Shape{d.batch, d.seq, a.num_dir, d.hidden}
+                          : Shape{d.seq, a.num_dir, d.batch, d.hidden};
+  Shape state = a.batch_first ? Shape{d.batch, a.num_dir, d.hidden} : Shape{a.num_dir, d.batch, d.hidden};
+  for (size_t o = 0; o < ctx.outputs.size(); ++o) ctx.set_output(o, DType::f32, o == 0 ? y : state);
+}
+
+int64_t rnn_macs(const CostContext& ctx) {
+  if (ctx.inputs.size() < 3 || !ctx.inputs[0] || !ctx.inputs[1] || !ctx.inputs[2]) return 0;
+  const Shape& x = ctx.inputs[0]->shape;
+  const Shape& w = ctx.inputs[1]->shape;
+  const Shape& r = ctx.inputs[2]->shape;
+  if (x.size() != 3 || w.size() != 3 || r.size() != 3) return 0;
+  if (!shape_is_known(x) || !shape_is_known(w) || !shape_is_known(r)) return 0;
+  // Per time step, batch element and direction: the gates' input and recurrent matmuls.
+  int64_t per_step = w[1] * w[2] + r[1] * r[2];
+  return x[0] * x[1] * w[0] * per_step;
+}
+
+// Clipped activation of a gate's pre-activation.
+inline float gate(const Activation& act, float v, const RnnAttrs& a) {
+  if (a.has_clip) v = std::max(-a.clip, std::min(a.clip, v));
+  return activate(act, v);
+}
+
+void run_rnn(RunContext& ctx) {
+  RnnAttrs a = parse_attrs(ctx.node, ctx.where);
+  for (size_t i = 0; i < 3; ++i) ctx.in(i);  // required; throws naming the node when absent
+  const size_t max_in = a.kind == RnnKind::lstm ? 8 : 6;
+  std::vector<const Shape*> shapes;
+  for (size_t i = 0; i < std::min(ctx.inputs.size(), max_in); ++i) {
+    if (!ctx.has(i)) {
+      shapes.push_back(nullptr);
+      continue;
+    }
+    DType expected = i == 4 ? ctx.inputs[i]->dtype() : DType::f32;
+    if (i == 4 && !dtype_is_integer(expected))
+      ctx.fail(ErrorKind::shape, "sequence_lens is " + dtype_name(expected) + "; expected int32");
+    if (ctx.inputs[i]->dtype() != expected)
+      ctx.fail(ErrorKind::unsupported, "input " + std::to_string(i) + " is " +
+                                           dtype_name(ctx.inputs[i]->dtype()) +
+                                           "; this op runs in float32 only");
+    shapes.push_back(&ctx.inputs[i]->shape());
+  }
+  RnnDims d = check_inputs(a, ctx.where, shapes);
+  const int64_t seq = d.seq, batch = d.batch, in_size = d.input, hid = d.hidden;
+  const int64_t g = num_gates(a.kind), gh = g * hid, nd = a.num_dir;
+  const size_t nacts = num_activations(a.kind);
+
+  std::vector<int64_t> lens(static_cast<size_t>(batch), seq);
+  if (shapes.size() > 4 && shapes[4]) {
+    lens = ctx.inputs[4]->to_int64s();
+    for (int64_t l : lens)
+      if (l < 0 || l > seq)
+        ctx.fail(ErrorKind::invalid, "sequence_lens contains " + std::to_string(l) +
+                                         "; each length must be in [0, " + std::to_string(seq) + "]");
+  }
+  auto opt = [&](size_t i) -> const float* {
+    return i < shapes.size() && shapes[i] ? ctx.inputs[i]->data<float>() : nullptr;
+  };
+  const float* x = ctx.inputs[0]->data<float>();
+  const float* w = ctx.inputs[1]->data<float>();
+  const float* r = ctx.inputs[2]->data<float>();
+  const float* bias = opt(3);
+  const float* init_h = opt(5);
+  const float* init_c = a.kind == RnnKind::lstm ? opt(6) : nullptr;
+  const float* peep = a.kind == RnnKind::lstm ? opt(7) : nullptr;
+
+  auto want = [&](size_t o) { return o < ctx.node.outputs.size() && !ctx.node.outputs[o].empty(); };
+  Shape y_shape = a.batch_first ? Shape{batch, seq, nd, hid} : Shape{seq, nd, batch, hid};
+  Shape s_shape = a.batch_first ? Shape{batch, nd, hid} : Shape{nd, batch, hid};
+  Tensor y = want(0) ? Tensor(DType::f32, y_shape) : Tensor();
+  Tensor y_h(DType::f32, s_shape);
+  Tensor y_c = a.kind == RnnKind::lstm ? Tensor(DType::f32, s_shape) : Tensor();
+  float* yp = want(0) ? y.data<float>() : nullptr;
+
+  // Offsets into X rows, Y and the [num_dir, batch, hidden] states for either layout.
+  auto x_row = [&](int64_t t, int64_t b) { return a.batch_first ? b * seq + t : t * batch + b; };
+  auto y_off = [&](int64_t t, int64_t dir, int64_t b) {
+    return (a.batch_first ? ((b * seq + t) * nd + dir) : ((t * nd + dir) * batch + b)) * hid;
+  };
+  auto s_off = [&](int64_t dir, int64_t b) {
+    return (a.batch_first ? (b * nd + dir) : (dir * batch + b)) * hid;
+  };
+
+  const size_t rows = static_cast<size_t>(seq * batch);
+  std::vector<float> xproj(rows * static_cast<size_t>(gh));
+  std::vector<float> xg(static_cast<size_t>(batch * gh)), rec(static_cast<size_t>(batch * gh));
+  std::vector<float> h(static_cast<size_t>(batch * hid)), c(static_cast<size_t>(batch * hid));
+  std::vector<float> rh(static_cast<size_t>(batch * hid));  // GRU: r ⊙ H(t-1)
+  std::vector<float> bx(static_cast<size_t>(gh)), rbh(static_cast<size_t>(hid));
+  std::vector<int64_t> t_of(static_cast<size_t>(batch));
+
+  for (int64_t dir = 0; dir < nd; ++dir) {
+    const bool backward = a.reverse || dir == 1;
+    const Activation* act = &a.acts[static_cast<size_t>(dir) * nacts];
+    const float* w_d = w + dir * gh * in_size;
+    const float* r_d = r + dir * gh * hid;
+    const float* p_d = peep ? peep + dir * 3 * hid : nullptr;
+
+    // Biases: Wb + Rb folded into the input projection, except GRU's Rbh with
+    // linear_before_reset, which sits inside the reset gate's product.
+    std::fill(bx.begin(), bx.end(), 0.0f);
+    std::fill(rbh.begin(), rbh.end(), 0.0f);
+    if (bias) {
+      const float* wb = bias + dir * 2 * gh;
+      const float* rb = wb + gh;
+      for (int64_t j = 0; j < gh; ++j) {
+        bool separate = a.linear_before_reset && j >= 2 * hid;
+        bx[static_cast<size_t>(j)] = wb[j] + (separate ? 0.0f : rb[j]);
+        if (separate) rbh[static_cast<size_t>(j - 2 * hid)] = rb[j];
+      }
+    }
+    if (rows > 0 && in_size > 0)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                  static_cast<int>(gh), static_cast<int>(in_size), 1.0f, x,
+                  static_cast<int>(in_size), w_d, static_cast<int>(in_size), 0.0f, xproj.data(),
+                  static_cast<int>(gh));
+    else
+      std::fill(xproj.begin(), xproj.end(), 0.0f);
+
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t j = 0; j < hid; ++j) {
+        size_t k = static_cast<size_t>(b * hid + j);
+        h[k] = init_h ? init_h[s_off(dir, b) + j] : 0.0f;
+        c[k] = init_c ? init_c[s_off(dir, b) + j] : 0.0f;
+      }
+    }
+
+    for (int64_t s = 0; s < seq; ++s) {
+      bool any = false;
+      for (int64_t b = 0; b < batch; ++b) {
+        int64_t len = lens[static_cast<size_t>(b)];
+        int64_t t = s < len ? (backward ? len - 1 - s : s) : -1;
+        t_of[static_cast<size_t>(b)] = t;
+        any |= t >= 0;
+        float* dst = xg.data() + b * gh;
+        if (t < 0) {
+          std::fill(dst, dst + gh, 0.0f);
+          continue;
+        }
+        const float* src = xproj.data() + x_row(t, b) * gh;
+        for (int64_t j = 0; j < gh; ++j) dst[j] = src[j] + bx[static_cast<size_t>(j)];
+      }
+      if (!any) break;
+      // Recurrent part. GRU without linear_before_reset multiplies by Rh after the reset gate.
+      const int64_t n_first = a.kind == RnnKind::gru && !a.linear_before_reset ? 2 * hid : gh;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(batch),
+                  static_cast<int>(n_first), static_cast<int>(hid), 1.0f, h.data(),
+                  static_cast<int>(hid), r_d, static_cast<int>(hid), 0.0f, rec.data(),
+                  static_cast<int>(gh));
+
+      if (a.kind == RnnKind::gru && !a.linear_before_reset) {
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t j = 0; j < hid; ++j) {
+            size_t k = static_cast<size_t>(b * gh + hid + j);
+            float rg = gate(act[0], xg[k] + rec[k], a);
+            rh[static_cast<size_t>(b * hid + j)] = rg * h[static_cast<size_t>(b * hid + j)];
+          }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(batch),
+                    static_cast<int>(hid), static_cast<int>(hid), 1.0f, rh.data(),
+                    static_cast<int>(hid), r_d + 2 * hid * hid, static_cast<int>(hid), 0.0f,
+                    rec.data() + 2 * hid, static_cast<int>(gh));
+      }
+
+#pragma omp parallel for schedule(static) if (batch * gh > 16384)
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t t = t_of[static_cast<size_t>(b)];
+        if (t < 0) continue;
+        const float* xgb = xg.data() + b * gh;
+        const float* rb = rec.data() + b * gh;
+        float* hb = h.data() + b * hid;
+        float* cb = c.data() + b * hid;
+        for (int64_t j = 0; j < hid; ++j) {
+          float hn = 0.0f;
+          if (a.kind == RnnKind::rnn) {
+            hn = gate(act[0], xgb[j] + rb[j], a);
+          } else if (a.kind == RnnKind::gru) {
+            float z = gate(act[0], xgb[j] + rb[j], a);
+            float hh;
+            if (a.linear_before_reset) {
+              float rg = gate(act[0], xgb[hid + j] + rb[hid + j], a);
+              hh = gate(act[1], xgb[2 * hid + j] + rg * (rb[2 * hid + j] + rbh[static_cast<size_t>(j)]), a);
+            } else {
+              hh = gate(act[1], xgb[2 * hid + j] + rb[2 * hid + j], a);
+            }
+            hn = (1.0f - z) * hh + z * hb[j];
+          } else {
+            const float c_prev = cb[j];
+            float pi = p_d ? p_d[j] * c_prev : 0.0f;
+            float pf = p_d ? p_d[2 * hid + j] * c_prev : 0.0f;
+            float ig = gate(act[0], xgb[j] + rb[j] + pi, a);
+            float fg = a.input_forget ? 1.0f - ig : gate(act[0], xgb[2 * hid + j] + rb[2 * hid + j] + pf, a);
+            float cg = gate(act[1], xgb[3 * hid + j] + rb[3 * hid + j], a);
+            float cn = fg * c_prev + ig * cg;
+            float po = p_d ? p_d[hid + j] * cn : 0.0f;
+            float og = gate(act[0], xgb[hid + j] + rb[hid + j] + po, a);
+            hn = og * activate(act[2], cn);
+            cb[j] = cn;
+          }
+          hb[j] = hn;
+        }
+        if (yp) std::copy(hb, hb + hid, yp + y_off(t, dir, b));
+      }
+    }
+
+    float* yhp = y_h.data<float>();
+    for (int64_t b = 0; b < batch; ++b) {
+      std::copy(h.data() + b * hid, h.data() + (b + 1) * hid, yhp + s_off(dir, b));
+      if (a.kind == RnnKind::lstm)
+        std::copy(c.data() + b * hid, c.data() + (b + 1) * hid, y_c.data<float>() + s_off(dir, b));
+    }
+  }
+
+  if (want(0)) ctx.outputs[0] = y;
+  if (ctx.outputs.size() > 1) ctx.outputs[1] = y_h;
+  if (ctx.outputs.size() > 2 && a.kind == RnnKind::lstm) ctx.outputs[2] = y_c;
+}
+
+}  // namespace
+
+void register_rnn(std::vector<OpDef>& ops) {
+  ops.push_back(OpDef{"RNN", 3, 6, infer_rnn, run_rnn, rnn_macs});
+  ops.push_back(OpDef{"GRU", 3, 6, infer_rnn, run_rnn, rnn_macs});
+  ops.push_back(OpDef{"LSTM", 3, 8, infer_rnn, run_rnn, rnn_macs});
+}
 
 }  // namespace acim::ops

@@ -1,0 +1,190 @@
+// acim run MODEL --input [NAME=]FILE.npy ...: run a model on the reference executor.
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "acim/executor.hpp"
+#include "acim/npy.hpp"
+#include "acim/onnx.hpp"
+#include "acim/passes.hpp"
+#include "commands.hpp"
+
+namespace acim::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string output_dir;
+  bool json = false;
+  bool raw = false;
+};
+
+// Output names become file names: keep [A-Za-z0-9._-], replace the rest, never a path.
+std::string file_name_for(const std::string& value) {
+  std::string s;
+  for (char c : value)
+    s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+  if (s.empty() || s[0] == '.') s = "_" + s;
+  return s + ".npy";
+}
+
+std::string expected_inputs(const Graph& g) {
+  std::string s;
+  for (const auto& in : g.inputs)
+    s += (s.empty() ? "" : ", ") + in.name + ":" + dtype_name(in.dtype) + shape_str(in.shape);
+  return s;
+}
+
+TensorMap read_inputs(const Graph& graph, const std::vector<std::string>& specs) {
+  TensorMap inputs;
+  for (const auto& spec : specs) {
+    std::string name, file = spec;
+    auto eq = spec.find('=');
+    if (eq != std::string::npos) {
+      std::string left = spec.substr(0, eq);
+      for (const auto& in : graph.inputs)
+        if (in.name == left) {
+          name = left;
+          file = spec.substr(eq + 1);
+        }
+    }
+    if (name.empty()) {
+      if (graph.inputs.size() != 1)
+        throw Error(ErrorKind::invalid, "--input " + spec,
+                    "the model has " + std::to_string(graph.inputs.size()) +
+                        " inputs, so each --input must be NAME=FILE.npy",
+                    "inputs: " + expected_inputs(graph));
+      name = graph.inputs[0].name;
+    }
+    if (inputs.count(name))
+      throw Error(ErrorKind::invalid, "--input " + spec, "input '" + name + "' given twice");
+    inputs[name] = load_npy(file);
+  }
+  for (const auto& in : graph.inputs)
+    if (!inputs.count(in.name))
+      throw Error(ErrorKind::invalid, "--input",
+                  "no file given for model input '" + in.name + "'",
+                  "pass --input " + in.name + "=FILE.npy (inputs: " + expected_inputs(graph) + ")");
+  return inputs;
+}
+
+struct Stats {
+  double min = 0, max = 0, mean = 0;
+};
+Stats stats_of(const std::vector<double>& v) {
+  Stats s;
+  if (v.empty()) return s;
+  s.min = *std::min_element(v.begin(), v.end());
+  s.max = *std::max_element(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  return s;
+}
+
+int run_run(const RunOptions& opt) {
+  Graph graph = load_onnx(opt.model);
+  if (!opt.raw) run_default_passes(graph);
+  TensorMap inputs = read_inputs(graph, opt.inputs);
+  Executor exec(graph);
+  auto t0 = std::chrono::steady_clock::now();
+  TensorMap outputs = exec.run(inputs);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+  std::map<std::string, std::string> files;
+  if (!opt.output_dir.empty()) {
+    std::filesystem::path dir(opt.output_dir);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      throw Error(ErrorKind::io, opt.output_dir, "cannot create the output folder: " + ec.message());
+    for (const auto& o : graph.outputs) {
+      std::filesystem::path p = dir / file_name_for(o.name);
+      save_npy(p, outputs.at(o.name));
+      files[o.name] = p.string();
+    }
+  }
+
+  if (opt.json) {
+    nlohmann::json j;
+    j["model"] = opt.model;
+    j["time_ms"] = ms;
+    j["outputs"] = nlohmann::json::array();
+    for (const auto& o : graph.outputs) {
+      const Tensor& t = outputs.at(o.name);
+      std::vector<double> v = t.to_doubles();
+      Stats s = stats_of(v);
+      nlohmann::json jo = {{"name", o.name}, {"dtype", dtype_name(t.dtype())}, {"shape", t.shape()},
+                           {"min", s.min},   {"max", s.max},                  {"mean", s.mean}};
+      if (v.size() <= 4096) jo["values"] = v;
+      if (files.count(o.name)) jo["file"] = files[o.name];
+      j["outputs"].push_back(jo);
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  std::printf("ran %s in %.3f ms\n", opt.model.c_str(), ms);
+  for (const auto& o : graph.outputs) {
+    const Tensor& t = outputs.at(o.name);
+    std::vector<double> v = t.to_doubles();
+    Stats s = stats_of(v);
+    std::printf("%s  %s%s  min %.6g  max %.6g  mean %.6g", o.name.c_str(), dtype_name(t.dtype()).c_str(),
+                shape_str(t.shape()).c_str(), s.min, s.max, s.mean);
+    if (files.count(o.name)) std::printf("  -> %s", files[o.name].c_str());
+    std::printf("\n");
+    if (!v.empty() && v.size() <= 16) {
+      std::printf("  values:");
+      for (double x : v) std::printf(" %.6g", x);
+      std::printf("\n");
+    }
+    if (t.rank() == 2 && t.dim(1) > 1) {  // classifier-like: argmax per row
+      for (int64_t r = 0; r < std::min<int64_t>(t.dim(0), 8); ++r) {
+        auto row = v.begin() + r * t.dim(1);
+        auto best = std::max_element(row, row + t.dim(1));
+        std::printf("  row %lld: argmax %lld (%.6g)\n", static_cast<long long>(r),
+                    static_cast<long long>(best - row), *best);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, Action& action) {
+  auto opt = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run", "Run a model on the float32 reference executor (the ideal digital twin)");
+  cmd->add_option("model", opt->model, "ONNX model file (.onnx)")->required();
+  cmd->add_option("-i,--input", opt->inputs,
+                  "Input tensor as NAME=FILE.npy (or just FILE.npy for a one-input model); "
+                  "repeat for each input")
+      ->required();
+  cmd->add_option("-o,--output-dir", opt->output_dir,
+                  "Write each output to DIR/<output name>.npy (created if missing)");
+  cmd->add_flag("--json", opt->json, "Print machine-readable JSON");
+  cmd->add_flag("--raw", opt->raw, "Run the graph as imported, without the compile passes");
+  cmd->callback([opt, &action] { action = [opt] { return run_run(*opt); }; });
+}
+
+void add_ops_command(CLI::App& app, Action& action) {
+  CLI::App* cmd = app.add_subcommand("ops", "List the ONNX op types acim supports");
+  cmd->callback([&action] {
+    action = [] {
+      auto ops = supported_ops();
+      std::cout << ops.size() << " supported ONNX op types (default domain, opsets 11-21):\n";
+      for (const auto& op : ops) std::cout << "  " << op << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace acim::cli

@@ -1,0 +1,16 @@
+// The `acim` command line: one function per subcommand, each adding itself to the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace acim::cli {
+
+// A subcommand's action, run after parsing; returns the process exit code.
+using Action = std::function<int()>;
+
+void add_info_command(CLI::App& app, Action& action);
+void add_run_command(CLI::App& app, Action& action);
+void add_ops_command(CLI::App& app, Action& action);
+
+}  // namespace acim::cli
