@@ -11,10 +11,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,7 +24,6 @@
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
 #include "acim/threads.hpp"
-#include <nlohmann/json.hpp>
 
 namespace {
 

@@ -51,11 +51,14 @@ def int_list(text):
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--acim-bin", default=os.path.join(ROOT, "build/release/bench/acim_bench_model"))
-    p.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ",".join(MODELS))
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="comma-separated: " + ",".join(MODELS))
     p.add_argument("--batches", type=int_list, default=[1, 64])
     p.add_argument("--threads", type=int_list, default=[1, 2])
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--runs", type=int, default=20, help="timed runs per measurement (>= 5)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="measurements per cell and tool, alternating; the best median counts")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest accepted max|acim-ORT|/max|ORT|")
     p.add_argument("--markdown", help="also write the report (markdown) to this file")
@@ -65,6 +68,8 @@ def parse_args():
     args = p.parse_args()
     if args.runs < 5:
         p.error("--runs must be at least 5")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     for m in args.models.split(","):
         if m not in MODELS:
             p.error(f"unknown model '{m}'; choose from {', '.join(MODELS)}")
@@ -139,6 +144,12 @@ def machine():
         m = re.search(r"^Model name:\s*(.+)$", text, re.M)
         if m:
             model = m.group(1).strip()
+        fam = re.search(r"^CPU family:\s*(\S+)$", text, re.M)
+        num = re.search(r"^Model:\s*(\S+)$", text, re.M)
+        if fam and num:
+            model += f" (family {fam.group(1)}, model {num.group(1)})"
+        if re.search(r"^Flags:.*\bavx512f\b", text, re.M):
+            model += ", AVX-512"
     except OSError:
         pass
     return f"{model}, {cores} logical CPUs ({platform.machine()}, {platform.system()})"
@@ -153,6 +164,7 @@ def main():
                  "or pass --acim-bin")
     rows = []
     failed = False
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="acim_bench_") as tmp:
         for name in args.models.split(","):
             rel, shape = MODELS[name]
@@ -166,15 +178,20 @@ def main():
                     out_dir = os.path.join(tmp, f"{name}_b{batch}_t{threads}")
                     label = f"{name} batch {batch} threads {threads}"
                     print(f"bench_vs_ort: {label} ...", file=sys.stderr, flush=True)
+                    acim_times, ort_times = [], []
                     try:
-                        acim_ms, acim_out = run_acim(args, model_path, "input", input_file,
-                                                     threads, out_dir)
+                        for _ in range(args.rounds):
+                            ms, acim_out = run_acim(args, model_path, "input", input_file,
+                                                    threads, out_dir)
+                            acim_times.append(ms)
+                            ms, ort_out = run_ort(args, model_path, {"input": x}, threads)
+                            ort_times.append(ms)
                     except RuntimeError as e:
                         print(f"bench_vs_ort: {label}: {e}", file=sys.stderr)
                         rows.append((name, batch, threads, None, None, None))
                         failed = True
                         continue
-                    ort_ms, ort_out = run_ort(args, model_path, {"input": x}, threads)
+                    acim_ms, ort_ms = min(acim_times), min(ort_times)
                     err = max_rel_err(acim_out, ort_out)
                     if not err <= args.tolerance:
                         failed = True
@@ -186,7 +203,9 @@ def main():
         f"- onnxruntime {ort.__version__} (CPUExecutionProvider, intra_op_num_threads = T, "
         "inter_op_num_threads = 1, ORT_SEQUENTIAL, ORT_ENABLE_ALL)",
         f"- acim: `{os.path.relpath(args.acim_bin, ROOT)}` (default passes on)",
-        f"- {args.warmup} warm-up runs, then the median of {args.runs} timed runs for each cell",
+        f"- each cell: {args.rounds} alternating rounds per tool of {args.warmup} warm-up and "
+        f"{args.runs} timed runs; the smallest round median is shown",
+        f"- 1-minute load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f}",
         f"- command: `{command_line()}`",
         "",
         "| model | batch | threads | acim ms | ORT ms | acim/ORT | max rel err |",

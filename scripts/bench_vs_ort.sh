@@ -11,17 +11,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PREFIX=${BUILD:+BUILD=$BUILD }  # repeated in the report's command line
 BUILD=${BUILD:-build/release}
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACIM_BUILD_BENCHMARKS=ON
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACIM_BUILD_BENCHMARKS=ON >&2
 fi
 # The benchmark targets exist only when ACIM_BUILD_BENCHMARKS is on in that build folder.
 if ! grep -q '^ACIM_BUILD_BENCHMARKS:BOOL=ON' "$BUILD/CMakeCache.txt"; then
-  cmake -S . -B "$BUILD" -DACIM_BUILD_BENCHMARKS=ON
+  cmake -S . -B "$BUILD" -DACIM_BUILD_BENCHMARKS=ON >&2
 fi
-cmake --build "$BUILD" --target acim_bench_model -j"${JOBS:-$(nproc)}"
+cmake --build "$BUILD" --target acim_bench_model -j"${JOBS:-$(nproc)}" >&2
 
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "bench_vs_ort: $PY missing; run scripts/setup.sh first" >&2; exit 1; }
-export ACIM_BENCH_COMMAND="scripts/bench_vs_ort.sh${*:+ $*}"
+export ACIM_BENCH_COMMAND="${PREFIX}scripts/bench_vs_ort.sh${*:+ $*}"
 exec "$PY" bench/bench_vs_ort.py --acim-bin "$BUILD/bench/acim_bench_model" "$@"

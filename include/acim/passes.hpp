@@ -23,12 +23,13 @@ struct PassOptions {
   std::function<void(const std::string& pass, const Graph& graph)> dump;
 };
 
-// The names of the default pipeline's passes, in order.
+// The names of the default pipeline's passes, in order: infer-shapes, eliminate-identity,
+// fold-constants, fold-batchnorm, fuse-activations, eliminate-dead-code, final-infer-shapes.
 std::vector<std::string> default_pass_names();
 
-// Runs the default pipeline: infer-shapes, eliminate-identity, fold-constants, fold-batchnorm,
-// fuse-activations, eliminate-dead-code, infer-shapes. An unknown name in dump_after is an
-// Error listing the valid names.
+// Runs the default pipeline (validate_graph first, then the passes above, in order); after each
+// pass named in options.dump_after (or after every pass for "all") calls options.dump. An
+// unknown name in dump_after is an Error(invalid) listing the valid names.
 void run_default_passes(Graph& graph, const PassOptions& options = {});
 
 }  // namespace acim

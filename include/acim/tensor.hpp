@@ -51,6 +51,8 @@ class Tensor {
   Tensor() = default;
   // A zero-filled tensor. Throws Error(limit) if it would exceed max_tensor_bytes().
   Tensor(DType dtype, Shape shape);
+  // Same, but the contents are left undefined: for kernels that write every element.
+  static Tensor uninitialized(DType dtype, Shape shape);
 
   template <class T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values);
@@ -91,6 +93,7 @@ class Tensor {
   Tensor cast(DType to) const;
 
  private:
+  Tensor(DType dtype, Shape shape, bool zero_fill);
   void check_dtype(DType want) const;
 
   DType dtype_ = DType::f32;

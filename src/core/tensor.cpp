@@ -70,7 +70,11 @@ struct AlignedDelete {
 };
 }  // namespace
 
-Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+Tensor::Tensor(DType dtype, Shape shape) : Tensor(dtype, std::move(shape), true) {}
+
+Tensor Tensor::uninitialized(DType dtype, Shape shape) { return Tensor(dtype, std::move(shape), false); }
+
+Tensor::Tensor(DType dtype, Shape shape, bool zero_fill) : dtype_(dtype), shape_(std::move(shape)) {
   // Overflow-safe size check before allocating anything.
   const size_t limit = max_tensor_bytes();
   size_t bytes = dtype_size(dtype);
@@ -99,7 +103,7 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
     throw Error(ErrorKind::limit, "",
                 "out of memory allocating " + std::to_string(n >> 20) + " MiB for a tensor of shape " +
                     shape_str(shape_));
-  std::memset(p, 0, alloc);
+  if (zero_fill) std::memset(p, 0, alloc);
   buf_ = std::shared_ptr<std::byte[]>(static_cast<std::byte*>(p), AlignedDelete{});
 }
 

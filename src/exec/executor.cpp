@@ -88,8 +88,9 @@ TensorMap Executor::run(const TensorMap& inputs) const {
                   "no tensor given for this graph input",
                   "expected " + describe_type(in.dtype, in.shape));
     const Tensor& t = it->second;
-    bool ok = t.dtype() == in.dtype && t.rank() == static_cast<int>(in.shape.size());
-    for (size_t d = 0; ok && d < in.shape.size(); ++d)
+    bool ok = t.dtype() == in.dtype &&
+              (!in.shape_known || t.rank() == static_cast<int>(in.shape.size()));
+    for (size_t d = 0; ok && in.shape_known && d < in.shape.size(); ++d)
       ok = in.shape[d] < 0 || in.shape[d] == t.shape()[d];
     if (!ok)
       throw Error(ErrorKind::shape, where + "input '" + in.name + "'",

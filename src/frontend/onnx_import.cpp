@@ -598,8 +598,9 @@ Graph import_model(const onnx::ModelProto& model, const Source& src,
                         "function");
       n.attrs[ap.name()] = attribute_from_proto(ap, src, node_where);
     }
-    // Softmax/LogSoftmax before opset 13 flatten the input to 2-D around `axis`.
-    if (opset < 13 && (n.op_type == "Softmax" || n.op_type == "LogSoftmax"))
+    // Softmax/LogSoftmax/Hardmax before opset 13 flatten the input to 2-D around `axis`.
+    if (opset < 13 &&
+        (n.op_type == "Softmax" || n.op_type == "LogSoftmax" || n.op_type == "Hardmax"))
       n.attrs["_acim_legacy_2d"] = Attribute{int64_t{1}};
     g.nodes.push_back(std::move(n));
   }

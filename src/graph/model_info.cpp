@@ -6,8 +6,15 @@
 namespace acim {
 
 ModelInfo describe(const Graph& input_graph) {
+  // Shapes are shown as inferred (unknown dims stay unknown); MACs are counted on a copy whose
+  // unknown input dims (a symbolic batch) are 1.
   Graph graph = input_graph;
   infer_shapes(graph);
+  Graph unit = input_graph;
+  for (auto& in : unit.inputs)
+    for (auto& d : in.shape)
+      if (d < 0) d = 1;
+  infer_shapes(unit);
   ModelInfo info;
   info.name = graph.name;
   info.opset = graph.opset;
@@ -21,7 +28,7 @@ ModelInfo describe(const Graph& input_graph) {
     ops::CostContext cost{node, {}, {}};
     for (const auto& in : node.inputs) {
       const ValueInfo* vi = in.empty() ? nullptr : graph.value_info(in);
-      cost.inputs.push_back(vi);
+      cost.inputs.push_back(in.empty() ? nullptr : unit.value_info(in));
       if (in.empty()) continue;
       if (const Tensor* t = graph.initializer(in))
         layer.params += t->numel();
@@ -30,7 +37,7 @@ ModelInfo describe(const Graph& input_graph) {
     }
     for (const auto& out : node.outputs) {
       const ValueInfo* vi = out.empty() ? nullptr : graph.value_info(out);
-      cost.outputs.push_back(vi);
+      cost.outputs.push_back(out.empty() ? nullptr : unit.value_info(out));
       if (vi) layer.output_shapes.push_back(vi->shape);
     }
     const ops::OpDef* def = ops::find_op(node.op_type);

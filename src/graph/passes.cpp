@@ -278,7 +278,7 @@ bool fold_into_gemm(Graph& graph, Node& gemm, const ChannelAffine& a) {
   gemm.inputs.resize(3);
   gemm.inputs[1] = w_name;
   gemm.inputs[2] = c_name;
-  // MUTATION gemm.attrs["beta"] = Attribute{1.0f};
+  gemm.attrs["beta"] = Attribute{1.0f};
   return true;
 }
 

@@ -14,9 +14,7 @@ void infer_shapes(Graph& graph) {
   graph.values.clear();
   std::map<std::string, Tensor> constants;
   for (const auto& in : graph.inputs) {
-    ValueInfo vi = in;
-    vi.shape_known = true;
-    graph.values[in.name] = vi;
+    graph.values[in.name] = in;
   }
   for (const auto& [name, t] : graph.initializers) {
     graph.values[name] = ValueInfo{name, t.dtype(), t.shape(), true};

@@ -56,9 +56,8 @@ template <class Ctx>
 void fail_dtype(const Ctx& ctx, DType dt, const char* allowed) {
   if (dt == DType::f16)
     ctx.fail(ErrorKind::unsupported, "input 0 is float16", "export the model with float32 tensors");
-  ctx.fail(ErrorKind::unsupported,
-           "input 0 is " + dtype_name(dt) + "; " + ctx.node.op_type + " takes " + allowed +
-               " tensors");
+  ctx.fail(ErrorKind::unsupported, "input 0 is " + dtype_name(dt) + "; " + ctx.node.op_type +
+                                       " takes " + allowed + " tensors");
 }
 
 // Output 0 = input 0's dtype and shape, after checking the dtype.
@@ -240,9 +239,8 @@ void infer_clip(InferContext& ctx) {
                    "; both must have the same dtype",
                "insert a Cast so the inputs agree");
     if (b.shape_known && shape_is_known(b.shape) && shape_numel(b.shape) != 1)
-      ctx.fail(ErrorKind::shape,
-               std::string(i == 1 ? "min" : "max") + " has shape " + shape_str(b.shape) +
-                   "; it must be a scalar");
+      ctx.fail(ErrorKind::shape, std::string(i == 1 ? "min" : "max") + " has shape " +
+                                     shape_str(b.shape) + "; it must be a scalar");
   }
   set_same_as_input(ctx);
 }

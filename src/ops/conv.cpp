@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "ops/kernels_blas.hpp"
@@ -142,6 +143,50 @@ void im2col(const float* x, int64_t channels, const Window& w, int64_t c0, int64
   }
 }
 
+// Depthwise with all strides 1: each channel is copied into a zero-padded plane, and every tap
+// is then one long contiguous multiply-add over an output grid with the padded row pitch (the
+// columns past the output width are computed and dropped), which vectorises even for narrow
+// images. `scratch` holds per thread a padded plane and an output grid.
+void conv_depthwise_s1(const float* x, const float* wt, const float* bias, float* y, int64_t n,
+                       int64_t c, const Window& w, float* scratch, int64_t scratch_per_thread) {
+  const int64_t isz = w.in_size(), osz = w.out_size(), ksz = w.k_size();
+  const int64_t dp = w.in[0] + w.pad_b[0] + w.pad_e[0], hp = w.in[1] + w.pad_b[1] + w.pad_e[1],
+                wp = w.in[2] + w.pad_b[2] + w.pad_e[2];
+  const int64_t grid = (w.out[1] - 1) * wp + w.out[2];  // one output plane at pitch wp
+#pragma omp parallel
+  {
+    float* xpad = scratch + omp_get_thread_num() * scratch_per_thread;
+    float* ygrid = xpad + dp * hp * wp;
+#pragma omp for schedule(static)
+    for (int64_t nc = 0; nc < n * c; ++nc) {
+      const float* xp = x + nc * isz;
+      const float* wp_ = wt + (nc % c) * ksz;
+      const float b = bias ? bias[nc % c] : 0.0f;
+      std::fill(xpad, xpad + dp * hp * wp, 0.0f);
+      for (int64_t d = 0; d < w.in[0]; ++d)
+        for (int64_t h = 0; h < w.in[1]; ++h)
+          std::copy(xp + (d * w.in[1] + h) * w.in[2], xp + (d * w.in[1] + h + 1) * w.in[2],
+                    xpad + ((d + w.pad_b[0]) * hp + h + w.pad_b[1]) * wp + w.pad_b[2]);
+      float* yp = y + nc * osz;
+      for (int64_t od = 0; od < w.out[0]; ++od) {
+        std::fill(ygrid, ygrid + grid, b);
+        for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+          const float* xplane = xpad + (od + kd * w.dil[0]) * hp * wp;
+          for (int64_t kh = 0; kh < w.k[1]; ++kh)
+            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+              const float wv = wp_[(kd * w.k[1] + kh) * w.k[2] + kw];
+              const float* xs = xplane + kh * w.dil[1] * wp + kw * w.dil[2];
+              for (int64_t i = 0; i < grid; ++i) ygrid[i] += wv * xs[i];
+            }
+        }
+        for (int64_t oh = 0; oh < w.out[1]; ++oh)
+          std::copy(ygrid + oh * wp, ygrid + oh * wp + w.out[2],
+                    yp + (od * w.out[1] + oh) * w.out[2]);
+      }
+    }
+  }
+}
+
 // Depthwise: one input channel per output channel. y holds the bias (or zeros) on entry.
 void conv_depthwise(const float* x, const float* wt, float* y, int64_t n, int64_t c,
                     const Window& w) {
@@ -209,7 +254,17 @@ void conv_run(RunContext& ctx) {
   }
 
   if (cg == 1 && mg == 1) {
-    conv_depthwise(xd, wd, yd, g.n, g.c, w);
+    if (w.stride[0] == 1 && w.stride[1] == 1 && w.stride[2] == 1) {
+      const int64_t per_thread =
+          (w.in[0] + w.pad_b[0] + w.pad_e[0]) * (w.in[1] + w.pad_b[1] + w.pad_e[1]) *
+              (w.in[2] + w.pad_b[2] + w.pad_e[2]) +
+          w.out[1] * (w.in[2] + w.pad_b[2] + w.pad_e[2]);
+      std::unique_ptr<float[]> scratch(new float[omp_get_max_threads() * per_thread]);
+      conv_depthwise_s1(xd, wd, b ? b->data<float>() : nullptr, yd, g.n, g.c, w, scratch.get(),
+                        per_thread);
+    } else {
+      conv_depthwise(xd, wd, yd, g.n, g.c, w);
+    }
     ctx.outputs[0] = y;
     return;
   }
@@ -224,11 +279,11 @@ void conv_run(RunContext& ctx) {
   const int64_t nblk = (osz + blk - 1) / blk, items = g.n * g.group * nblk;
   const float beta = b ? 1.0f : 0.0f;
   for (int64_t v : {mg, osz, kdim}) blas_dim(v, ctx.where);  // throw before the threads
-  std::vector<float> scratch;
-  if (!pointwise) scratch.resize(static_cast<size_t>(omp_get_max_threads() * kdim * blk));
+  std::unique_ptr<float[]> scratch;  // uninitialised: im2col writes every element it uses
+  if (!pointwise) scratch.reset(new float[omp_get_max_threads() * kdim * blk]);
 #pragma omp parallel
   {
-    float* col = pointwise ? nullptr : scratch.data() + omp_get_thread_num() * kdim * blk;
+    float* col = pointwise ? nullptr : scratch.get() + omp_get_thread_num() * kdim * blk;
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t n = it / (g.group * nblk), gi = (it / nblk) % g.group;

@@ -49,8 +49,13 @@ unsigned dtype_class(DType dt) {
   if (dt == DType::boolean) return kBool;
   if (dtype_is_float(dt)) return kFloat;
   switch (dt) {
-    case DType::i8: case DType::i16: case DType::i32: case DType::i64: return kSigned;
-    default: return kUnsigned;
+    case DType::i8:
+    case DType::i16:
+    case DType::i32:
+    case DType::i64:
+      return kSigned;
+    default:
+      return kUnsigned;
   }
 }
 
@@ -74,9 +79,9 @@ void require_class(const Ctx& ctx, size_t input, DType dt, unsigned types) {
     ctx.fail(ErrorKind::unsupported, "input " + std::to_string(input) + " is float16",
              "export the model with float32 tensors");
   if (!(dtype_class(dt) & types))
-    ctx.fail(ErrorKind::unsupported,
-             "input " + std::to_string(input) + " is " + dtype_name(dt) + "; " +
-                 ctx.node.op_type + " takes " + class_names(types) + " tensors");
+    ctx.fail(ErrorKind::unsupported, "input " + std::to_string(input) + " is " + dtype_name(dt) +
+                                         "; " + ctx.node.op_type + " takes " + class_names(types) +
+                                         " tensors");
 }
 
 template <class Ctx>
@@ -232,8 +237,7 @@ bool make_plan(const std::vector<Shape>& shapes, Plan& p) {
   for (size_t i = 0; i < rank; ++i) {
     if (p.out[i] == 1) continue;
     bool merge = !p.dims.empty();
-    for (size_t k = 0; merge && k < nin; ++k)
-      merge = p.strides[k].back() == full[k][i] * p.out[i];
+    for (size_t k = 0; merge && k < nin; ++k) merge = p.strides[k].back() == full[k][i] * p.out[i];
     if (merge) {
       p.dims.back() *= p.out[i];
       for (size_t k = 0; k < nin; ++k) p.strides[k].back() = full[k][i];
@@ -327,29 +331,37 @@ Tensor binary_tensors(const RunContext& ctx, const Tensor& a, const Tensor& b, O
 struct AddOp {
   template <class T>
   T operator()(T a, T b) const {
-    if constexpr (std::is_integral_v<T>) return wrap_add(a, b);
-    else return a + b;
+    if constexpr (std::is_integral_v<T>)
+      return wrap_add(a, b);
+    else
+      return a + b;
   }
 };
 struct SubOp {
   template <class T>
   T operator()(T a, T b) const {
-    if constexpr (std::is_integral_v<T>) return wrap_sub(a, b);
-    else return a - b;
+    if constexpr (std::is_integral_v<T>)
+      return wrap_sub(a, b);
+    else
+      return a - b;
   }
 };
 struct MulOp {
   template <class T>
   T operator()(T a, T b) const {
-    if constexpr (std::is_integral_v<T>) return wrap_mul(a, b);
-    else return a * b;
+    if constexpr (std::is_integral_v<T>)
+      return wrap_mul(a, b);
+    else
+      return a * b;
   }
 };
 struct DivOp {
   template <class T>
   T operator()(T a, T b) const {
-    if constexpr (std::is_integral_v<T>) return int_div(a, b);
-    else return a / b;
+    if constexpr (std::is_integral_v<T>)
+      return int_div(a, b);
+    else
+      return a / b;
   }
 };
 struct MaxOp {  // NaN propagates, as in np.maximum
@@ -374,23 +386,33 @@ struct MinOp {
 };
 struct EqualOp {
   template <class T>
-  bool operator()(T a, T b) const { return a == b; }
+  bool operator()(T a, T b) const {
+    return a == b;
+  }
 };
 struct LessOp {
   template <class T>
-  bool operator()(T a, T b) const { return a < b; }
+  bool operator()(T a, T b) const {
+    return a < b;
+  }
 };
 struct GreaterOp {
   template <class T>
-  bool operator()(T a, T b) const { return a > b; }
+  bool operator()(T a, T b) const {
+    return a > b;
+  }
 };
 struct LessOrEqualOp {
   template <class T>
-  bool operator()(T a, T b) const { return a <= b; }
+  bool operator()(T a, T b) const {
+    return a <= b;
+  }
 };
 struct GreaterOrEqualOp {
   template <class T>
-  bool operator()(T a, T b) const { return a >= b; }
+  bool operator()(T a, T b) const {
+    return a >= b;
+  }
 };
 struct AndOp {
   bool operator()(bool a, bool b) const { return a && b; }
@@ -532,13 +554,15 @@ void run_mod(RunContext& ctx) {
   require_same_dtype(ctx, 0, a.dtype(), 1, b.dtype());
   const int64_t fmod = ctx.node.attr_int("fmod", 0);
   if (fmod != 0 && fmod != 1)
-    ctx.fail(ErrorKind::invalid, "attribute fmod is " + std::to_string(fmod) + "; it must be 0 or 1");
+    ctx.fail(ErrorKind::invalid,
+             "attribute fmod is " + std::to_string(fmod) + "; it must be 0 or 1");
   visit_dtype(a.dtype(), ctx.where, [&](auto tag) {
     using T = decltype(tag);
     if constexpr ((type_class<T>() & kNumeric) != 0) {
       if constexpr (std::is_floating_point_v<T>) {
         if (fmod == 1)
-          ctx.outputs[0] = binary_tensors<T, T>(ctx, a, b, [](T x, T y) { return std::fmod(x, y); });
+          ctx.outputs[0] =
+              binary_tensors<T, T>(ctx, a, b, [](T x, T y) { return std::fmod(x, y); });
         else
           ctx.outputs[0] = binary_tensors<T, T>(ctx, a, b, [](T x, T y) {
             T r = std::fmod(x, y);
@@ -575,13 +599,15 @@ void run_bitshift(RunContext& ctx) {
   });
 }
 
-void infer_bitshift(InferContext& ctx) { infer_same_dtype_broadcast<kUnsigned, false>(ctx); }
+void infer_bitshift(InferContext& ctx) {
+  infer_same_dtype_broadcast<kUnsigned, false>(ctx);
+}
 
 // Where(cond, X, Y): three-way broadcast.
 void infer_where(InferContext& ctx) {
   if (ctx.in(0).dtype != DType::boolean)
-    ctx.fail(ErrorKind::shape, "condition (input 0) is " + dtype_name(ctx.in(0).dtype) +
-                                   "; it must be bool",
+    ctx.fail(ErrorKind::shape,
+             "condition (input 0) is " + dtype_name(ctx.in(0).dtype) + "; it must be bool",
              "insert a Cast to bool");
   require_class(ctx, 1, ctx.in(1).dtype, kAll);
   require_same_dtype(ctx, 1, ctx.in(1).dtype, 2, ctx.in(2).dtype);
@@ -593,8 +619,8 @@ void run_where(RunContext& ctx) {
   const Tensor& x = ctx.in(1);
   const Tensor& y = ctx.in(2);
   if (c.dtype() != DType::boolean)
-    ctx.fail(ErrorKind::shape, "condition (input 0) is " + dtype_name(c.dtype()) +
-                                   "; it must be bool",
+    ctx.fail(ErrorKind::shape,
+             "condition (input 0) is " + dtype_name(c.dtype()) + "; it must be bool",
              "insert a Cast to bool");
   require_class(ctx, 1, x.dtype(), kAll);
   require_same_dtype(ctx, 1, x.dtype(), 2, y.dtype());
@@ -666,16 +692,21 @@ void run_unary(RunContext& ctx) {
 struct AbsOp {
   template <class T>
   T operator()(T v) const {
-    if constexpr (std::is_unsigned_v<T>) return v;
-    else if constexpr (std::is_integral_v<T>) return v < 0 ? wrap_neg(v) : v;
-    else return std::abs(v);
+    if constexpr (std::is_unsigned_v<T>)
+      return v;
+    else if constexpr (std::is_integral_v<T>)
+      return v < 0 ? wrap_neg(v) : v;
+    else
+      return std::abs(v);
   }
 };
 struct NegOp {
   template <class T>
   T operator()(T v) const {
-    if constexpr (std::is_integral_v<T>) return wrap_neg(v);
-    else return -v;
+    if constexpr (std::is_integral_v<T>)
+      return wrap_neg(v);
+    else
+      return -v;
   }
 };
 struct SignOp {
@@ -695,14 +726,18 @@ struct NotOp {
 };
 struct IsNaNOp {
   template <class T>
-  bool operator()(T v) const { return std::isnan(v); }
+  bool operator()(T v) const {
+    return std::isnan(v);
+  }
 };
 
 // Float-only math; one line each.
-#define ACIM_FLOAT_UNARY(Name, expr)         \
-  struct Name {                              \
-    template <class T>                       \
-    T operator()(T v) const { return expr; } \
+#define ACIM_FLOAT_UNARY(Name, expr) \
+  struct Name {                      \
+    template <class T>               \
+    T operator()(T v) const {        \
+      return expr;                   \
+    }                                \
   };
 ACIM_FLOAT_UNARY(ExpOp, std::exp(v))
 ACIM_FLOAT_UNARY(LogOp, std::log(v))
@@ -735,9 +770,8 @@ void run_isinf(RunContext& ctx) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {
       Tensor out(DType::boolean, x.shape());
-      unary_map(x.data<T>(), out.data<bool>(), x.numel(), [neg, pos](T v) {
-        return std::isinf(v) && ((v > 0 && pos) || (v < 0 && neg));
-      });
+      unary_map(x.data<T>(), out.data<bool>(), x.numel(),
+                [neg, pos](T v) { return std::isinf(v) && ((v > 0 && pos) || (v < 0 && neg)); });
       ctx.outputs[0] = out;
     }
   });
@@ -788,8 +822,10 @@ void run_prelu(RunContext& ctx) {
     if constexpr ((type_class<T>() & kSignedNumeric) != 0) {
       Tensor out(dtype_of<T>(), p.out);
       binary_kernel(p, x.data<T>(), slope.data<T>(), out.data<T>(), [](T v, T s) {
-        if constexpr (std::is_integral_v<T>) return v < 0 ? wrap_mul(v, s) : v;
-        else return v < T{0} ? v * s : v;
+        if constexpr (std::is_integral_v<T>)
+          return v < 0 ? wrap_mul(v, s) : v;
+        else
+          return v < T{0} ? v * s : v;
       });
       ctx.outputs[0] = out;
     }
@@ -833,26 +869,25 @@ void register_elementwise(std::vector<OpDef>& ops) {
                  run_binary<GreaterOrEqualOp, kNumeric, true>, nullptr});
   ops.push_back({"And", 2, 2, infer_same_dtype_broadcast<kBool, true>,
                  run_binary<AndOp, kBool, true>, nullptr});
-  ops.push_back({"Or", 2, 2, infer_same_dtype_broadcast<kBool, true>,
-                 run_binary<OrOp, kBool, true>, nullptr});
+  ops.push_back({"Or", 2, 2, infer_same_dtype_broadcast<kBool, true>, run_binary<OrOp, kBool, true>,
+                 nullptr});
   ops.push_back({"Xor", 2, 2, infer_same_dtype_broadcast<kBool, true>,
                  run_binary<XorOp, kBool, true>, nullptr});
   ops.push_back({"Not", 1, 1, infer_unary<kBool, true>, run_unary<NotOp, kBool, true>, nullptr});
   ops.push_back({"Where", 3, 3, infer_where, run_where, nullptr});
   ops.push_back({"PRelu", 2, 2, infer_prelu, run_prelu, nullptr});
   // Unary math.
-  ops.push_back({"Abs", 1, 1, infer_unary<kNumeric, false>, run_unary<AbsOp, kNumeric, false>,
-                 nullptr});
+  ops.push_back(
+      {"Abs", 1, 1, infer_unary<kNumeric, false>, run_unary<AbsOp, kNumeric, false>, nullptr});
   ops.push_back({"Neg", 1, 1, infer_unary<kSignedNumeric, false>,
                  run_unary<NegOp, kSignedNumeric, false>, nullptr});
-  ops.push_back({"Sign", 1, 1, infer_unary<kNumeric, false>, run_unary<SignOp, kNumeric, false>,
-                 nullptr});
-  ops.push_back({"IsNaN", 1, 1, infer_unary<kFloat, true>, run_unary<IsNaNOp, kFloat, true>,
-                 nullptr});
+  ops.push_back(
+      {"Sign", 1, 1, infer_unary<kNumeric, false>, run_unary<SignOp, kNumeric, false>, nullptr});
+  ops.push_back(
+      {"IsNaN", 1, 1, infer_unary<kFloat, true>, run_unary<IsNaNOp, kFloat, true>, nullptr});
   ops.push_back({"IsInf", 1, 1, infer_unary<kFloat, true>, run_isinf, nullptr});
-#define ACIM_REGISTER_FLOAT_UNARY(Name, OpT)                                             \
-  ops.push_back({Name, 1, 1, infer_unary<kFloat, false>, run_unary<OpT, kFloat, false>, \
-                 nullptr});
+#define ACIM_REGISTER_FLOAT_UNARY(Name, OpT) \
+  ops.push_back({Name, 1, 1, infer_unary<kFloat, false>, run_unary<OpT, kFloat, false>, nullptr});
   ACIM_REGISTER_FLOAT_UNARY("Exp", ExpOp)
   ACIM_REGISTER_FLOAT_UNARY("Log", LogOp)
   ACIM_REGISTER_FLOAT_UNARY("Sqrt", SqrtOp)

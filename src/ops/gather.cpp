@@ -20,11 +20,11 @@ std::vector<int64_t> checked_indices(const Tensor& indices, int64_t dim, const s
     int64_t orig = i;
     if (i < 0) i += dim;
     if (i < 0 || i >= dim)
-      throw Error(ErrorKind::invalid, where,
-                  "index " + std::to_string(orig) + " is out of range for an axis of size " +
-                      std::to_string(dim),
-                  "indices must lie in [" + std::to_string(-dim) + ", " + std::to_string(dim - 1) +
-                      "]");
+      throw Error(
+          ErrorKind::invalid, where,
+          "index " + std::to_string(orig) + " is out of range for an axis of size " +
+              std::to_string(dim),
+          "indices must lie in [" + std::to_string(-dim) + ", " + std::to_string(dim - 1) + "]");
   }
   return idx;
 }
@@ -42,14 +42,15 @@ void gather_infer(InferContext& ctx) {
   const ValueInfo& x = ctx.in(0);
   const ValueInfo& ind = ctx.in(1);
   if (!dtype_is_integer(ind.dtype))
-    ctx.fail(ErrorKind::shape, "indices are " + dtype_name(ind.dtype) + "; int32 or int64 required");
+    ctx.fail(ErrorKind::shape,
+             "indices are " + dtype_name(ind.dtype) + "; int32 or int64 required");
   if (!x.shape_known || !ind.shape_known) {
     ctx.set_output_unknown_shape(0, x.dtype);
     return;
   }
   if (x.shape.empty()) ctx.fail(ErrorKind::shape, "data must have rank >= 1, got a scalar");
-  int64_t axis = normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.shape.size()),
-                                ctx.where);
+  int64_t axis =
+      normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.shape.size()), ctx.where);
   ctx.set_output(0, x.dtype, gather_shape(x.shape, ind.shape, axis));
 }
 
@@ -60,11 +61,11 @@ void gather_run(RunContext& ctx) {
   int64_t axis = normalize_axis(ctx.node.attr_int("axis", 0), x.rank(), ctx.where);
   const int64_t dim = x.shape()[static_cast<size_t>(axis)];
   std::vector<int64_t> idx = checked_indices(ind, dim, ctx.where);
-  Tensor out(x.dtype(), gather_shape(x.shape(), ind.shape(), axis));
+  Tensor out = Tensor::uninitialized(x.dtype(), gather_shape(x.shape(), ind.shape(), axis));
   const int64_t outer = shape_numel(Shape(x.shape().begin(), x.shape().begin() + axis));
-  const size_t inner = static_cast<size_t>(
-                           shape_numel(Shape(x.shape().begin() + axis + 1, x.shape().end()))) *
-                       dtype_size(x.dtype());
+  const size_t inner =
+      static_cast<size_t>(shape_numel(Shape(x.shape().begin() + axis + 1, x.shape().end()))) *
+      dtype_size(x.dtype());
   const auto n = static_cast<int64_t>(idx.size());
   const int64_t tasks = outer * n;
   const auto* src = static_cast<const std::byte*>(x.raw());
@@ -102,7 +103,8 @@ void gather_elements_infer(InferContext& ctx) {
   const ValueInfo& x = ctx.in(0);
   const ValueInfo& ind = ctx.in(1);
   if (!dtype_is_integer(ind.dtype))
-    ctx.fail(ErrorKind::shape, "indices are " + dtype_name(ind.dtype) + "; int32 or int64 required");
+    ctx.fail(ErrorKind::shape,
+             "indices are " + dtype_name(ind.dtype) + "; int32 or int64 required");
   if (!ind.shape_known) {
     ctx.set_output_unknown_shape(0, x.dtype);
     return;
@@ -122,7 +124,7 @@ void gather_elements_run(RunContext& ctx) {
   const int64_t axis = normalize_axis(ctx.node.attr_int("axis", 0), x.rank(), ctx.where);
   check_gather_elements(x.shape(), ind.shape(), axis, ctx.where);
   std::vector<int64_t> idx = checked_indices(ind, x.shape()[static_cast<size_t>(axis)], ctx.where);
-  Tensor out(x.dtype(), ind.shape());
+  Tensor out = Tensor::uninitialized(x.dtype(), ind.shape());
   if (out.numel() == 0) {
     ctx.outputs[0] = out;
     return;
@@ -189,17 +191,19 @@ void one_hot_run(RunContext& ctx) {
   const Tensor& values = ctx.in(2);
   int64_t depth = one_hot_depth(ctx.in(1), ctx.where);
   if (values.numel() != 2)
-    ctx.fail(ErrorKind::shape, "values must hold [off_value, on_value], got " +
-                                   shape_str(values.shape()));
-  if (ind.dtype() == DType::f16) ctx.fail(ErrorKind::unsupported, "float16 indices are not supported");
+    ctx.fail(ErrorKind::shape,
+             "values must hold [off_value, on_value], got " + shape_str(values.shape()));
+  if (ind.dtype() == DType::f16)
+    ctx.fail(ErrorKind::unsupported, "float16 indices are not supported");
   const int64_t axis = normalize_axis(ctx.node.attr_int("axis", -1), ind.rank() + 1, ctx.where);
   Shape out_shape = ind.shape();
   out_shape.insert(out_shape.begin() + axis, depth);
-  Tensor out(values.dtype(), out_shape);
+  Tensor out = Tensor::uninitialized(values.dtype(), out_shape);
   const size_t es = dtype_size(values.dtype());
   const auto* vals = static_cast<const std::byte*>(values.raw());
   auto* dst = static_cast<std::byte*>(out.raw());
-  for (int64_t e = 0; e < out.numel(); ++e) std::memcpy(dst + static_cast<size_t>(e) * es, vals, es);
+  for (int64_t e = 0; e < out.numel(); ++e)
+    std::memcpy(dst + static_cast<size_t>(e) * es, vals, es);
   const int64_t inner = shape_numel(Shape(ind.shape().begin() + axis, ind.shape().end()));
   std::vector<double> idx = ind.to_doubles();
   for (size_t p = 0; p < idx.size(); ++p) {
@@ -231,7 +235,8 @@ void trilu_infer(InferContext& ctx) {
 
 void trilu_run(RunContext& ctx) {
   const Tensor& x = ctx.in(0);
-  if (x.rank() < 2) ctx.fail(ErrorKind::shape, "input " + shape_str(x.shape()) + " must have rank >= 2");
+  if (x.rank() < 2)
+    ctx.fail(ErrorKind::shape, "input " + shape_str(x.shape()) + " must have rank >= 2");
   int64_t k = 0;
   if (ctx.has(1)) {
     std::vector<int64_t> kv = int_values(ctx.in(1), ctx.where, "input 1 (k)");

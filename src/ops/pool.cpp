@@ -124,21 +124,9 @@ void pool_run(RunContext& ctx) {
               }
             }
             int64_t count = (d_hi - d_lo) * (h_hi - h_lo) * (w_hi - w_lo);
-            if (include_pad) {
-              // Window positions inside the explicitly padded extent (not the ceil_mode
-              // overhang past the end padding).
-              int64_t lo = 0, hd = 0, hh = 0, hw = 0;
-              kernel_range(sd + w.pad_b[0], w.dil[0], w.k[0], w.in[0] + w.pad_b[0] + w.pad_e[0],
-                           lo, hd);
-              hd -= lo;
-              kernel_range(sh + w.pad_b[1], w.dil[1], w.k[1], w.in[1] + w.pad_b[1] + w.pad_e[1],
-                           lo, hh);
-              hh -= lo;
-              kernel_range(sw + w.pad_b[2], w.dil[2], w.k[2], w.in[2] + w.pad_b[2] + w.pad_e[2],
-                           lo, hw);
-              hw -= lo;
-              count = hd * hh * hw;
-            }
+            // count_include_pad: every window position counts, padding and any ceil_mode
+            // overhang past the end padding alike (as the ONNX backend tests expect).
+            if (include_pad) count = w.k_size();
             yp[o] = count > 0 ? sum / static_cast<float>(count) : 0.0f;
           }
         }

@@ -24,11 +24,16 @@ bool is_quant_type(DType dt) {
 // ONNX TensorProto.DataType codes for QuantizeLinear's output_dtype attribute.
 DType quant_type_from_onnx(int64_t code, const std::string& where) {
   switch (code) {
-    case 2: return DType::u8;
-    case 3: return DType::i8;
-    case 4: return DType::u16;
-    case 5: return DType::i16;
-    default: break;
+    case 2:
+      return DType::u8;
+    case 3:
+      return DType::i8;
+    case 4:
+      return DType::u16;
+    case 5:
+      return DType::i16;
+    default:
+      break;
   }
   throw Error(ErrorKind::unsupported, where,
               "output_dtype " + std::to_string(code) + " is not supported",
@@ -37,7 +42,8 @@ DType quant_type_from_onnx(int64_t code, const std::string& where) {
 
 void check_block_size(const Node& node, const std::string& where) {
   if (node.attr_int("block_size", 0) != 0)
-    throw Error(ErrorKind::unsupported, where, "blocked quantization (block_size != 0) is not supported",
+    throw Error(ErrorKind::unsupported, where,
+                "blocked quantization (block_size != 0) is not supported",
                 "quantize per tensor or per axis");
 }
 
@@ -55,15 +61,15 @@ int64_t check_params(const Node& node, const std::string& where, const Shape& x,
     if (x_known) {
       int64_t rank = static_cast<int64_t>(x.size());
       if (rank == 0)
-        throw Error(ErrorKind::shape, where, "scale has shape " + shape_str(scale) +
-                                                 " but x is a scalar; expected a scalar scale");
+        throw Error(
+            ErrorKind::shape, where,
+            "scale has shape " + shape_str(scale) + " but x is a scalar; expected a scalar scale");
       axis = normalize_axis(node.attr_int("axis", 1), rank, where);
       int64_t d = x[static_cast<size_t>(axis)];
       if (d >= 0 && scale[0] >= 0 && d != scale[0])
         throw Error(ErrorKind::shape, where,
-                    "scale has shape " + shape_str(scale) + " but axis " +
-                        std::to_string(axis) + " of x " + shape_str(x) + " has size " +
-                        std::to_string(d),
+                    "scale has shape " + shape_str(scale) + " but axis " + std::to_string(axis) +
+                        " of x " + shape_str(x) + " has size " + std::to_string(d),
                     "give one scale per channel along `axis`");
     }
   }
@@ -119,8 +125,8 @@ void infer_dequantize(InferContext& ctx) {
   const ValueInfo& x = ctx.in(0);
   const ValueInfo& scale = ctx.in(1);
   if (!is_quant_type(x.dtype) && x.dtype != DType::i32)
-    ctx.fail(ErrorKind::unsupported, "x is " + dtype_name(x.dtype) +
-                                         "; expected int8, uint8, int16, uint16 or int32");
+    ctx.fail(ErrorKind::unsupported,
+             "x is " + dtype_name(x.dtype) + "; expected int8, uint8, int16, uint16 or int32");
   if (scale.dtype != DType::f32)
     ctx.fail(ErrorKind::unsupported, "scale is " + dtype_name(scale.dtype) + "; expected float32");
   if (ctx.has(2) && ctx.in(2).dtype != x.dtype)
@@ -178,8 +184,8 @@ void run_quantize(RunContext& ctx) {
   const Tensor& scale = ctx.in(1);
   const Tensor* zpt = ctx.has(2) ? ctx.inputs[2] : nullptr;
   Shape zp_shape = zpt ? zpt->shape() : Shape{};
-  int64_t axis = check_params(ctx.node, ctx.where, x.shape(), true, scale.shape(),
-                              zpt ? &zp_shape : nullptr);
+  int64_t axis =
+      check_params(ctx.node, ctx.where, x.shape(), true, scale.shape(), zpt ? &zp_shape : nullptr);
   DType out = DType::u8;
   int64_t code = ctx.node.attr_int("output_dtype", 0);
   if (code != 0) out = quant_type_from_onnx(code, ctx.where);
@@ -188,21 +194,32 @@ void run_quantize(RunContext& ctx) {
     ctx.fail(ErrorKind::unsupported, "zero point dtype " + dtype_name(out) + " is not supported",
              "quantize to int8, uint8, int16 or uint16");
   if (x.dtype() != DType::f32 && x.dtype() != DType::f64 && x.dtype() != DType::i32)
-    ctx.fail(ErrorKind::unsupported, "x is " + dtype_name(x.dtype()) + "; expected float32 or int32");
+    ctx.fail(ErrorKind::unsupported,
+             "x is " + dtype_name(x.dtype()) + "; expected float32 or int32");
   std::vector<double> s = scale.to_doubles();
   std::vector<int64_t> zp = zpt ? zpt->to_int64s() : std::vector<int64_t>(s.size(), 0);
   for (double v : s)
     if (!(v > 0) && !(v < 0))
-      ctx.fail(ErrorKind::invalid, "scale contains " + std::to_string(v) + "; scales must be non-zero");
+      ctx.fail(ErrorKind::invalid,
+               "scale contains " + std::to_string(v) + "; scales must be non-zero");
   int64_t inner = 1, n = 1;
   axis_layout(x, axis, inner, n);
   Tensor y(out, x.shape());
   switch (out) {
-    case DType::i8: quantize_kernel<int8_t>(x, s, zp, inner, n, y); break;
-    case DType::u8: quantize_kernel<uint8_t>(x, s, zp, inner, n, y); break;
-    case DType::i16: quantize_kernel<int16_t>(x, s, zp, inner, n, y); break;
-    case DType::u16: quantize_kernel<uint16_t>(x, s, zp, inner, n, y); break;
-    default: ACIM_ASSERT(false, "quantize: unexpected output dtype");
+    case DType::i8:
+      quantize_kernel<int8_t>(x, s, zp, inner, n, y);
+      break;
+    case DType::u8:
+      quantize_kernel<uint8_t>(x, s, zp, inner, n, y);
+      break;
+    case DType::i16:
+      quantize_kernel<int16_t>(x, s, zp, inner, n, y);
+      break;
+    case DType::u16:
+      quantize_kernel<uint16_t>(x, s, zp, inner, n, y);
+      break;
+    default:
+      ACIM_ASSERT(false, "quantize: unexpected output dtype");
   }
   ctx.outputs[0] = y;
 }
@@ -226,10 +243,11 @@ void run_dequantize(RunContext& ctx) {
   const Tensor& scale = ctx.in(1);
   const Tensor* zpt = ctx.has(2) ? ctx.inputs[2] : nullptr;
   Shape zp_shape = zpt ? zpt->shape() : Shape{};
-  int64_t axis = check_params(ctx.node, ctx.where, x.shape(), true, scale.shape(),
-                              zpt ? &zp_shape : nullptr);
+  int64_t axis =
+      check_params(ctx.node, ctx.where, x.shape(), true, scale.shape(), zpt ? &zp_shape : nullptr);
   if (scale.dtype() != DType::f32)
-    ctx.fail(ErrorKind::unsupported, "scale is " + dtype_name(scale.dtype()) + "; expected float32");
+    ctx.fail(ErrorKind::unsupported,
+             "scale is " + dtype_name(scale.dtype()) + "; expected float32");
   if (zpt && zpt->dtype() != x.dtype())
     ctx.fail(ErrorKind::shape, "zero point is " + dtype_name(zpt->dtype()) + " but x is " +
                                    dtype_name(x.dtype()) + "; they must match");
@@ -239,19 +257,28 @@ void run_dequantize(RunContext& ctx) {
   axis_layout(x, axis, inner, n);
   Tensor y(DType::f32, x.shape());
   switch (x.dtype()) {
-    case DType::i8: dequantize_kernel<int8_t>(x, s, zp, inner, n, y); break;
-    case DType::u8: dequantize_kernel<uint8_t>(x, s, zp, inner, n, y); break;
-    case DType::i16: dequantize_kernel<int16_t>(x, s, zp, inner, n, y); break;
-    case DType::u16: dequantize_kernel<uint16_t>(x, s, zp, inner, n, y); break;
+    case DType::i8:
+      dequantize_kernel<int8_t>(x, s, zp, inner, n, y);
+      break;
+    case DType::u8:
+      dequantize_kernel<uint8_t>(x, s, zp, inner, n, y);
+      break;
+    case DType::i16:
+      dequantize_kernel<int16_t>(x, s, zp, inner, n, y);
+      break;
+    case DType::u16:
+      dequantize_kernel<uint16_t>(x, s, zp, inner, n, y);
+      break;
     case DType::i32:
       for (int64_t v : zp)
         if (v != 0)
-          ctx.fail(ErrorKind::invalid, "int32 input needs a zero zero point, got " + std::to_string(v));
+          ctx.fail(ErrorKind::invalid,
+                   "int32 input needs a zero zero point, got " + std::to_string(v));
       dequantize_kernel<int32_t>(x, s, zp, inner, n, y);
       break;
     default:
-      ctx.fail(ErrorKind::unsupported, "x is " + dtype_name(x.dtype()) +
-                                           "; expected int8, uint8, int16, uint16 or int32");
+      ctx.fail(ErrorKind::unsupported,
+               "x is " + dtype_name(x.dtype()) + "; expected int8, uint8, int16, uint16 or int32");
   }
   ctx.outputs[0] = y;
 }
@@ -276,8 +303,7 @@ void run_dynamic_quantize(RunContext& ctx) {
   const float* xp = x.data<float>();
   float lo = 0.0f, hi = 0.0f;
   for (int64_t i = 0; i < x.numel(); ++i) {
-    if (std::isnan(xp[i]))
-      ctx.fail(ErrorKind::invalid, "x contains NaN; its range is undefined");
+    if (std::isnan(xp[i])) ctx.fail(ErrorKind::invalid, "x contains NaN; its range is undefined");
     lo = std::min(lo, xp[i]);
     hi = std::max(hi, xp[i]);
   }

@@ -34,8 +34,8 @@ ReduceKind reduce_kind(const std::string& op_type) {
 
 // Which axes a node reduces, resolved against the input rank.
 struct ReducePlan {
-  bool identity = false;        // noop_with_empty_axes with no axes
-  std::vector<bool> reduced;    // per input axis
+  bool identity = false;      // noop_with_empty_axes with no axes
+  std::vector<bool> reduced;  // per input axis
   bool keepdims = true;
 };
 
@@ -50,8 +50,8 @@ ReducePlan make_plan(const Node& node, const std::string& where, int64_t rank,
   } else if (axes_input) {
     if (!dtype_is_integer(axes_input->dtype()) || axes_input->rank() > 1)
       throw Error(ErrorKind::shape, where,
-                  "axes input must be a 1-D int64 tensor, got " +
-                      dtype_name(axes_input->dtype()) + shape_str(axes_input->shape()));
+                  "axes input must be a 1-D int64 tensor, got " + dtype_name(axes_input->dtype()) +
+                      shape_str(axes_input->shape()));
     axes = axes_input->to_int64s();
   }
   plan.reduced.assign(static_cast<size_t>(rank), false);
@@ -177,10 +177,18 @@ T reduce_one(ReduceKind kind, const T* x, const std::vector<int64_t>& inner) {
       for (size_t i = 0; i < n; ++i) {
         Acc v = static_cast<Acc>(x[inner[i]]);
         switch (kind) {
-          case ReduceKind::l1: acc += v < 0 ? -v : v; break;
-          case ReduceKind::sum_square: acc += v * v; break;
-          case ReduceKind::prod: acc *= v; break;
-          default: acc += v; break;
+          case ReduceKind::l1:
+            acc += v < 0 ? -v : v;
+            break;
+          case ReduceKind::sum_square:
+            acc += v * v;
+            break;
+          case ReduceKind::prod:
+            acc *= v;
+            break;
+          default:
+            acc += v;
+            break;
         }
       }
       if (kind == ReduceKind::mean) {
@@ -233,7 +241,8 @@ void run_reduce(RunContext& ctx) {
     reduce_offsets(x.shape(), plan, inner, outer);
     const uint8_t* xp = xi.data<uint8_t>();
     uint8_t* yp = yi.data<uint8_t>();
-    for (size_t o = 0; o < outer.size(); ++o) yp[o] = reduce_one<uint8_t>(kind, xp + outer[o], inner);
+    for (size_t o = 0; o < outer.size(); ++o)
+      yp[o] = reduce_one<uint8_t>(kind, xp + outer[o], inner);
     ctx.outputs[0] = yi.cast(DType::boolean);
     return;
   }
@@ -254,7 +263,8 @@ void run_reduce(RunContext& ctx) {
       const int64_t n_out = static_cast<int64_t>(outer.size());
 #pragma omp parallel for schedule(static) if (n_out > 1 && x.numel() > 4096)
       for (int64_t o = 0; o < n_out; ++o)
-        yp[o] = reduce_one<T>(kind, x.numel() == 0 ? xp : xp + outer[static_cast<size_t>(o)], inner);
+        yp[o] =
+            reduce_one<T>(kind, x.numel() == 0 ? xp : xp + outer[static_cast<size_t>(o)], inner);
     }
   });
   ctx.outputs[0] = y;
@@ -272,7 +282,8 @@ void infer_arg(InferContext& ctx) {
     return;
   }
   int64_t rank = static_cast<int64_t>(x.shape.size());
-  if (rank == 0) ctx.fail(ErrorKind::shape, "input is a scalar; " + ctx.node.op_type + " needs rank >= 1");
+  if (rank == 0)
+    ctx.fail(ErrorKind::shape, "input is a scalar; " + ctx.node.op_type + " needs rank >= 1");
   int64_t axis = normalize_axis(ctx.node.attr_int("axis", 0), rank, ctx.where);
   if (x.shape[static_cast<size_t>(axis)] == 0)
     ctx.fail(ErrorKind::shape, "axis " + std::to_string(axis) + " of input " + shape_str(x.shape) +
@@ -295,7 +306,8 @@ void run_arg(RunContext& ctx) {
   int64_t n = x.dim(static_cast<int>(axis));
   if (n == 0)
     ctx.fail(ErrorKind::shape, "axis " + std::to_string(axis) + " of input " +
-                                   shape_str(x.shape()) + " has size 0; there is no element to select");
+                                   shape_str(x.shape()) +
+                                   " has size 0; there is no element to select");
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < axis; ++i) outer *= x.dim(i);
   for (int i = static_cast<int>(axis) + 1; i < x.rank(); ++i) inner *= x.dim(i);
@@ -337,9 +349,9 @@ void run_arg(RunContext& ctx) {
 }  // namespace
 
 void register_reduce(std::vector<OpDef>& ops) {
-  for (const char* name : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-                           "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
-                           "ReduceLogSumExp"})
+  for (const char* name :
+       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+        "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"})
     ops.push_back(OpDef{name, 1, 2, infer_reduce, run_reduce, nullptr});
   ops.push_back(OpDef{"ArgMax", 1, 1, infer_arg, run_arg, nullptr});
   ops.push_back(OpDef{"ArgMin", 1, 1, infer_arg, run_arg, nullptr});

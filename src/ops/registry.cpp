@@ -1,5 +1,7 @@
 #include <algorithm>
 
+#include <cblas.h>
+
 #include "ops/op.hpp"
 
 namespace acim::ops {
@@ -39,6 +41,9 @@ void RunContext::fail(ErrorKind kind, const std::string& what, const std::string
 
 static const std::vector<OpDef>& all_ops() {
   static const std::vector<OpDef> ops = [] {
+    // Every kernel runs through this registry, so this is where BLAS is made single-threaded
+    // before any kernel runs (see src/core/threads.cpp for why).
+    openblas_set_num_threads(1);
     std::vector<OpDef> v;
     register_elementwise(v);
     register_activation(v);

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 
 #include "ops/util.hpp"
 
@@ -27,12 +28,25 @@ RnnKind rnn_kind(const std::string& op_type) {
   return RnnKind::rnn;
 }
 
-int64_t num_gates(RnnKind k) { return k == RnnKind::lstm ? 4 : k == RnnKind::gru ? 3 : 1; }
-size_t num_activations(RnnKind k) { return k == RnnKind::lstm ? 3 : k == RnnKind::gru ? 2 : 1; }
+int64_t num_gates(RnnKind k) {
+  return k == RnnKind::lstm ? 4 : k == RnnKind::gru ? 3 : 1;
+}
+size_t num_activations(RnnKind k) {
+  return k == RnnKind::lstm ? 3 : k == RnnKind::gru ? 2 : 1;
+}
 
 enum class ActFn {
-  relu, tanh, sigmoid, affine, leaky_relu, thresholded_relu, scaled_tanh, hard_sigmoid, elu,
-  softsign, softplus
+  relu,
+  tanh,
+  sigmoid,
+  affine,
+  leaky_relu,
+  thresholded_relu,
+  scaled_tanh,
+  hard_sigmoid,
+  elu,
+  softsign,
+  softplus
 };
 
 struct Activation {
@@ -43,17 +57,28 @@ struct Activation {
 
 inline float activate(const Activation& a, float x) {
   switch (a.fn) {
-    case ActFn::relu: return x > 0.0f ? x : 0.0f;
-    case ActFn::tanh: return std::tanh(x);
-    case ActFn::sigmoid: return 1.0f / (1.0f + std::exp(-x));
-    case ActFn::affine: return a.alpha * x + a.beta;
-    case ActFn::leaky_relu: return x >= 0.0f ? x : a.alpha * x;
-    case ActFn::thresholded_relu: return x > a.alpha ? x : 0.0f;
-    case ActFn::scaled_tanh: return a.alpha * std::tanh(a.beta * x);
-    case ActFn::hard_sigmoid: return std::max(0.0f, std::min(1.0f, a.alpha * x + a.beta));
-    case ActFn::elu: return x >= 0.0f ? x : a.alpha * (std::exp(x) - 1.0f);
-    case ActFn::softsign: return x / (1.0f + std::fabs(x));
-    case ActFn::softplus: return std::log1p(std::exp(x));
+    case ActFn::relu:
+      return x > 0.0f ? x : 0.0f;
+    case ActFn::tanh:
+      return std::tanh(x);
+    case ActFn::sigmoid:
+      return 1.0f / (1.0f + std::exp(-x));
+    case ActFn::affine:
+      return a.alpha * x + a.beta;
+    case ActFn::leaky_relu:
+      return x >= 0.0f ? x : a.alpha * x;
+    case ActFn::thresholded_relu:
+      return x > a.alpha ? x : 0.0f;
+    case ActFn::scaled_tanh:
+      return a.alpha * std::tanh(a.beta * x);
+    case ActFn::hard_sigmoid:
+      return std::max(0.0f, std::min(1.0f, a.alpha * x + a.beta));
+    case ActFn::elu:
+      return x >= 0.0f ? x : a.alpha * (std::exp(x) - 1.0f);
+    case ActFn::softsign:
+      return x / (1.0f + std::fabs(x));
+    case ActFn::softplus:
+      return std::log1p(std::exp(x));
   }
   return x;
 }
@@ -61,8 +86,8 @@ inline float activate(const Activation& a, float x) {
 struct RnnAttrs {
   RnnKind kind = RnnKind::lstm;
   int64_t num_dir = 1;
-  bool reverse = false;   // single direction, processed last to first
-  int64_t hidden = -1;    // hidden_size attribute, -1 when absent
+  bool reverse = false;      // single direction, processed last to first
+  int64_t hidden = -1;       // hidden_size attribute, -1 when absent
   bool batch_first = false;  // layout = 1
   bool has_clip = false;
   float clip = 0.0f;
@@ -129,39 +154,41 @@ RnnAttrs parse_attrs(const Node& node, const std::string& where) {
   std::vector<float> alphas = node.attr_floats("activation_alpha");
   std::vector<float> betas = node.attr_floats("activation_beta");
   size_t ai = 0, bi = 0;
+  // Name (lower case), function, and default alpha / beta (NaN: the function takes none).
+  struct ActSpec {
+    const char* name;
+    ActFn fn;
+    float alpha, beta;
+  };
+  constexpr float kNone = std::numeric_limits<float>::quiet_NaN();
+  static const ActSpec kSpecs[] = {
+      {"relu", ActFn::relu, kNone, kNone},
+      {"tanh", ActFn::tanh, kNone, kNone},
+      {"sigmoid", ActFn::sigmoid, kNone, kNone},
+      {"affine", ActFn::affine, 1.0f, 0.0f},
+      {"leakyrelu", ActFn::leaky_relu, 0.01f, kNone},
+      {"thresholdedrelu", ActFn::thresholded_relu, 1.0f, kNone},
+      {"scaledtanh", ActFn::scaled_tanh, 1.0f, 1.0f},
+      {"hardsigmoid", ActFn::hard_sigmoid, 0.2f, 0.5f},
+      {"elu", ActFn::elu, 1.0f, kNone},
+      {"softsign", ActFn::softsign, kNone, kNone},
+      {"softplus", ActFn::softplus, kNone, kNone},
+  };
   for (const auto& name : names) {
     std::string n;
     for (char ch : name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    Activation act;
-    bool uses_alpha = false, uses_beta = false;
-    float da = 0.0f, db = 0.0f;
-    if (n == "relu") {
-      act.fn = ActFn::relu;
-    } else if (n == "tanh") {
-      act.fn = ActFn::tanh;
-    } else if (n == "sigmoid") {
-      act.fn = ActFn::sigmoid;
-    } else if (n == "affine") {
-      act.fn = ActFn::affine, uses_alpha = uses_beta = true, da = 1.0f;
-    } else if (n == "leakyrelu") {
-      act.fn = ActFn::leaky_relu, uses_alpha = true, da = 0.01f;
-    } else if (n == "thresholdedrelu") {
-      act.fn = ActFn::thresholded_relu, uses_alpha = true, da = 1.0f;
-    } else if (n == "scaledtanh") {
-      act.fn = ActFn::scaled_tanh, uses_alpha = uses_beta = true, da = db = 1.0f;
-    } else if (n == "hardsigmoid") {
-      act.fn = ActFn::hard_sigmoid, uses_alpha = uses_beta = true, da = 0.2f, db = 0.5f;
-    } else if (n == "elu") {
-      act.fn = ActFn::elu, uses_alpha = true, da = 1.0f;
-    } else if (n == "softsign") {
-      act.fn = ActFn::softsign;
-    } else if (n == "softplus") {
-      act.fn = ActFn::softplus;
-    } else {
+    const ActSpec* spec = nullptr;
+    for (const auto& sp : kSpecs)
+      if (n == sp.name) spec = &sp;
+    if (!spec)
       throw Error(ErrorKind::unsupported, where, "activation '" + name + "' is not supported",
                   "use Sigmoid, Tanh, Relu, HardSigmoid, Affine, LeakyRelu, ThresholdedRelu, "
                   "ScaledTanh, Elu, Softsign or Softplus");
-    }
+    // Functions with parameters take the next activation_alpha / activation_beta in order.
+    Activation act;
+    act.fn = spec->fn;
+    bool uses_alpha = !std::isnan(spec->alpha), uses_beta = !std::isnan(spec->beta);
+    float da = uses_alpha ? spec->alpha : 0.0f, db = uses_beta ? spec->beta : 0.0f;
     act.alpha = uses_alpha && ai < alphas.size() ? alphas[ai++] : da;
     act.beta = uses_beta && bi < betas.size() ? betas[bi++] : db;
     a.acts.push_back(act);
@@ -173,8 +200,7 @@ RnnAttrs parse_attrs(const Node& node, const std::string& where) {
 void expect_shape(const std::string& where, const std::string& what, const Shape& got,
                   const Shape& want) {
   bool ok = got.size() == want.size();
-  for (size_t i = 0; ok && i < got.size(); ++i)
-    ok = got[i] < 0 || want[i] < 0 || got[i] == want[i];
+  for (size_t i = 0; ok && i < got.size(); ++i) ok = got[i] < 0 || want[i] < 0 || got[i] == want[i];
   if (!ok)
     throw Error(ErrorKind::shape, where,
                 what + " has shape " + shape_str(got) + "; expected " + shape_str(want));
@@ -206,14 +232,16 @@ RnnDims check_inputs(const RnnAttrs& a, const std::string& where,
   d.input = x[2];
   d.hidden = a.hidden >= 0 ? a.hidden : r[2] >= 0 ? r[2] : w[1] >= 0 ? w[1] / g : kUnknownDim;
   if (a.hidden == 0 || a.hidden < -1 || d.hidden == 0)
-    throw Error(ErrorKind::invalid, where, "hidden_size " + std::to_string(d.hidden) + " is not positive");
+    throw Error(ErrorKind::invalid, where,
+                "hidden_size " + std::to_string(d.hidden) + " is not positive");
   const int64_t gh = d.hidden >= 0 ? g * d.hidden : kUnknownDim;
   expect_shape(where, "W", w, {a.num_dir, gh, d.input});
   expect_shape(where, "R", r, {a.num_dir, gh, d.hidden});
   if (shapes.size() > 3 && shapes[3])
     expect_shape(where, "B", *shapes[3], {a.num_dir, gh >= 0 ? 2 * gh : kUnknownDim});
   if (shapes.size() > 4 && shapes[4]) expect_shape(where, "sequence_lens", *shapes[4], {d.batch});
-  Shape state = a.batch_first ? Shape{d.batch, a.num_dir, d.hidden} : Shape{a.num_dir, d.batch, d.hidden};
+  Shape state =
+      a.batch_first ? Shape{d.batch, a.num_dir, d.hidden} : Shape{a.num_dir, d.batch, d.hidden};
   if (shapes.size() > 5 && shapes[5]) expect_shape(where, "initial_h", *shapes[5], state);
   if (shapes.size() > 6 && shapes[6]) expect_shape(where, "initial_c", *shapes[6], state);
   if (shapes.size() > 7 && shapes[7])
@@ -231,7 +259,8 @@ void infer_rnn(InferContext& ctx) {
     if (!ctx.has(i)) continue;
     if (i == 4) {
       if (!dtype_is_integer(ctx.in(i).dtype))
-        ctx.fail(ErrorKind::shape, "sequence_lens is " + dtype_name(ctx.in(i).dtype) + "; expected int32");
+        ctx.fail(ErrorKind::shape,
+                 "sequence_lens is " + dtype_name(ctx.in(i).dtype) + "; expected int32");
     } else {
       require_f32(ctx, i, ctx.in(i).dtype);
     }
@@ -251,7 +280,8 @@ void infer_rnn(InferContext& ctx) {
   RnnDims d = check_inputs(a, ctx.where, shapes);
   Shape y = a.batch_first ? Shape{d.batch, d.seq, a.num_dir, d.hidden}
                           : Shape{d.seq, a.num_dir, d.batch, d.hidden};
-  Shape state = a.batch_first ? Shape{d.batch, a.num_dir, d.hidden} : Shape{a.num_dir, d.batch, d.hidden};
+  Shape state =
+      a.batch_first ? Shape{d.batch, a.num_dir, d.hidden} : Shape{a.num_dir, d.batch, d.hidden};
   for (size_t o = 0; o < ctx.outputs.size(); ++o) ctx.set_output(o, DType::f32, o == 0 ? y : state);
 }
 
@@ -303,7 +333,8 @@ void run_rnn(RunContext& ctx) {
     for (int64_t l : lens)
       if (l < 0 || l > seq)
         ctx.fail(ErrorKind::invalid, "sequence_lens contains " + std::to_string(l) +
-                                         "; each length must be in [0, " + std::to_string(seq) + "]");
+                                         "; each length must be in [0, " + std::to_string(seq) +
+                                         "]");
   }
   auto opt = [&](size_t i) -> const float* {
     return i < shapes.size() && shapes[i] ? ctx.inputs[i]->data<float>() : nullptr;
@@ -430,7 +461,8 @@ void run_rnn(RunContext& ctx) {
             float hh;
             if (a.linear_before_reset) {
               float rg = gate(act[0], xgb[hid + j] + rb[hid + j], a);
-              hh = gate(act[1], xgb[2 * hid + j] + rg * (rb[2 * hid + j] + rbh[static_cast<size_t>(j)]), a);
+              hh = gate(act[1],
+                        xgb[2 * hid + j] + rg * (rb[2 * hid + j] + rbh[static_cast<size_t>(j)]), a);
             } else {
               hh = gate(act[1], xgb[2 * hid + j] + rb[2 * hid + j], a);
             }
@@ -440,7 +472,8 @@ void run_rnn(RunContext& ctx) {
             float pi = p_d ? p_d[j] * c_prev : 0.0f;
             float pf = p_d ? p_d[2 * hid + j] * c_prev : 0.0f;
             float ig = gate(act[0], xgb[j] + rb[j] + pi, a);
-            float fg = a.input_forget ? 1.0f - ig : gate(act[0], xgb[2 * hid + j] + rb[2 * hid + j] + pf, a);
+            float fg = a.input_forget ? 1.0f - ig
+                                      : gate(act[0], xgb[2 * hid + j] + rb[2 * hid + j] + pf, a);
             float cg = gate(act[1], xgb[3 * hid + j] + rb[3 * hid + j], a);
             float cn = fg * c_prev + ig * cg;
             float po = p_d ? p_d[hid + j] * cn : 0.0f;

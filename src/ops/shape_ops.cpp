@@ -48,26 +48,38 @@ std::vector<int64_t> int_values(const Tensor& t, const std::string& where,
 
 DType dtype_from_onnx(int64_t code, const std::string& where) {
   switch (code) {
-    case 1: return DType::f32;
-    case 2: return DType::u8;
-    case 3: return DType::i8;
-    case 4: return DType::u16;
-    case 5: return DType::i16;
-    case 6: return DType::i32;
-    case 7: return DType::i64;
-    case 9: return DType::boolean;
-    case 10: return DType::f16;
-    case 11: return DType::f64;
-    case 12: return DType::u32;
-    case 13: return DType::u64;
-    default: break;
+    case 1:
+      return DType::f32;
+    case 2:
+      return DType::u8;
+    case 3:
+      return DType::i8;
+    case 4:
+      return DType::u16;
+    case 5:
+      return DType::i16;
+    case 6:
+      return DType::i32;
+    case 7:
+      return DType::i64;
+    case 9:
+      return DType::boolean;
+    case 10:
+      return DType::f16;
+    case 11:
+      return DType::f64;
+    case 12:
+      return DType::u32;
+    case 13:
+      return DType::u64;
+    default:
+      break;
   }
-  static const char* const kNames[] = {"UNDEFINED", "FLOAT",     "UINT8",      "INT8",
-                                       "UINT16",    "INT16",     "INT32",      "INT64",
-                                       "STRING",    "BOOL",      "FLOAT16",    "DOUBLE",
-                                       "UINT32",    "UINT64",    "COMPLEX64",  "COMPLEX128",
-                                       "BFLOAT16",  "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ",
-                                       "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4"};
+  static const char* const kNames[] = {
+      "UNDEFINED",      "FLOAT",      "UINT8",          "INT8",       "UINT16",   "INT16",
+      "INT32",          "INT64",      "STRING",         "BOOL",       "FLOAT16",  "DOUBLE",
+      "UINT32",         "UINT64",     "COMPLEX64",      "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN",
+      "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4",      "INT4"};
   std::string name = code >= 0 && code < static_cast<int64_t>(std::size(kNames))
                          ? std::string(kNames[code])
                          : "code " + std::to_string(code);
@@ -111,8 +123,9 @@ Shape reshape_shape(const Shape& in, const std::vector<int64_t>& spec, bool allo
     } else if (s == 0 && !allowzero) {
       if (i >= in.size())
         throw Error(ErrorKind::shape, where,
-                    "shape entry " + std::to_string(i) + " is 0 (copy the input's dim) but the input " +
-                        shape_str(in) + " has only " + std::to_string(in.size()) + " dims");
+                    "shape entry " + std::to_string(i) +
+                        " is 0 (copy the input's dim) but the input " + shape_str(in) +
+                        " has only " + std::to_string(in.size()) + " dims");
       out[i] = in[i];
     } else if (s < 0) {
       throw Error(ErrorKind::invalid, where,
@@ -138,16 +151,18 @@ Shape reshape_shape(const Shape& in, const std::vector<int64_t>& spec, bool allo
     int64_t n = checked_numel(in, where);
     int64_t rest = checked_numel(others, where);
     if (rest == 0 || n % rest != 0)
-      throw Error(ErrorKind::shape, where,
-                  "cannot reshape " + shape_str(in) + " (" + std::to_string(n) + " elements) to " +
-                      "[" + [&] {
-                        std::string s;
-                        for (size_t i = 0; i < spec.size(); ++i)
-                          s += (i ? "," : "") + std::to_string(spec[i]);
-                        return s;
-                      }() + "]",
-                  rest == 0 ? "the -1 dimension is ambiguous when other dimensions are 0"
-                            : "the element count must be a multiple of " + std::to_string(rest));
+      throw Error(
+          ErrorKind::shape, where,
+          "cannot reshape " + shape_str(in) + " (" + std::to_string(n) + " elements) to " + "[" +
+              [&] {
+                std::string s;
+                for (size_t i = 0; i < spec.size(); ++i)
+                  s += (i ? "," : "") + std::to_string(spec[i]);
+                return s;
+              }() +
+              "]",
+          rest == 0 ? "the -1 dimension is ambiguous when other dimensions are 0"
+                    : "the element count must be a multiple of " + std::to_string(rest));
     out[static_cast<size_t>(infer_at)] = n / rest;
     return out;
   }
@@ -278,8 +293,7 @@ void squeeze_run(RunContext& ctx) {
   ctx.outputs[0] = x.reshaped(squeeze_shape(x.shape(), axes, all, ctx.where));
 }
 
-Shape unsqueeze_shape(const Shape& in, const std::vector<int64_t>& axes,
-                      const std::string& where) {
+Shape unsqueeze_shape(const Shape& in, const std::vector<int64_t>& axes, const std::string& where) {
   int64_t r = static_cast<int64_t>(in.size() + axes.size());
   std::vector<bool> inserted(static_cast<size_t>(r), false);
   for (int64_t a : normalize_axes(axes, r, where)) inserted[static_cast<size_t>(a)] = true;
@@ -323,7 +337,9 @@ void identity_infer(InferContext& ctx) {
   set_like_input(ctx, 0, x, x.dtype);
 }
 
-void identity_run(RunContext& ctx) { ctx.outputs[0] = ctx.in(0); }
+void identity_run(RunContext& ctx) {
+  ctx.outputs[0] = ctx.in(0);
+}
 
 // Dropout in inference: output = input, mask = all true. Training mode (input 2 true) with a
 // nonzero ratio would need random draws and is refused.
@@ -351,7 +367,7 @@ void dropout_run(RunContext& ctx) {
                  ctx.node, ctx.where);
   ctx.outputs[0] = x;
   if (ctx.outputs.size() > 1) {
-    Tensor mask(DType::boolean, x.shape());
+    Tensor mask = Tensor::uninitialized(DType::boolean, x.shape());
     if (mask.nbytes()) std::memset(mask.raw(), 1, mask.nbytes());
     ctx.outputs[1] = mask;
   }
@@ -395,7 +411,9 @@ void size_infer(InferContext& ctx) {
   ctx.set_output(0, DType::i64, {});
 }
 
-void size_run(RunContext& ctx) { ctx.outputs[0] = Tensor::scalar<int64_t>(ctx.in(0).numel()); }
+void size_run(RunContext& ctx) {
+  ctx.outputs[0] = Tensor::scalar<int64_t>(ctx.in(0).numel());
+}
 
 DType constant_of_shape_dtype(const Node& node, const std::string& where) {
   const Tensor* v = node.attr_tensor("value");
@@ -437,7 +455,8 @@ void constant_of_shape_run(RunContext& ctx) {
     bool zero = true;
     for (size_t b = 0; b < es; ++b) zero &= src[b] == std::byte{0};
     if (!zero)
-      for (int64_t i = 0; i < out.numel(); ++i) std::memcpy(dst + static_cast<size_t>(i) * es, src, es);
+      for (int64_t i = 0; i < out.numel(); ++i)
+        std::memcpy(dst + static_cast<size_t>(i) * es, src, es);
   }
   ctx.outputs[0] = out;
 }
@@ -452,8 +471,8 @@ float half_to_float(uint16_t h) {
     float v = std::ldexp(static_cast<float>(man), -24);
     return sign ? -v : v;
   }
-  uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (man << 13))
-                            : (sign | ((exp + 112u) << 23) | (man << 13));
+  uint32_t bits =
+      exp == 31 ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112u) << 23) | (man << 13));
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
@@ -494,7 +513,8 @@ To convert_value(From v) {
     return v != From{};
   } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
     if (std::isnan(v)) return To{};
-    if (v >= static_cast<From>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    if (v >= static_cast<From>(std::numeric_limits<To>::max()))
+      return std::numeric_limits<To>::max();
     if (v <= static_cast<From>(std::numeric_limits<To>::lowest()))
       return std::numeric_limits<To>::lowest();
     return static_cast<To>(v);
@@ -515,7 +535,7 @@ void visit_cast_dtype(DType dt, F&& f) {
 
 Tensor cast_tensor(const Tensor& in, DType to) {
   if (in.dtype() == to) return in;
-  Tensor out(to, in.shape());
+  Tensor out = Tensor::uninitialized(to, in.shape());
   auto n = static_cast<size_t>(in.numel());
   visit_cast_dtype(in.dtype(), [&](auto from_tag) {
     using From = decltype(from_tag);
@@ -547,8 +567,7 @@ Tensor cast_tensor(const Tensor& in, DType to) {
 }
 
 DType cast_target(const Node& node, const std::string& where) {
-  if (!node.has_attr("to"))
-    throw Error(ErrorKind::invalid, where, "attribute 'to' is missing");
+  if (!node.has_attr("to")) throw Error(ErrorKind::invalid, where, "attribute 'to' is missing");
   return dtype_from_onnx(node.attr_int("to", 1), where);
 }
 
@@ -560,9 +579,13 @@ void cast_run(RunContext& ctx) {
   ctx.outputs[0] = cast_tensor(ctx.in(0), cast_target(ctx.node, ctx.where));
 }
 
-void cast_like_infer(InferContext& ctx) { set_like_input(ctx, 0, ctx.in(0), ctx.in(1).dtype); }
+void cast_like_infer(InferContext& ctx) {
+  set_like_input(ctx, 0, ctx.in(0), ctx.in(1).dtype);
+}
 
-void cast_like_run(RunContext& ctx) { ctx.outputs[0] = cast_tensor(ctx.in(0), ctx.in(1).dtype()); }
+void cast_like_run(RunContext& ctx) {
+  ctx.outputs[0] = cast_tensor(ctx.in(0), ctx.in(1).dtype());
+}
 
 // ---- Range ---------------------------------------------------------------------------------
 
@@ -622,7 +645,7 @@ void range_infer(InferContext& ctx) {
 void range_run(RunContext& ctx) {
   const Tensor& start = ctx.in(0);
   int64_t n = range_count(start, ctx.in(1), ctx.in(2), ctx.where);
-  Tensor out(start.dtype(), {n});
+  Tensor out = Tensor::uninitialized(start.dtype(), {n});
   visit_dtype(start.dtype(), ctx.where, [&](auto tag) {
     using T = decltype(tag);
     T* d = out.data<T>();

@@ -23,11 +23,20 @@ void register_gather_ops(std::vector<OpDef>& ops);     // gather.cpp
 template <class F>
 void visit_elem_size(size_t esize, F&& f) {
   switch (esize) {
-    case 1: f(uint8_t{}); return;
-    case 2: f(uint16_t{}); return;
-    case 4: f(uint32_t{}); return;
-    case 8: f(uint64_t{}); return;
-    default: break;
+    case 1:
+      f(uint8_t{});
+      return;
+    case 2:
+      f(uint16_t{});
+      return;
+    case 4:
+      f(uint32_t{});
+      return;
+    case 8:
+      f(uint64_t{});
+      return;
+    default:
+      break;
   }
   ACIM_ASSERT(false, "unexpected element size");
 }

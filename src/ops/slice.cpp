@@ -96,8 +96,8 @@ Shape slice_plan(const Shape& in, const SliceArgs& a, const std::string& where,
     } else if (d > 0) {
       s = std::clamp<int64_t>(s, 0, d - 1);
       e = std::clamp<int64_t>(e, -1, d - 1);
-      int64_t mag = st == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max()
-                                                               : -st;
+      int64_t mag =
+          st == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -st;
       len = s > e ? (s - e - 1) / mag + 1 : 0;
     }
     first[ax] = len > 0 ? s : 0;
@@ -140,7 +140,7 @@ void slice_run(RunContext& ctx) {
       [&](size_t i) { return ctx.has(i); }, ctx.where, a);
   std::vector<int64_t> first, step;
   Shape out_shape = slice_plan(x.shape(), a, ctx.where, first, step);
-  Tensor out(x.dtype(), out_shape);
+  Tensor out = Tensor::uninitialized(x.dtype(), out_shape);
   std::vector<int64_t> in_strides = row_major_strides(x.shape());
   std::vector<int64_t> strides(in_strides.size());
   int64_t offset = 0;
@@ -219,11 +219,11 @@ void concat_run(RunContext& ctx) {
     if (!ok)
       ctx.fail(ErrorKind::shape, "input " + std::to_string(i) + " " + dtype_name(xi.dtype()) +
                                      shape_str(xi.shape()) + " cannot be concatenated with " +
-                                     dtype_name(x0.dtype()) + shape_str(x0.shape()) +
-                                     " on axis " + std::to_string(axis));
+                                     dtype_name(x0.dtype()) + shape_str(x0.shape()) + " on axis " +
+                                     std::to_string(axis));
     out_shape[ax] += xi.shape()[ax];
   }
-  Tensor out(x0.dtype(), out_shape);
+  Tensor out = Tensor::uninitialized(x0.dtype(), out_shape);
   const size_t es = dtype_size(x0.dtype());
   const int64_t outer = shape_numel(Shape(out_shape.begin(), out_shape.begin() + axis));
   std::vector<size_t> chunk(ctx.inputs.size());  // bytes per outer index, per input
@@ -259,8 +259,8 @@ bool split_sizes(const Node& node, const Tensor* split_input, bool split_given, 
                  size_t n_out, const std::string& where, std::vector<int64_t>& sizes) {
   if (split_given || node.has_attr("split")) {
     if (split_given && !split_input) return false;
-    sizes = split_given ? int_values(*split_input, where, "input 1 (split)")
-                        : node.attr_ints("split");
+    sizes =
+        split_given ? int_values(*split_input, where, "input 1 (split)") : node.attr_ints("split");
     if (sizes.size() != n_out)
       throw Error(ErrorKind::invalid, where,
                   "split " + shape_str(sizes) + " has " + std::to_string(sizes.size()) +
@@ -268,7 +268,8 @@ bool split_sizes(const Node& node, const Tensor* split_input, bool split_given, 
     int64_t sum = 0;
     for (int64_t s : sizes) {
       if (s < 0)
-        throw Error(ErrorKind::invalid, where, "split " + shape_str(sizes) + " has a negative size");
+        throw Error(ErrorKind::invalid, where,
+                    "split " + shape_str(sizes) + " has a negative size");
       sum += s;
     }
     if (dim >= 0 && sum != dim)
@@ -310,11 +311,11 @@ void split_infer(InferContext& ctx) {
     for (size_t i = 0; i < ctx.outputs.size(); ++i) ctx.set_output_unknown_shape(i, x.dtype);
     return;
   }
-  const auto axis = static_cast<size_t>(
-      normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.shape.size()), ctx.where));
+  const auto axis = static_cast<size_t>(normalize_axis(
+      ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.shape.size()), ctx.where));
   std::vector<int64_t> sizes;
-  bool known = split_sizes(ctx.node, ctx.constant(1), ctx.has(1), x.shape[axis],
-                           ctx.outputs.size(), ctx.where, sizes);
+  bool known = split_sizes(ctx.node, ctx.constant(1), ctx.has(1), x.shape[axis], ctx.outputs.size(),
+                           ctx.where, sizes);
   for (size_t i = 0; i < ctx.outputs.size(); ++i) {
     Shape s = x.shape;
     s[axis] = known ? sizes[i] : kUnknownDim;
@@ -334,7 +335,7 @@ void split_run(RunContext& ctx) {
   for (size_t i = 0; i < ctx.outputs.size(); ++i) {
     Shape s = x.shape();
     s[axis] = sizes[i];
-    Tensor out(x.dtype(), s);
+    Tensor out = Tensor::uninitialized(x.dtype(), s);
     copy_strided(static_cast<const std::byte*>(x.raw()), at * strides[axis], strides, s,
                  dtype_size(x.dtype()), static_cast<std::byte*>(out.raw()));
     at += sizes[i];
@@ -409,9 +410,12 @@ int64_t pad_source(int64_t j, int64_t d, int64_t b, PadMode mode) {
   int64_t i = j - b;
   if (i >= 0 && i < d) return i;
   switch (mode) {
-    case PadMode::constant: return -1;
-    case PadMode::edge: return i < 0 ? 0 : d - 1;
-    case PadMode::wrap: return ((i % d) + d) % d;
+    case PadMode::constant:
+      return -1;
+    case PadMode::edge:
+      return i < 0 ? 0 : d - 1;
+    case PadMode::wrap:
+      return ((i % d) + d) % d;
     case PadMode::reflect: {
       if (d == 1) return 0;
       int64_t period = 2 * (d - 1);
@@ -487,7 +491,7 @@ void pad_run(RunContext& ctx) {
   std::vector<int64_t> before, after;
   pad_amounts(x.rank(), p.pads, p.has_axes ? &p.axes : nullptr, ctx.where, before, after);
   Shape out_shape = pad_shape(x.shape(), before, after, mode, ctx.where);
-  Tensor out(x.dtype(), out_shape);
+  Tensor out = Tensor::uninitialized(x.dtype(), out_shape);
   const size_t es = dtype_size(x.dtype());
 
   // The constant, as the bytes of one element.
@@ -566,7 +570,8 @@ Shape tile_shape(const Shape& in, const std::vector<int64_t>& reps, const std::s
   Shape out(in.size());
   for (size_t k = 0; k < in.size(); ++k) {
     if (reps[k] < 0)
-      throw Error(ErrorKind::invalid, where, "repeats " + shape_str(reps) + " has a negative value");
+      throw Error(ErrorKind::invalid, where,
+                  "repeats " + shape_str(reps) + " has a negative value");
     if (reps[k] == 0) {
       out[k] = 0;
     } else if (in[k] < 0) {
@@ -600,7 +605,7 @@ void tile_run(RunContext& ctx) {
   const Tensor& x = ctx.in(0);
   std::vector<int64_t> reps = int_values(ctx.in(1), ctx.where, "input 1 (repeats)");
   Shape out_shape = tile_shape(x.shape(), reps, ctx.where);
-  Tensor out(x.dtype(), out_shape);
+  Tensor out = Tensor::uninitialized(x.dtype(), out_shape);
   // Output axis k of size reps*d is the row-major pair (rep, i): a view of shape
   // [r0, d0, r1, d1, ...] with strides [0, s0, 0, s1, ...].
   std::vector<int64_t> in_strides = row_major_strides(x.shape());
@@ -642,9 +647,9 @@ void expand_infer(InferContext& ctx) {
   }
   if (!spec) {
     if (s.shape_known && s.shape.size() == 1 && s.shape[0] >= 0)
-      ctx.set_output(0, x.dtype,
-                     Shape(std::max<size_t>(x.shape.size(), static_cast<size_t>(s.shape[0])),
-                           kUnknownDim));
+      ctx.set_output(
+          0, x.dtype,
+          Shape(std::max<size_t>(x.shape.size(), static_cast<size_t>(s.shape[0])), kUnknownDim));
     else
       ctx.set_output_unknown_shape(0, x.dtype);
     return;
@@ -655,16 +660,16 @@ void expand_infer(InferContext& ctx) {
 
 void expand_run(RunContext& ctx) {
   const Tensor& x = ctx.in(0);
-  Shape out_shape = expand_shape(x.shape(), int_values(ctx.in(1), ctx.where, "input 1 (shape)"),
-                                 ctx.where);
-  Tensor out(x.dtype(), out_shape);
+  Shape out_shape =
+      expand_shape(x.shape(), int_values(ctx.in(1), ctx.where, "input 1 (shape)"), ctx.where);
+  Tensor out = Tensor::uninitialized(x.dtype(), out_shape);
   std::vector<int64_t> in_strides = row_major_strides(x.shape());
   const size_t lead = out_shape.size() - x.shape().size();
   std::vector<int64_t> strides(out_shape.size(), 0);
   for (size_t k = 0; k < x.shape().size(); ++k)
     strides[lead + k] = x.shape()[k] == 1 ? 0 : in_strides[k];
-  copy_strided(static_cast<const std::byte*>(x.raw()), 0, strides, out_shape,
-               dtype_size(x.dtype()), static_cast<std::byte*>(out.raw()));
+  copy_strided(static_cast<const std::byte*>(x.raw()), 0, strides, out_shape, dtype_size(x.dtype()),
+               static_cast<std::byte*>(out.raw()));
   ctx.outputs[0] = out;
 }
 

@@ -10,7 +10,7 @@
 namespace acim::ops {
 
 namespace {
-constexpr int64_t kRowsPerChunk = 256;     // rows of the strided copy handled per task
+constexpr int64_t kRowsPerChunk = 256;       // rows of the strided copy handled per task
 constexpr int64_t kParallelBytes = 1 << 16;  // smaller copies run on one thread
 }  // namespace
 
@@ -97,8 +97,12 @@ void transpose_batched_2d(const U* src, U* dst, int64_t batch, int64_t m, int64_
     int64_t j1 = std::min(n, j0 + kBlock);
     const U* s = src + b * m * n;
     U* d = dst + b * m * n;
-    for (int64_t i = i0; i < i1; ++i)
-      for (int64_t j = j0; j < j1; ++j) d[j * m + i] = s[i * n + j];
+    // Contiguous writes along i; each source line is reused across the block's j.
+    for (int64_t j = j0; j < j1; ++j) {
+      U* drow = d + j * m;
+      const U* scol = s + j;
+      for (int64_t i = i0; i < i1; ++i) drow[i] = scol[i * n];
+    }
   }
 }
 
@@ -110,7 +114,7 @@ Tensor transpose_tensor(const Tensor& in, const std::vector<int64_t>& perm) {
   ACIM_ASSERT(perm.size() == r, "transpose_tensor: perm size");
   Shape out_shape(r);
   for (size_t j = 0; j < r; ++j) out_shape[j] = s[static_cast<size_t>(perm[j])];
-  Tensor out(in.dtype(), out_shape);
+  Tensor out = Tensor::uninitialized(in.dtype(), out_shape);
   if (out.numel() == 0) return out;
 
   // Drop size-1 axes, then merge runs of output axes that are consecutive input axes.
@@ -262,8 +266,12 @@ void space_depth_infer(InferContext& ctx, bool to_space) {
   ctx.set_output(0, x.dtype, space_depth_shape(x.shape, b, to_space, ctx.where));
 }
 
-void depth_to_space_infer(InferContext& ctx) { space_depth_infer(ctx, true); }
-void space_to_depth_infer(InferContext& ctx) { space_depth_infer(ctx, false); }
+void depth_to_space_infer(InferContext& ctx) {
+  space_depth_infer(ctx, true);
+}
+void space_to_depth_infer(InferContext& ctx) {
+  space_depth_infer(ctx, false);
+}
 
 void depth_to_space_run(RunContext& ctx) {
   const Tensor& x = ctx.in(0);

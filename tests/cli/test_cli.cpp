@@ -31,7 +31,7 @@ struct Result {
 };
 
 // Runs `acim ARGS` through the shell with stdout and stderr captured to files.
-Result acim(const std::string& args) {
+Result run_acim(const std::string& args) {
   static int counter = 0;
   fs::path dir = fs::temp_directory_path() / ("acim_cli_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -73,24 +73,24 @@ fs::path fresh_dir(const std::string& name) {
 }  // namespace
 
 TEST(Cli, HelpListsEverySubcommand) {
-  Result r = acim("--help");
+  Result r = run_acim("--help");
   EXPECT_EQ(r.status, 0);
   for (const char* sub : {"info", "run", "ops"}) EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
   for (const char* sub : {"info", "run", "ops"}) {
-    Result h = acim(std::string(sub) + " --help");
+    Result h = run_acim(std::string(sub) + " --help");
     EXPECT_EQ(h.status, 0) << sub;
     EXPECT_NE(h.out.find("Usage"), std::string::npos) << sub;
   }
 }
 
 TEST(Cli, UnknownSubcommandIsAUsageError) {
-  Result r = acim("frobnicate");
+  Result r = run_acim("frobnicate");
   EXPECT_NE(r.status, 0);
   EXPECT_EQ(r.out.find("Segmentation"), std::string::npos);
 }
 
 TEST(Cli, InfoPrintsTheLayerTableWithTotals) {
-  Result r = acim("info " + kDsCnn);
+  Result r = run_acim("info " + kDsCnn);
   ASSERT_EQ(r.status, 0) << r.err;
   acim::Graph g = acim::load_onnx(kDsCnn);
   acim::run_default_passes(g);
@@ -106,7 +106,7 @@ TEST(Cli, InfoPrintsTheLayerTableWithTotals) {
 }
 
 TEST(Cli, InfoJsonMatchesTheLibrary) {
-  Result r = acim("info --json --raw " + kDsCnn);
+  Result r = run_acim("info --json --raw " + kDsCnn);
   ASSERT_EQ(r.status, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   acim::ModelInfo info = acim::describe(acim::load_onnx(kDsCnn));
@@ -117,16 +117,16 @@ TEST(Cli, InfoJsonMatchesTheLibrary) {
 }
 
 TEST(Cli, InfoDumpAfterPrintsTheGraphAfterThatPass) {
-  Result r = acim("info --dump-after fold-batchnorm " + kDsCnn);
+  Result r = run_acim("info --dump-after fold-batchnorm " + kDsCnn);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("--- after fold-batchnorm ---"), std::string::npos);
-  Result bad = acim("info --dump-after no-such-pass " + kDsCnn);
+  Result bad = run_acim("info --dump-after no-such-pass " + kDsCnn);
   expect_one_line_error(bad, {"no-such-pass", "fold-batchnorm"});
 }
 
 TEST(Cli, RunWritesOutputsEqualToTheLibrary) {
   fs::path dir = fresh_dir("run");
-  Result r = acim("run " + kDsCnn + " --input input=" + kSrc + "/examples/kws_input.npy --output-dir " +
+  Result r = run_acim("run " + kDsCnn + " --input input=" + kSrc + "/examples/kws_input.npy --output-dir " +
                   dir.string());
   ASSERT_EQ(r.status, 0) << r.err;
   acim::Graph g = acim::load_onnx(kDsCnn);
@@ -144,7 +144,7 @@ TEST(Cli, RunWritesOutputsEqualToTheLibrary) {
 }
 
 TEST(Cli, RunJsonHasShapesAndValues) {
-  Result r = acim("run --json " + kData + "two_inputs.onnx --input x=" + kData + "x23.npy --input z=" +
+  Result r = run_acim("run --json " + kData + "two_inputs.onnx --input x=" + kData + "x23.npy --input z=" +
                   kData + "z23.npy");
   ASSERT_EQ(r.status, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -158,7 +158,7 @@ TEST(Cli, RunJsonHasShapesAndValues) {
 
 TEST(Cli, OutputNamesNeverEscapeTheOutputFolder) {
   fs::path dir = fresh_dir("escape");
-  Result r = acim("run " + kData + "two_inputs.onnx -i x=" + kData + "x23.npy -i z=" + kData +
+  Result r = run_acim("run " + kData + "two_inputs.onnx -i x=" + kData + "x23.npy -i z=" + kData +
                   "z23.npy -o " + dir.string());
   ASSERT_EQ(r.status, 0) << r.err;
   int files = 0;
@@ -172,7 +172,7 @@ TEST(Cli, OutputNamesNeverEscapeTheOutputFolder) {
 }
 
 TEST(Cli, MissingModelFile) {
-  expect_one_line_error(acim("info /nonexistent/model.onnx"), {"/nonexistent/model.onnx", "cannot open"});
+  expect_one_line_error(run_acim("info /nonexistent/model.onnx"), {"/nonexistent/model.onnx", "cannot open"});
 }
 
 TEST(Cli, TruncatedModelFile) {
@@ -185,7 +185,7 @@ TEST(Cli, TruncatedModelFile) {
     std::ofstream out(p, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   }
-  expect_one_line_error(acim("info " + p.string()), {"truncated.onnx"});
+  expect_one_line_error(run_acim("info " + p.string()), {"truncated.onnx"});
   fs::remove_all(dir);
 }
 
@@ -194,35 +194,35 @@ TEST(Cli, NotAnOnnxFile) {
   fs::create_directories(dir);
   fs::path p = dir / "garbage.onnx";
   std::ofstream(p, std::ios::binary) << std::string(4096, '\0').replace(0, 64, "this is not a model");
-  expect_one_line_error(acim("info " + p.string()), {"garbage.onnx"});
+  expect_one_line_error(run_acim("info " + p.string()), {"garbage.onnx"});
   fs::remove_all(dir);
 }
 
 TEST(Cli, UnsupportedOpsAreListedAllAtOnce) {
-  Result r = acim("info " + kData + "unsupported_ops.onnx");
+  Result r = run_acim("info " + kData + "unsupported_ops.onnx");
   expect_one_line_error(r, {"unsupported_ops.onnx", "NonZero", "nonzero1", "Hardmax", "hardmax1", "hardmax2"});
 }
 
 TEST(Cli, OpsetOutOfRange) {
-  expect_one_line_error(acim("info " + kData + "opset9.onnx"), {"opset9.onnx", "9", "11"});
+  expect_one_line_error(run_acim("info " + kData + "opset9.onnx"), {"opset9.onnx", "9", "11"});
 }
 
 TEST(Cli, ShapeMismatchNamesTheNode) {
-  expect_one_line_error(acim("info " + kData + "shape_mismatch.onnx"), {"shape_mismatch.onnx", "bad_add", "[2,3]", "[4,5]"});
+  expect_one_line_error(run_acim("info " + kData + "shape_mismatch.onnx"), {"shape_mismatch.onnx", "bad_add", "[2,3]", "[4,5]"});
 }
 
 TEST(Cli, WrongInputShapeNamesTheInput) {
-  Result r = acim("run " + kData + "two_inputs.onnx -i x=" + kData + "x45.npy -i z=" + kData + "z23.npy");
+  Result r = run_acim("run " + kData + "two_inputs.onnx -i x=" + kData + "x45.npy -i z=" + kData + "z23.npy");
   expect_one_line_error(r, {"'x'", "[2,3]", "[4,5]"});
 }
 
 TEST(Cli, MissingInputIsNamed) {
-  Result r = acim("run " + kData + "two_inputs.onnx -i x=" + kData + "x23.npy");
+  Result r = run_acim("run " + kData + "two_inputs.onnx -i x=" + kData + "x23.npy");
   expect_one_line_error(r, {"'z'"});
 }
 
 TEST(Cli, MissingNpyFile) {
-  expect_one_line_error(acim("run " + kDsCnn + " -i /nonexistent/x.npy"), {"/nonexistent/x.npy"});
+  expect_one_line_error(run_acim("run " + kDsCnn + " -i /nonexistent/x.npy"), {"/nonexistent/x.npy"});
 }
 
 TEST(Cli, HugeDeclaredTensorIsRefusedUpFront) {
@@ -238,13 +238,13 @@ TEST(Cli, HugeDeclaredTensorIsRefusedUpFront) {
   bytes += static_cast<char>(header.size() & 0xff);
   bytes += static_cast<char>(header.size() >> 8);
   std::ofstream(p, std::ios::binary) << bytes << header;
-  Result r = acim("--max-tensor-mb 1024 run " + kDsCnn + " -i " + p.string());
+  Result r = run_acim("--max-tensor-mb 1024 run " + kDsCnn + " -i " + p.string());
   expect_one_line_error(r, {"huge.npy", "[100000,100000]", "limit"});
   fs::remove_all(dir);
 }
 
 TEST(Cli, OpsListsSupportedOps) {
-  Result r = acim("ops");
+  Result r = run_acim("ops");
   ASSERT_EQ(r.status, 0);
   for (const char* op : {"Conv", "Gemm", "LSTM", "GRU", "QuantizeLinear", "LayerNormalization"})
     EXPECT_NE(r.out.find(std::string("  ") + op + "\n"), std::string::npos) << op;

@@ -120,18 +120,6 @@ Class dtype_class(acim::DType dt) {
   return Class::integer;
 }
 
-// Exact comparison of integers, including 64-bit values a double cannot hold.
-bool int_equal(const acim::Tensor& a, const acim::Tensor& b, int64_t i) {
-  if (a.dtype() == acim::DType::u64 || b.dtype() == acim::DType::u64) {
-    auto get = [&](const acim::Tensor& t) -> uint64_t {
-      if (t.dtype() == acim::DType::u64) return t.data<uint64_t>()[i];
-      return static_cast<uint64_t>(t.to_int64s()[static_cast<size_t>(i)]);
-    };
-    return get(a) == get(b);
-  }
-  return false;
-}
-
 std::string shape_of(const acim::Tensor& t) {
   return acim::dtype_name(t.dtype()) + acim::shape_str(t.shape());
 }
@@ -166,14 +154,14 @@ std::string compare(const acim::Tensor& got, const acim::Tensor& want) {
     if (bad) return std::to_string(bad) + " of " + std::to_string(n) + " values differ; " + first;
     return "";
   }
-  const bool wide = got.dtype() == acim::DType::u64 || want.dtype() == acim::DType::u64;
+  // Integers and bools exactly, as int64 (uint64 values keep their bits through the cast).
   const std::vector<int64_t> a = got.to_int64s();
   const std::vector<int64_t> b = want.to_int64s();
   int bad = 0;
   std::string first;
   for (int64_t i = 0; i < n; ++i) {
     const auto u = static_cast<size_t>(i);
-    const bool ok = wide ? int_equal(got, want, i) : a[u] == b[u];
+    const bool ok = a[u] == b[u];
     if (!ok && bad++ == 0)
       first = "element " + std::to_string(i) + ": got " + std::to_string(a[u]) + ", expected " +
               std::to_string(b[u]);

@@ -17,18 +17,34 @@
 namespace acim {
 namespace {
 
-std::string zoo(const std::string& rel) { return std::string(ACIM_SOURCE_DIR) + "/zoo/" + rel; }
+std::string zoo(const std::string& rel) {
+  return std::string(ACIM_SOURCE_DIR) + "/zoo/" + rel;
+}
 
-int64_t conv_macs(int64_t hout, int64_t wout, int64_t cout, int64_t cin, int64_t groups,
-                  int64_t kh, int64_t kw) {
+// describe() with the symbolic batch dim (the first dim of every graph input) set to `batch`.
+ModelInfo describe_at_batch(Graph graph, int64_t batch) {
+  for (ValueInfo& vi : graph.inputs)
+    if (!vi.shape.empty() && vi.shape[0] < 0) vi.shape[0] = batch;
+  return describe(graph);
+}
+
+int64_t conv_macs(int64_t hout, int64_t wout, int64_t cout, int64_t cin, int64_t groups, int64_t kh,
+                  int64_t kw) {
   return hout * wout * cout * (cin / groups) * kh * kw;
 }
 int64_t conv_params(int64_t cout, int64_t cin, int64_t groups, int64_t kh, int64_t kw) {
   return cout * (cin / groups) * kh * kw;  // no bias: every conv here is followed by BN
 }
-int64_t bn_params(int64_t c) { return 4 * c; }  // scale, shift, mean, variance
-int64_t fc_macs(int64_t in, int64_t out) { return in * out; }
-int64_t fc_params(int64_t in, int64_t out) { return in * out + out; }
+// BatchNormalization: scale, shift, mean, variance.
+int64_t bn_params(int64_t c) {
+  return 4 * c;
+}
+int64_t fc_macs(int64_t in, int64_t out) {
+  return in * out;
+}
+int64_t fc_params(int64_t in, int64_t out) {
+  return in * out + out;
+}
 
 // Sums of the layers describe() reports, by op type (fused activations are not expected on a
 // freshly loaded graph).
@@ -79,7 +95,7 @@ DsCnnCounts ds_cnn_s_counts(int64_t batch) {
 
 TEST(ModelMacs, DsCnnSMatchesAnalyticCount) {
   Graph g = load_onnx(zoo("kws/ds_cnn_s.onnx"));
-  ModelInfo info = describe(g);  // batch dim "N" unknown: counts as 1
+  ModelInfo info = describe_at_batch(g, 1);
   DsCnnCounts want = ds_cnn_s_counts(1);
   // Hand-computed totals (320000 + 4 * (72000 + 512000) + 768), pinned so that an error in
   // the formulas above cannot go unnoticed either.
@@ -98,7 +114,7 @@ TEST(ModelMacs, DsCnnSMatchesAnalyticCount) {
 
 TEST(ModelMacs, DsCnnSFirstConvAndDepthwiseLayers) {
   Graph g = load_onnx(zoo("kws/ds_cnn_s.onnx"));
-  ModelInfo info = describe(g);
+  ModelInfo info = describe_at_batch(g, 1);
   bool saw_conv1 = false, saw_dw = false;
   for (const LayerInfo& l : info.layers) {
     if (l.name == "conv1") {
@@ -122,13 +138,23 @@ TEST(ModelMacs, DsCnnSFirstConvAndDepthwiseLayers) {
 
 TEST(ModelMacs, DsCnnSScalesWithBatch) {
   Graph g = load_onnx(zoo("kws/ds_cnn_s.onnx"));
-  ASSERT_EQ(g.inputs.size(), 1u);
-  ASSERT_EQ(g.inputs[0].shape.size(), 4u);
-  g.inputs[0].shape[0] = 1;
-  EXPECT_EQ(describe(g).total_macs, 2'656'768);
-  g.inputs[0].shape[0] = 8;
   DsCnnCounts want = ds_cnn_s_counts(8);
-  EXPECT_EQ(describe(g).total_macs, want.conv_macs + want.fc_macs);
+  EXPECT_EQ(describe_at_batch(g, 8).total_macs, want.conv_macs + want.fc_macs);
+  EXPECT_EQ(describe_at_batch(g, 8).total_params, ds_cnn_s_counts(1).params);
+}
+
+// The models' batch dim is symbolic ("N"); describe() counts unknown dims as 1.
+TEST(ModelMacs, UnknownBatchCountsAsOne) {
+  const char* models[] = {"kws/ds_cnn_s.onnx", "resnet/resnet20_cifar.onnx", "mlp/mlp_mnist.onnx",
+                          "lstm/lstm_kws.onnx"};
+  const int64_t want[] = {2'656'768, 40'813'184, 234'752, 928'256 + 768};
+  for (size_t i = 0; i < 4; ++i) {
+    Graph g = load_onnx(zoo(models[i]));
+    ASSERT_FALSE(g.inputs.empty());
+    ASSERT_FALSE(g.inputs[0].shape.empty());
+    EXPECT_LT(g.inputs[0].shape[0], 0) << models[i] << ": batch dim should be symbolic";
+    EXPECT_EQ(describe(g).total_macs, want[i]) << models[i];
+  }
 }
 
 // ResNet-20 (CIFAR): conv 3x3 3->16 on 32x32; stages of 3 basic blocks at 16/32/64 channels on
@@ -136,7 +162,7 @@ TEST(ModelMacs, DsCnnSScalesWithBatch) {
 // shortcut (conv + BN); global average pool; FC 64 -> 10.
 TEST(ModelMacs, ResNet20MatchesAnalyticCount) {
   Graph g = load_onnx(zoo("resnet/resnet20_cifar.onnx"));
-  ModelInfo info = describe(g);
+  ModelInfo info = describe_at_batch(g, 1);
 
   int64_t want_conv = 0, want_params = 0;
   int convs = 0;
@@ -181,7 +207,7 @@ TEST(ModelMacs, ResNet20MatchesAnalyticCount) {
 
 TEST(ModelMacs, MlpMatchesAnalyticCount) {
   Graph g = load_onnx(zoo("mlp/mlp_mnist.onnx"));
-  ModelInfo info = describe(g);
+  ModelInfo info = describe_at_batch(g, 1);
   const int64_t want_macs = fc_macs(784, 256) + fc_macs(256, 128) + fc_macs(128, 10);
   const int64_t want_params = fc_params(784, 256) + fc_params(256, 128) + fc_params(128, 10);
   EXPECT_EQ(want_macs, 234'752);
@@ -192,7 +218,7 @@ TEST(ModelMacs, MlpMatchesAnalyticCount) {
 
 TEST(ModelMacs, LstmMatchesAnalyticCount) {
   Graph g = load_onnx(zoo("lstm/lstm_kws.onnx"));
-  ModelInfo info = describe(g);
+  ModelInfo info = describe_at_batch(g, 1);
   const int64_t steps = 49, feats = 10, hidden = 64;
   // Each step: the four gates' input (4H x I) and recurrent (4H x H) matrix-vector products.
   const int64_t lstm = steps * 4 * hidden * (feats + hidden);

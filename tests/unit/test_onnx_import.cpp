@@ -8,14 +8,6 @@
 #include <fstream>
 #include <random>
 
-// The library gets these from the onnx_proto target; this test binary includes the generated
-// header directly (the protobuf libraries come with libacim).
-#ifndef ONNX_ML
-#define ONNX_ML 1
-#endif
-#ifndef ONNX_NAMESPACE
-#define ONNX_NAMESPACE onnx
-#endif
 #include <onnx/onnx_pb.h>
 
 #include "acim/onnx.hpp"
@@ -651,6 +643,16 @@ TEST(OnnxImportErrors, HugeDeclaredTensorIsLimitNamingFileAndTensor) {
   EXPECT_EQ(e.kind(), ErrorKind::limit) << e.what();
   EXPECT_TRUE(contains(e.what(), "huge.onnx")) << e.what();
   EXPECT_TRUE(contains(e.what(), "'huge'")) << e.what();
+}
+
+TEST(OnnxImportErrors, LargeDeclaredShapeWithLittleDataIsParse) {
+  // 1 GiB declared (under the size limit) but 4 bytes stored: refused as corrupt.
+  onnx::ModelProto m = relu_model();
+  auto* t = m.mutable_graph()->add_initializer();
+  fill_float_tensor(t, "big", {int64_t{1} << 28}, {1.f}, true);
+  acim::Error e = load_error(m, "big.onnx");
+  EXPECT_EQ(e.kind(), ErrorKind::parse) << e.what();
+  EXPECT_TRUE(contains(e.what(), "'big'")) << e.what();
 }
 
 TEST(OnnxImportErrors, GraphAttributeIsUnsupportedNamingNode) {

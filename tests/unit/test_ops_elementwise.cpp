@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -19,9 +19,15 @@ namespace {
 
 using Attrs = std::map<std::string, Attribute>;
 
-Attribute attr(float v) { return Attribute{Attribute::Value{v}}; }
-Attribute attr(int64_t v) { return Attribute{Attribute::Value{v}}; }
-Attribute attr(const char* v) { return Attribute{Attribute::Value{std::string(v)}}; }
+Attribute attr(float v) {
+  return Attribute{Attribute::Value{v}};
+}
+Attribute attr(int64_t v) {
+  return Attribute{Attribute::Value{v}};
+}
+Attribute attr(const char* v) {
+  return Attribute{Attribute::Value{std::string(v)}};
+}
 
 Node make_node(const std::string& op, size_t n_in, Attrs attrs) {
   Node n;
@@ -54,13 +60,16 @@ ValueInfo infer_op(const std::string& op, const std::vector<ValueInfo>& inputs, 
   const ops::OpDef* def = ops::find_op(op);
   EXPECT_NE(def, nullptr) << op;
   Node node = make_node(op, inputs.size(), std::move(attrs));
-  ops::InferContext ctx{node, "test: node 'n0' (" + op + ")", {}, {ValueInfo{"out", DType::f32, {}, false}}};
+  ops::InferContext ctx{
+      node, "test: node 'n0' (" + op + ")", {}, {ValueInfo{"out", DType::f32, {}, false}}};
   for (const auto& vi : inputs) ctx.inputs.push_back(ops::InferInput{&vi, nullptr});
   def->infer(ctx);
   return ctx.outputs[0];
 }
 
-ValueInfo vi(DType dt, Shape s) { return ValueInfo{"v", dt, std::move(s), true}; }
+ValueInfo vi(DType dt, Shape s) {
+  return ValueInfo{"v", dt, std::move(s), true};
+}
 
 // Deterministic pseudo-random floats in [-4, 4).
 std::vector<float> values(int64_t n, uint32_t seed) {
@@ -120,21 +129,21 @@ struct BroadcastCase {
 
 TEST(Elementwise, BinaryBroadcastMatchesScalarReference) {
   const std::vector<BroadcastCase> cases = {
-      {{2, 3}, {2, 3}, {2, 3}},                    // same shape
-      {{}, {2, 3}, {2, 3}},                        // scalar left
-      {{2, 3}, {}, {2, 3}},                        // scalar right
-      {{2, 3, 4}, {4}, {2, 3, 4}},                 // rank mismatch, row
-      {{2, 1, 4}, {3, 1}, {2, 3, 4}},              // both sides broadcast
-      {{2, 3, 4, 5}, {3, 1, 1}, {2, 3, 4, 5}},     // per-channel bias
-      {{1}, {2, 3}, {2, 3}},                       // [1] vs matrix
-      {{3, 1}, {1, 3}, {3, 3}},                    // outer product
-      {{1, 1, 1}, {}, {1, 1, 1}},                  // all ones
-      {{4, 1, 6}, {4, 5, 1}, {4, 5, 6}},           // alternating
-      {{0, 3}, {3}, {0, 3}},                       // zero-size
-      {{2, 0}, {1}, {2, 0}},                       // zero-size inner
+      {{2, 3}, {2, 3}, {2, 3}},                       // same shape
+      {{}, {2, 3}, {2, 3}},                           // scalar left
+      {{2, 3}, {}, {2, 3}},                           // scalar right
+      {{2, 3, 4}, {4}, {2, 3, 4}},                    // rank mismatch, row
+      {{2, 1, 4}, {3, 1}, {2, 3, 4}},                 // both sides broadcast
+      {{2, 3, 4, 5}, {3, 1, 1}, {2, 3, 4, 5}},        // per-channel bias
+      {{1}, {2, 3}, {2, 3}},                          // [1] vs matrix
+      {{3, 1}, {1, 3}, {3, 3}},                       // outer product
+      {{1, 1, 1}, {}, {1, 1, 1}},                     // all ones
+      {{4, 1, 6}, {4, 5, 1}, {4, 5, 6}},              // alternating
+      {{0, 3}, {3}, {0, 3}},                          // zero-size
+      {{2, 0}, {1}, {2, 0}},                          // zero-size inner
       {{64, 3, 33, 33}, {3, 1, 1}, {64, 3, 33, 33}},  // large: parallel path
-      {{70000}, {70000}, {70000}},                 // large flat
-      {{5, 20000}, {5, 1}, {5, 20000}},            // long rows split in blocks
+      {{70000}, {70000}, {70000}},                    // large flat
+      {{5, 20000}, {5, 1}, {5, 20000}},               // long rows split in blocks
   };
   struct Named {
     const char* op;
@@ -160,8 +169,8 @@ TEST(Elementwise, BinaryBroadcastMatchesScalarReference) {
       std::vector<float> got = as_vector<float>(out);
       ASSERT_EQ(got.size(), want.size());
       for (size_t i = 0; i < got.size(); ++i)
-        ASSERT_EQ(got[i], want[i]) << n.op << " " << shape_str(c.a) << " " << shape_str(c.b)
-                                   << " at " << i;
+        ASSERT_EQ(got[i], want[i])
+            << n.op << " " << shape_str(c.a) << " " << shape_str(c.b) << " at " << i;
     }
   }
 }
@@ -294,7 +303,8 @@ TEST(Elementwise, IntegerArithmeticWrapsWithoutUndefinedBehaviour) {
 }
 
 TEST(Elementwise, IntegerDivTruncatesTowardZero) {
-  Tensor a = Tensor::from_vector<int32_t>({6}, {7, -7, 7, -7, 5, std::numeric_limits<int32_t>::min()});
+  Tensor a =
+      Tensor::from_vector<int32_t>({6}, {7, -7, 7, -7, 5, std::numeric_limits<int32_t>::min()});
   Tensor b = Tensor::from_vector<int32_t>({6}, {2, 2, -2, -2, 0, -1});
   // x / 0 is undefined in ONNX; acim gives 0. INT_MIN / -1 wraps to INT_MIN.
   EXPECT_EQ(as_vector<int32_t>(run_op("Div", {a, b})),
@@ -523,8 +533,12 @@ TEST(Elementwise, IsNaNAndIsInf) {
 // ---------------------------------------------------------------------------------------------
 // Activations, each against its formula evaluated in double.
 
-double sigmoid_ref(double v) { return 1.0 / (1.0 + std::exp(-v)); }
-double softplus_ref(double v) { return std::log(1.0 + std::exp(v)); }
+double sigmoid_ref(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
+double softplus_ref(double v) {
+  return std::log(1.0 + std::exp(v));
+}
 
 TEST(Activation, MatchFormulas) {
   struct Case {
@@ -554,7 +568,9 @@ TEST(Activation, MatchFormulas) {
        }},
       {"Elu", {}, [](double v) { return v > 0 ? v : std::exp(v) - 1; }},
       {"Elu", {{"alpha", attr(2.0f)}}, [](double v) { return v > 0 ? v : 2 * (std::exp(v) - 1); }},
-      {"Selu", {}, [=](double v) { return v > 0 ? selu_g * v : selu_g * selu_a * (std::exp(v) - 1); }},
+      {"Selu",
+       {},
+       [=](double v) { return v > 0 ? selu_g * v : selu_g * selu_a * (std::exp(v) - 1); }},
       {"Celu",
        {{"alpha", attr(2.0f)}},
        [](double v) { return std::max(0.0, v) + std::min(0.0, 2 * (std::exp(v / 2) - 1)); }},

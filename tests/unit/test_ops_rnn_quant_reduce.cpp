@@ -49,7 +49,9 @@ std::vector<ValueInfo> infer_op(Node node, const std::vector<const ValueInfo*>& 
   return ctx.outputs;
 }
 
-ValueInfo info(DType dt, Shape s) { return ValueInfo{"v", dt, std::move(s), true}; }
+ValueInfo info(DType dt, Shape s) {
+  return ValueInfo{"v", dt, std::move(s), true};
+}
 
 std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);
@@ -106,13 +108,20 @@ std::vector<double> reduce_reference(const std::string& op, const Shape& shape,
     for (size_t i = 0; i < rank; ++i) o = o * out_dims[i] + (reduced[i] ? 0 : idx[i]);
     double v = x[e];
     double& a = acc[static_cast<size_t>(o)];
-    if (is_max) a = std::max(a, v);
-    else if (is_min) a = std::min(a, v);
-    else if (is_prod) a *= v;
-    else if (op == "ReduceL1") a += std::fabs(v);
-    else if (op == "ReduceL2" || op == "ReduceSumSquare") a += v * v;
-    else if (op == "ReduceLogSumExp") mx[static_cast<size_t>(o)] = std::max(mx[static_cast<size_t>(o)], v);
-    else a += v;
+    if (is_max)
+      a = std::max(a, v);
+    else if (is_min)
+      a = std::min(a, v);
+    else if (is_prod)
+      a *= v;
+    else if (op == "ReduceL1")
+      a += std::fabs(v);
+    else if (op == "ReduceL2" || op == "ReduceSumSquare")
+      a += v * v;
+    else if (op == "ReduceLogSumExp")
+      mx[static_cast<size_t>(o)] = std::max(mx[static_cast<size_t>(o)], v);
+    else
+      a += v;
     for (size_t i = rank; i-- > 0;) {
       if (++idx[i] < shape[i]) break;
       idx[i] = 0;
@@ -139,8 +148,8 @@ std::vector<double> reduce_reference(const std::string& op, const Shape& shape,
   return acc;
 }
 
-const char* kReduceOps[] = {"ReduceSum",  "ReduceMean",      "ReduceMax",    "ReduceMin",
-                            "ReduceProd", "ReduceL1",        "ReduceL2",     "ReduceSumSquare",
+const char* kReduceOps[] = {"ReduceSum",    "ReduceMean",     "ReduceMax", "ReduceMin",
+                            "ReduceProd",   "ReduceL1",       "ReduceL2",  "ReduceSumSquare",
                             "ReduceLogSum", "ReduceLogSumExp"};
 
 TEST(Reduce, AllOpsMatchScalarReferenceOverAxesKeepdimsAndAxesSource) {
@@ -162,8 +171,10 @@ TEST(Reduce, AllOpsMatchScalarReferenceOverAxesKeepdimsAndAxesSource) {
           for (int64_t a : axes) reduced[static_cast<size_t>(a < 0 ? a + 3 : a)] = true;
           Shape want_shape;
           for (size_t i = 0; i < 3; ++i)
-            if (!reduced[i]) want_shape.push_back(shape[i]);
-            else if (keep) want_shape.push_back(1);
+            if (!reduced[i])
+              want_shape.push_back(shape[i]);
+            else if (keep)
+              want_shape.push_back(1);
           Node node = make_node(op, as_input ? 2 : 1, 1);
           node.attrs["keepdims"].value = int64_t{keep};
           Tensor axes_t = Tensor::from_vector<int64_t>({static_cast<int64_t>(axes.size())}, axes);
@@ -237,9 +248,10 @@ TEST(Reduce, NoopWithEmptyAxesIsIdentityAndEmptySetGivesIdentityValues) {
   Tensor z(DType::f32, {2, 0, 4});
   Tensor ax = Tensor::from_vector<int64_t>({1}, {1});
   std::vector<std::pair<std::string, double>> ident = {
-      {"ReduceSum", 0.0}, {"ReduceProd", 1.0}, {"ReduceMin", INFINITY}, {"ReduceL1", 0.0},
-      {"ReduceL2", 0.0}, {"ReduceSumSquare", 0.0}, {"ReduceLogSum", -INFINITY},
-      {"ReduceLogSumExp", -INFINITY}};
+      {"ReduceSum", 0.0},          {"ReduceProd", 1.0},
+      {"ReduceMin", INFINITY},     {"ReduceL1", 0.0},
+      {"ReduceL2", 0.0},           {"ReduceSumSquare", 0.0},
+      {"ReduceLogSum", -INFINITY}, {"ReduceLogSumExp", -INFINITY}};
   for (const auto& [op, v] : ident) {
     auto o = run_op(make_node(op, 2, 1), {&z, &ax});
     EXPECT_EQ(o[0].shape(), (Shape{2, 1, 4})) << op;
@@ -285,8 +297,8 @@ TEST(ArgMaxMin, MatchHandValuesWithTiesAndSelectLastIndex) {
     std::vector<int64_t> want;
   };
   std::vector<Case> cases = {
-      {"ArgMax", 1, 1, 0, {2, 1}, {1, 0}},  {"ArgMax", 1, 0, 1, {2}, {2, 1}},
-      {"ArgMin", -1, 0, 0, {2}, {3, 2}},    {"ArgMin", 1, 0, 1, {2}, {3, 3}},
+      {"ArgMax", 1, 1, 0, {2, 1}, {1, 0}},       {"ArgMax", 1, 0, 1, {2}, {2, 1}},
+      {"ArgMin", -1, 0, 0, {2}, {3, 2}},         {"ArgMin", 1, 0, 1, {2}, {3, 3}},
       {"ArgMax", 0, 1, 0, {1, 4}, {1, 0, 0, 1}}, {"ArgMin", 0, 0, 1, {4}, {0, 1, 1, 0}},
   };
   for (const auto& c : cases) {
@@ -317,7 +329,9 @@ TEST(ArgMaxMin, RandomInt32AgainstScalarReference) {
     for (int c = 0; c < 4; ++c) {
       int64_t best = 0;
       for (int b = 1; b < 7; ++b)
-        if (xv[static_cast<size_t>((a * 7 + b) * 4 + c)] > xv[static_cast<size_t>((a * 7 + best) * 4 + c)]) best = b;
+        if (xv[static_cast<size_t>((a * 7 + b) * 4 + c)] >
+            xv[static_cast<size_t>((a * 7 + best) * 4 + c)])
+          best = b;
       want.push_back(best);
     }
   EXPECT_EQ(o[0].shape(), (Shape{3, 1, 4}));
@@ -327,7 +341,8 @@ TEST(ArgMaxMin, RandomInt32AgainstScalarReference) {
 // ---- quantisation -------------------------------------------------------------------------
 
 TEST(Quantize, PerTensorRoundsHalfToEvenAndSaturates) {
-  Tensor x = Tensor::from_vector<float>({8}, {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, 300.0f, -300.0f, 3.2f});
+  Tensor x =
+      Tensor::from_vector<float>({8}, {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, 300.0f, -300.0f, 3.2f});
   Tensor s = Tensor::scalar<float>(1.0f);
   auto u = run_op(make_node("QuantizeLinear", 2, 1), {&x, &s, nullptr});
   EXPECT_EQ(u[0].dtype(), DType::u8);
@@ -401,7 +416,11 @@ TEST(Quantize, ShapeInferenceAndErrors) {
 
   std::string msg;
   ValueInfo bad = info(DType::f32, {5});
-  EXPECT_EQ(error_kind_of([&] { infer_op(make_node("QuantizeLinear", 2, 1), {&xi, &bad}); }, &msg),
+  EXPECT_EQ(error_kind_of(
+                [&] {
+                  infer_op(make_node("QuantizeLinear", 2, 1), {&xi, &bad});
+                },
+                &msg),
             ErrorKind::shape);
   EXPECT_NE(msg.find("[5]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[2,3,4]"), std::string::npos) << msg;
@@ -414,7 +433,9 @@ TEST(Quantize, ShapeInferenceAndErrors) {
   qblocked.attrs["block_size"].value = int64_t{4};
   EXPECT_EQ(error_kind_of([&] { run_op(qblocked, {&x, &s}); }), ErrorKind::unsupported);
   Tensor zero_scale = Tensor::scalar<float>(0.0f);
-  EXPECT_EQ(error_kind_of([&] { run_op(make_node("QuantizeLinear", 2, 1), {&x, &zero_scale}); }),
+  EXPECT_EQ(error_kind_of([&] {
+              run_op(make_node("QuantizeLinear", 2, 1), {&x, &zero_scale});
+            }),
             ErrorKind::invalid);
 }
 
@@ -447,8 +468,8 @@ struct RnnCase {
   int seq = 4, batch = 3, input = 5, hidden = 6;
   bool bias = true, lens = false, init = false, peep = false;
   bool lbr = false, input_forget = false;
-  double clip = 0;                // 0: none
-  std::vector<Fn> acts;           // per direction, all directions
+  double clip = 0;       // 0: none
+  std::vector<Fn> acts;  // per direction, all directions
 };
 
 struct RnnData {
@@ -460,7 +481,9 @@ struct RnnRef {
   std::vector<double> y, yh, yc;  // layout 0
 };
 
-int gates_of(const std::string& op) { return op == "LSTM" ? 4 : op == "GRU" ? 3 : 1; }
+int gates_of(const std::string& op) {
+  return op == "LSTM" ? 4 : op == "GRU" ? 3 : 1;
+}
 
 // Straightforward per-batch, per-step evaluation of the ONNX equations in double.
 RnnRef rnn_reference(const RnnCase& c, const RnnData& d) {
@@ -476,23 +499,33 @@ RnnRef rnn_reference(const RnnCase& c, const RnnData& d) {
     const Fn& g = c.acts[static_cast<size_t>(dir) * nacts + (nacts > 1 ? 1 : 0)];
     const Fn& hf = c.acts[static_cast<size_t>(dir) * nacts + (nacts > 2 ? 2 : 0)];
     bool backward = c.reverse || dir == 1;
-    auto W = [&](int row, int i) { return double(d.w[static_cast<size_t>((dir * G * H + row) * I + i)]); };
-    auto R = [&](int row, int m) { return double(d.r[static_cast<size_t>((dir * G * H + row) * H + m)]); };
-    auto Wb = [&](int row) { return c.bias ? double(d.b[static_cast<size_t>(dir * 2 * G * H + row)]) : 0.0; };
-    auto Rb = [&](int row) { return c.bias ? double(d.b[static_cast<size_t>(dir * 2 * G * H + G * H + row)]) : 0.0; };
+    auto W = [&](int row, int i) {
+      return double(d.w[static_cast<size_t>((dir * G * H + row) * I + i)]);
+    };
+    auto R = [&](int row, int m) {
+      return double(d.r[static_cast<size_t>((dir * G * H + row) * H + m)]);
+    };
+    auto Wb = [&](int row) {
+      return c.bias ? double(d.b[static_cast<size_t>(dir * 2 * G * H + row)]) : 0.0;
+    };
+    auto Rb = [&](int row) {
+      return c.bias ? double(d.b[static_cast<size_t>(dir * 2 * G * H + G * H + row)]) : 0.0;
+    };
     for (int b = 0; b < B; ++b) {
       int len = c.lens ? d.lens[static_cast<size_t>(b)] : S;
       std::vector<double> h(static_cast<size_t>(H), 0.0), cs(static_cast<size_t>(H), 0.0);
       if (c.init)
         for (int j = 0; j < H; ++j) {
           h[static_cast<size_t>(j)] = d.h0[static_cast<size_t>((dir * B + b) * H + j)];
-          if (c.op == "LSTM") cs[static_cast<size_t>(j)] = d.c0[static_cast<size_t>((dir * B + b) * H + j)];
+          if (c.op == "LSTM")
+            cs[static_cast<size_t>(j)] = d.c0[static_cast<size_t>((dir * B + b) * H + j)];
         }
       for (int s = 0; s < len; ++s) {
         int t = backward ? len - 1 - s : s;
         auto xw = [&](int row) {
           double acc = Wb(row);
-          for (int i = 0; i < I; ++i) acc += double(d.x[static_cast<size_t>((t * B + b) * I + i)]) * W(row, i);
+          for (int i = 0; i < I; ++i)
+            acc += double(d.x[static_cast<size_t>((t * B + b) * I + i)]) * W(row, i);
           return acc;
         };
         auto hr = [&](int row, const std::vector<double>& hv) {
@@ -502,26 +535,35 @@ RnnRef rnn_reference(const RnnCase& c, const RnnData& d) {
         };
         std::vector<double> hn(static_cast<size_t>(H)), cn(static_cast<size_t>(H));
         if (c.op == "RNN") {
-          for (int j = 0; j < H; ++j) hn[static_cast<size_t>(j)] = f(clipv(xw(j) + hr(j, h) + Rb(j)));
+          for (int j = 0; j < H; ++j)
+            hn[static_cast<size_t>(j)] = f(clipv(xw(j) + hr(j, h) + Rb(j)));
         } else if (c.op == "GRU") {
-          std::vector<double> z(static_cast<size_t>(H)), r(static_cast<size_t>(H)), rh(static_cast<size_t>(H));
+          std::vector<double> z(static_cast<size_t>(H)), r(static_cast<size_t>(H)),
+              rh(static_cast<size_t>(H));
           for (int j = 0; j < H; ++j) {
             z[static_cast<size_t>(j)] = f(clipv(xw(j) + hr(j, h) + Rb(j)));
             r[static_cast<size_t>(j)] = f(clipv(xw(H + j) + hr(H + j, h) + Rb(H + j)));
             rh[static_cast<size_t>(j)] = r[static_cast<size_t>(j)] * h[static_cast<size_t>(j)];
           }
           for (int j = 0; j < H; ++j) {
-            double pre = c.lbr ? xw(2 * H + j) + r[static_cast<size_t>(j)] * (hr(2 * H + j, h) + Rb(2 * H + j))
+            double pre = c.lbr ? xw(2 * H + j) +
+                                     r[static_cast<size_t>(j)] * (hr(2 * H + j, h) + Rb(2 * H + j))
                                : xw(2 * H + j) + hr(2 * H + j, rh) + Rb(2 * H + j);
             double hh = g(clipv(pre));
-            hn[static_cast<size_t>(j)] = (1 - z[static_cast<size_t>(j)]) * hh + z[static_cast<size_t>(j)] * h[static_cast<size_t>(j)];
+            hn[static_cast<size_t>(j)] = (1 - z[static_cast<size_t>(j)]) * hh +
+                                         z[static_cast<size_t>(j)] * h[static_cast<size_t>(j)];
           }
         } else {
           for (int j = 0; j < H; ++j) {
             double cp = cs[static_cast<size_t>(j)];
-            auto P = [&](int k) { return c.peep ? double(d.p[static_cast<size_t>(dir * 3 * H + k * H + j)]) : 0.0; };
+            auto P = [&](int k) {
+              return c.peep ? double(d.p[static_cast<size_t>(dir * 3 * H + k * H + j)]) : 0.0;
+            };
             double ig = f(clipv(xw(j) + hr(j, h) + Rb(j) + P(0) * cp));
-            double fg = c.input_forget ? 1 - ig : f(clipv(xw(2 * H + j) + hr(2 * H + j, h) + Rb(2 * H + j) + P(2) * cp));
+            double fg =
+                c.input_forget
+                    ? 1 - ig
+                    : f(clipv(xw(2 * H + j) + hr(2 * H + j, h) + Rb(2 * H + j) + P(2) * cp));
             double cg = g(clipv(xw(3 * H + j) + hr(3 * H + j, h) + Rb(3 * H + j)));
             double cnew = fg * cp + ig * cg;
             double og = f(clipv(xw(H + j) + hr(H + j, h) + Rb(H + j) + P(1) * cnew));
@@ -531,7 +573,9 @@ RnnRef rnn_reference(const RnnCase& c, const RnnData& d) {
           cs = cn;
         }
         h = hn;
-        for (int j = 0; j < H; ++j) ref.y[static_cast<size_t>(((t * c.dirs + dir) * B + b) * H + j)] = h[static_cast<size_t>(j)];
+        for (int j = 0; j < H; ++j)
+          ref.y[static_cast<size_t>(((t * c.dirs + dir) * B + b) * H + j)] =
+              h[static_cast<size_t>(j)];
       }
       for (int j = 0; j < H; ++j) {
         ref.yh[static_cast<size_t>((dir * B + b) * H + j)] = h[static_cast<size_t>(j)];
@@ -564,7 +608,8 @@ std::vector<T> swap01(const std::vector<T>& v, int64_t a, int64_t b, int64_t res
   for (int64_t i = 0; i < a; ++i)
     for (int64_t j = 0; j < b; ++j)
       for (int64_t k = 0; k < rest; ++k)
-        o[static_cast<size_t>((j * a + i) * rest + k)] = v[static_cast<size_t>((i * b + j) * rest + k)];
+        o[static_cast<size_t>((j * a + i) * rest + k)] =
+            v[static_cast<size_t>((i * b + j) * rest + k)];
   return o;
 }
 
@@ -589,8 +634,8 @@ void check_rnn(const RnnCase& c, Node node, uint32_t seed, bool batch_first = fa
   Tensor h0 = Tensor::from_vector<float>(st, batch_first ? swap01(d.h0, D, B, H) : d.h0);
   Tensor c0 = Tensor::from_vector<float>(st, batch_first ? swap01(d.c0, D, B, H) : d.c0);
   Tensor p = Tensor::from_vector<float>({D, 3 * H}, d.p);
-  std::vector<const Tensor*> ins = {&x, &w, &r, c.bias ? &b : nullptr, c.lens ? &lens : nullptr,
-                                    c.init ? &h0 : nullptr};
+  std::vector<const Tensor*> ins = {
+      &x, &w, &r, c.bias ? &b : nullptr, c.lens ? &lens : nullptr, c.init ? &h0 : nullptr};
   if (c.op == "LSTM") {
     ins.push_back(c.init ? &c0 : nullptr);
     ins.push_back(c.peep ? &p : nullptr);
@@ -639,7 +684,11 @@ TEST(Lstm, DefaultsForwardMatchesReference) {
 }
 
 TEST(Lstm, BidirectionalWithLensInitialStatesAndPeepholes) {
-  RnnCase c{.op = "LSTM", .dirs = 2, .lens = true, .init = true, .peep = true,
+  RnnCase c{.op = "LSTM",
+            .dirs = 2,
+            .lens = true,
+            .init = true,
+            .peep = true,
             .acts = {kSigmoid, kTanh, kTanh, kSigmoid, kTanh, kTanh}};
   check_rnn(c, make_node("LSTM", 8, 3), 12);
 }
@@ -647,8 +696,13 @@ TEST(Lstm, BidirectionalWithLensInitialStatesAndPeepholes) {
 TEST(Lstm, ReverseBatchFirstWithClipInputForgetAndCustomActivations) {
   const Fn hard_sigmoid = [](double v) { return std::max(0.0, std::min(1.0, 0.3 * v + 0.4)); };
   const Fn affine = [](double v) { return 0.7 * v - 0.1; };
-  RnnCase c{.op = "LSTM", .reverse = true, .lens = true, .init = true, .input_forget = true,
-            .clip = 0.8, .acts = {hard_sigmoid, kRelu, affine}};
+  RnnCase c{.op = "LSTM",
+            .reverse = true,
+            .lens = true,
+            .init = true,
+            .input_forget = true,
+            .clip = 0.8,
+            .acts = {hard_sigmoid, kRelu, affine}};
   Node n = make_node("LSTM", 8, 3);
   n.attrs["activations"].value = std::vector<std::string>{"HardSigmoid", "Relu", "Affine"};
   n.attrs["activation_alpha"].value = std::vector<float>{0.3f, 0.7f};
@@ -667,7 +721,11 @@ TEST(Gru, DefaultsAndLinearBeforeReset) {
 }
 
 TEST(Gru, BidirectionalBatchFirstWithLensAndInitialState) {
-  RnnCase c{.op = "GRU", .dirs = 2, .lens = true, .init = true, .lbr = true,
+  RnnCase c{.op = "GRU",
+            .dirs = 2,
+            .lens = true,
+            .init = true,
+            .lbr = true,
             .acts = {kSigmoid, kTanh, kSigmoid, kTanh}};
   Node n = make_node("GRU", 6, 2);
   n.attrs["linear_before_reset"].value = int64_t{1};
@@ -680,7 +738,8 @@ TEST(Gru, BidirectionalBatchFirstWithLensAndInitialState) {
 TEST(Rnn, ForwardReverseAndBidirectional) {
   RnnCase c{.op = "RNN", .acts = {kTanh}};
   check_rnn(c, make_node("RNN", 3, 2), 31);
-  RnnCase rc{.op = "RNN", .reverse = true, .lens = true, .init = true, .clip = 0.5, .acts = {kRelu}};
+  RnnCase rc{
+      .op = "RNN", .reverse = true, .lens = true, .init = true, .clip = 0.5, .acts = {kRelu}};
   Node n = make_node("RNN", 6, 2);
   n.attrs["activations"].value = std::vector<std::string>{"Relu"};
   check_rnn(rc, n, 32);
@@ -711,7 +770,11 @@ TEST(Rnn, BadShapesAndAttributesAreUserErrors) {
   ValueInfo xi = info(DType::f32, {2, 1, 3}), wi = info(DType::f32, {1, 12, 3}),
             ri = info(DType::f32, {1, 16, 4});
   std::string msg;
-  EXPECT_EQ(error_kind_of([&] { infer_op(make_node("LSTM", 3, 3), {&xi, &wi, &ri}); }, &msg),
+  EXPECT_EQ(error_kind_of(
+                [&] {
+                  infer_op(make_node("LSTM", 3, 3), {&xi, &wi, &ri});
+                },
+                &msg),
             ErrorKind::shape);
   EXPECT_NE(msg.find("[1,12,3]"), std::string::npos) << msg;
   Node bad_dir = make_node("GRU", 3, 2);
@@ -725,7 +788,9 @@ TEST(Rnn, BadShapesAndAttributesAreUserErrors) {
   // sequence_lens beyond the sequence length.
   Tensor x(DType::f32, {2, 1, 3}), w(DType::f32, {1, 4, 3}), r(DType::f32, {1, 4, 4});
   Tensor lens = Tensor::from_vector<int32_t>({1}, {5});
-  EXPECT_EQ(error_kind_of([&] { run_op(make_node("RNN", 5, 2), {&x, &w, &r, nullptr, &lens}); }),
+  EXPECT_EQ(error_kind_of([&] {
+              run_op(make_node("RNN", 5, 2), {&x, &w, &r, nullptr, &lens});
+            }),
             ErrorKind::invalid);
 }
 

@@ -20,14 +20,23 @@ namespace {
 
 using Attrs = std::map<std::string, Attribute>;
 
-Attribute attr(int64_t v) { return Attribute{Attribute::Value{v}}; }
-Attribute attr(float v) { return Attribute{Attribute::Value{v}}; }
-Attribute attr(const char* v) { return Attribute{Attribute::Value{std::string(v)}}; }
-Attribute attr(std::vector<int64_t> v) { return Attribute{Attribute::Value{std::move(v)}}; }
-Attribute attr(const Tensor& t) { return Attribute{Attribute::Value{t}}; }
+Attribute attr(int64_t v) {
+  return Attribute{Attribute::Value{v}};
+}
+Attribute attr(float v) {
+  return Attribute{Attribute::Value{v}};
+}
+Attribute attr(const char* v) {
+  return Attribute{Attribute::Value{std::string(v)}};
+}
+Attribute attr(std::vector<int64_t> v) {
+  return Attribute{Attribute::Value{std::move(v)}};
+}
+Attribute attr(const Tensor& t) {
+  return Attribute{Attribute::Value{t}};
+}
 
-Node make_node(const std::string& op, const std::vector<bool>& present, size_t n_out,
-               Attrs attrs) {
+Node make_node(const std::string& op, const std::vector<bool>& present, size_t n_out, Attrs attrs) {
   Node n;
   n.name = "n0";
   n.op_type = op;
@@ -62,11 +71,21 @@ struct In {
   bool present = true;
 };
 
-In known(DType dt, Shape s, const Tensor* c = nullptr) { return {{"", dt, std::move(s), true}, c}; }
-In of(const Tensor& t) { return {{"", t.dtype(), t.shape(), true}, &t}; }  // a constant
-In runtime(const Tensor& t) { return {{"", t.dtype(), t.shape(), true}, nullptr}; }
-In unranked(DType dt) { return {{"", dt, {}, false}, nullptr}; }
-In absent() { return {{}, nullptr, false}; }
+In known(DType dt, Shape s, const Tensor* c = nullptr) {
+  return {{"", dt, std::move(s), true}, c};
+}
+In of(const Tensor& t) {
+  return {{"", t.dtype(), t.shape(), true}, &t};
+}  // a constant
+In runtime(const Tensor& t) {
+  return {{"", t.dtype(), t.shape(), true}, nullptr};
+}
+In unranked(DType dt) {
+  return {{"", dt, {}, false}, nullptr};
+}
+In absent() {
+  return {{}, nullptr, false};
+}
 
 std::vector<ValueInfo> infer_multi(const std::string& op, const std::vector<In>& inputs,
                                    Attrs attrs = {}, size_t n_out = 1) {
@@ -78,7 +97,8 @@ std::vector<ValueInfo> infer_multi(const std::string& op, const std::vector<In>&
   ops::InferContext ctx{node, "test: node 'n0' (" + op + ")", {}, {}};
   for (const In& i : inputs)
     ctx.inputs.push_back(ops::InferInput{i.present ? &i.info : nullptr, i.constant});
-  for (size_t o = 0; o < n_out; ++o) ctx.outputs.push_back(ValueInfo{node.outputs[o], DType::f32, {}, false});
+  for (size_t o = 0; o < n_out; ++o)
+    ctx.outputs.push_back(ValueInfo{node.outputs[o], DType::f32, {}, false});
   def->infer(ctx);
   return ctx.outputs;
 }
@@ -87,12 +107,16 @@ ValueInfo infer_op(const std::string& op, const std::vector<In>& inputs, Attrs a
   return infer_multi(op, inputs, std::move(attrs), 1)[0];
 }
 
-Tensor i64(Shape s, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(std::move(s), v); }
+Tensor i64(Shape s, std::vector<int64_t> v) {
+  return Tensor::from_vector<int64_t>(std::move(s), v);
+}
 Tensor i64v(std::vector<int64_t> v) {
   Shape s{static_cast<int64_t>(v.size())};
   return Tensor::from_vector<int64_t>(s, v);
 }
-Tensor f32(Shape s, std::vector<float> v) { return Tensor::from_vector<float>(std::move(s), v); }
+Tensor f32(Shape s, std::vector<float> v) {
+  return Tensor::from_vector<float>(std::move(s), v);
+}
 // 0, 1, 2, ... as float32 of shape s.
 Tensor iota_f32(Shape s) {
   Tensor t(DType::f32, std::move(s));
@@ -135,17 +159,26 @@ TEST(OpsShape, ReshapeAllowZeroMakesEmptyDim) {
   // Without allowzero the 0 copies the input's dim 1 (3): [3, 3] has 9 elements, not 0.
   expect_error([&] { run_op("Reshape", {&x, &s}); }, ErrorKind::shape, "cannot reshape [0,3]");
   Tensor bad = i64v({0, -1});
-  expect_error([&] { run_op("Reshape", {&x, &bad}, {{"allowzero", attr(int64_t{1})}}); },
-               ErrorKind::invalid, "both 0 and -1");
+  expect_error(
+      [&] {
+        run_op("Reshape", {&x, &bad}, {{"allowzero", attr(int64_t{1})}});
+      },
+      ErrorKind::invalid, "both 0 and -1");
 }
 
 TEST(OpsShape, ReshapeErrorsNameTheShapes) {
   Tensor x = iota_f32({2, 3});
   Tensor s = i64v({4, 2});
-  expect_error([&] { run_op("Reshape", {&x, &s}); }, ErrorKind::shape,
-               "cannot reshape [2,3] (6 elements) to [4,2] (8 elements)");
-  expect_error([&] { infer_op("Reshape", {runtime(x), of(s)}); }, ErrorKind::shape,
-               "cannot reshape [2,3] (6 elements) to [4,2] (8 elements)");
+  expect_error(
+      [&] {
+        run_op("Reshape", {&x, &s});
+      },
+      ErrorKind::shape, "cannot reshape [2,3] (6 elements) to [4,2] (8 elements)");
+  expect_error(
+      [&] {
+        infer_op("Reshape", {runtime(x), of(s)});
+      },
+      ErrorKind::shape, "cannot reshape [2,3] (6 elements) to [4,2] (8 elements)");
   Tensor two = i64v({-1, -1});
   expect_error([&] { run_op("Reshape", {&x, &two}); }, ErrorKind::invalid, "more than one -1");
   Tensor odd = i64v({4, -1});
@@ -176,8 +209,11 @@ TEST(OpsShape, FlattenAxes) {
   EXPECT_EQ(values(run_op("Flatten", {&x})), values(x));
   EXPECT_EQ(infer_op("Flatten", {known(DType::f32, {kUnknownDim, 3, 4})}).shape,
             (Shape{kUnknownDim, 12}));
-  expect_error([&] { run_op("Flatten", {&x}, {{"axis", attr(int64_t{4})}}); }, ErrorKind::invalid,
-               "axis 4 is out of range");
+  expect_error(
+      [&] {
+        run_op("Flatten", {&x}, {{"axis", attr(int64_t{4})}});
+      },
+      ErrorKind::invalid, "axis 4 is out of range");
 }
 
 TEST(OpsShape, SqueezeAttributeInputAndAll) {
@@ -190,8 +226,11 @@ TEST(OpsShape, SqueezeAttributeInputAndAll) {
   EXPECT_EQ(infer_op("Squeeze", {runtime(x), of(axes)}).shape, (Shape{3, 1, 2}));
   EXPECT_FALSE(infer_op("Squeeze", {runtime(x), known(DType::i64, {1})}).shape_known);
   Tensor bad = i64v({1});
-  expect_error([&] { run_op("Squeeze", {&x, &bad}); }, ErrorKind::shape,
-               "cannot squeeze axis 1 of [1,3,1,2]");
+  expect_error(
+      [&] {
+        run_op("Squeeze", {&x, &bad});
+      },
+      ErrorKind::shape, "cannot squeeze axis 1 of [1,3,1,2]");
 }
 
 TEST(OpsShape, UnsqueezeAttributeAndInput) {
@@ -210,7 +249,8 @@ TEST(OpsShape, UnsqueezeAttributeAndInput) {
   expect_error([&] { run_op("Unsqueeze", {&x, &dup}); }, ErrorKind::invalid, "listed twice");
 }
 
-// ---- Identity, Dropout, Shape, Size, ConstantOfShape ---------------------------------------------
+// ---- Identity, Dropout, Shape, Size, ConstantOfShape
+// ---------------------------------------------
 
 TEST(OpsShape, IdentityAndDropoutPassThrough) {
   Tensor x = f32({2}, {1.5f, -2});
@@ -223,8 +263,11 @@ TEST(OpsShape, IdentityAndDropoutPassThrough) {
   Tensor off = Tensor::scalar<bool>(false);
   EXPECT_EQ(values(run_op("Dropout", {&x, &ratio, &off})), values(x));
   Tensor on = Tensor::scalar<bool>(true);
-  expect_error([&] { run_op("Dropout", {&x, &ratio, &on}); }, ErrorKind::unsupported,
-               "training_mode");
+  expect_error(
+      [&] {
+        run_op("Dropout", {&x, &ratio, &on});
+      },
+      ErrorKind::unsupported, "training_mode");
   Tensor zero = Tensor::scalar<float>(0.0f);
   EXPECT_EQ(values(run_op("Dropout", {&x, &zero, &on})), values(x));
   auto infos = infer_multi("Dropout", {runtime(x)}, {}, 2);
@@ -237,9 +280,9 @@ TEST(OpsShape, ShapeWithStartEndAndSize) {
   EXPECT_EQ(run_op("Shape", {&x}).to_int64s(), (std::vector<int64_t>{2, 3, 4, 5}));
   Tensor y = run_op("Shape", {&x}, {{"start", attr(int64_t{1})}, {"end", attr(int64_t{-1})}});
   EXPECT_EQ(y.to_int64s(), (std::vector<int64_t>{3, 4}));
-  EXPECT_EQ(run_op("Shape", {&x}, {{"start", attr(int64_t{-10})}, {"end", attr(int64_t{1})}})
-                .to_int64s(),
-            (std::vector<int64_t>{2}));
+  EXPECT_EQ(
+      run_op("Shape", {&x}, {{"start", attr(int64_t{-10})}, {"end", attr(int64_t{1})}}).to_int64s(),
+      (std::vector<int64_t>{2}));
   EXPECT_EQ(run_op("Shape", {&x}, {{"start", attr(int64_t{3})}, {"end", attr(int64_t{1})}}).numel(),
             0);
   EXPECT_EQ(infer_op("Shape", {runtime(x)}, {{"start", attr(int64_t{-2})}}).shape, (Shape{2}));
@@ -265,7 +308,8 @@ TEST(OpsShape, ConstantOfShapeFillsValue) {
   expect_error([&] { run_op("ConstantOfShape", {&neg}); }, ErrorKind::invalid, "negative");
 }
 
-// ---- Cast ----------------------------------------------------------------------------------------
+// ---- Cast
+// ----------------------------------------------------------------------------------------
 
 TEST(OpsShape, CastBetweenFloatIntBool) {
   Tensor x = f32({5}, {1.7f, -2.7f, 0.0f, 3e9f, std::nanf("")});
@@ -280,8 +324,11 @@ TEST(OpsShape, CastBetweenFloatIntBool) {
   Tensor big = i64v({int64_t{1} << 40, -3});
   Tensor d = run_op("Cast", {&big}, {{"to", attr(int64_t{11})}});  // DOUBLE
   EXPECT_EQ(d.to_doubles(), (std::vector<double>{1099511627776.0, -3.0}));
-  expect_error([&] { run_op("Cast", {&x}, {{"to", attr(int64_t{8})}}); }, ErrorKind::unsupported,
-               "STRING");
+  expect_error(
+      [&] {
+        run_op("Cast", {&x}, {{"to", attr(int64_t{8})}});
+      },
+      ErrorKind::unsupported, "STRING");
   EXPECT_EQ(infer_op("Cast", {runtime(x)}, {{"to", attr(int64_t{7})}}).dtype, DType::i64);
 }
 
@@ -296,8 +343,13 @@ TEST(OpsShape, CastFloat16RoundTrip) {
   std::memcpy(bits.data(), h.raw(), 14);
   EXPECT_EQ(bits, (std::vector<uint16_t>{0x3C00, 0xC000, 0x7BFF, 0x7C00, 0x0001, 0x3C00, 0x3C02}));
   Tensor back = run_op("Cast", {&h}, {{"to", attr(int64_t{1})}});
-  std::vector<float> want = {1.0f, -2.0f, 65504.0f, std::numeric_limits<float>::infinity(),
-                             std::ldexp(1.0f, -24), 1.0f, 1.0f + std::ldexp(1.0f, -9)};
+  std::vector<float> want = {1.0f,
+                             -2.0f,
+                             65504.0f,
+                             std::numeric_limits<float>::infinity(),
+                             std::ldexp(1.0f, -24),
+                             1.0f,
+                             1.0f + std::ldexp(1.0f, -9)};
   EXPECT_EQ(values(back), want);
 }
 
@@ -309,7 +361,8 @@ TEST(OpsShape, CastLikeTakesTheDtypeOfInputOne) {
   EXPECT_EQ(y.to_int64s(), (std::vector<int64_t>{2, 0}));
 }
 
-// ---- Transpose, DepthToSpace, SpaceToDepth -------------------------------------------------------
+// ---- Transpose, DepthToSpace, SpaceToDepth
+// -------------------------------------------------------
 
 // out[j...] = in[perm-indexed...] by explicit index arithmetic.
 Tensor transpose_reference(const Tensor& x, const std::vector<int64_t>& perm) {
@@ -341,15 +394,15 @@ TEST(OpsShape, TransposeMatchesIndexReference) {
   };
   std::vector<Case> cases = {
       {{3, 5}, {1, 0}},
-      {{70, 45}, {1, 0}},                  // several 32x32 blocks, ragged edges
-      {{2, 7, 9, 11}, {0, 2, 3, 1}},       // NCHW -> NHWC
-      {{2, 9, 11, 7}, {0, 3, 1, 2}},       // NHWC -> NCHW
+      {{70, 45}, {1, 0}},             // several 32x32 blocks, ragged edges
+      {{2, 7, 9, 11}, {0, 2, 3, 1}},  // NCHW -> NHWC
+      {{2, 9, 11, 7}, {0, 3, 1, 2}},  // NHWC -> NCHW
       {{4, 5, 6}, {2, 0, 1}},
-      {{2, 3, 4, 5}, {1, 0, 2, 3}},        // inner rows stay contiguous
-      {{2, 3, 4, 5}, {3, 1, 2, 0}},        // general
-      {{1, 6, 1, 4}, {3, 2, 1, 0}},        // size-1 axes dropped
-      {{3, 1, 4}, {0, 2, 1}},              // only a size-1 axis moves: a plain copy
-      {{64, 3, 128}, {2, 1, 0}},           // large enough to run in parallel
+      {{2, 3, 4, 5}, {1, 0, 2, 3}},  // inner rows stay contiguous
+      {{2, 3, 4, 5}, {3, 1, 2, 0}},  // general
+      {{1, 6, 1, 4}, {3, 2, 1, 0}},  // size-1 axes dropped
+      {{3, 1, 4}, {0, 2, 1}},        // only a size-1 axis moves: a plain copy
+      {{64, 3, 128}, {2, 1, 0}},     // large enough to run in parallel
   };
   for (const auto& c : cases) {
     Tensor x = iota_f32(c.shape);
@@ -373,8 +426,11 @@ TEST(OpsShape, TransposeOtherDtypesAndEmpty) {
                      {{"perm", attr(std::vector<int64_t>{2, 0, 1})}})
                 .shape,
             (Shape{4, kUnknownDim, 3}));
-  expect_error([&] { run_op("Transpose", {&x}, {{"perm", attr(std::vector<int64_t>{0, 0})}}); },
-               ErrorKind::invalid, "not a permutation");
+  expect_error(
+      [&] {
+        run_op("Transpose", {&x}, {{"perm", attr(std::vector<int64_t>{0, 0})}});
+      },
+      ErrorKind::invalid, "not a permutation");
 }
 
 TEST(OpsShape, DepthToSpaceAndSpaceToDepthMatchSpecFormulas) {
@@ -399,11 +455,15 @@ TEST(OpsShape, DepthToSpaceAndSpaceToDepthMatchSpecFormulas) {
   EXPECT_EQ(back.shape(), x.shape());
   EXPECT_EQ(values(back), values(x));  // SpaceToDepth inverts DCR DepthToSpace
   Tensor odd = iota_f32({1, 1, 3, 4});
-  expect_error([&] { run_op("SpaceToDepth", {&odd}, {{"blocksize", attr(b)}}); }, ErrorKind::shape,
-               "not divisible");
+  expect_error(
+      [&] {
+        run_op("SpaceToDepth", {&odd}, {{"blocksize", attr(b)}});
+      },
+      ErrorKind::shape, "not divisible");
 }
 
-// ---- Concat, Split -------------------------------------------------------------------------------
+// ---- Concat, Split
+// -------------------------------------------------------------------------------
 
 TEST(OpsShape, ConcatNegativeAxisAndEmptyInput) {
   Tensor a = f32({2, 2}, {1, 2, 3, 4});
@@ -422,8 +482,11 @@ TEST(OpsShape, ConcatNegativeAxisAndEmptyInput) {
                      {{"axis", attr(int64_t{0})}})
                 .shape,
             (Shape{kUnknownDim, 2}));
-  expect_error([&] { run_op("Concat", {&a, &b}, {{"axis", attr(int64_t{0})}}); }, ErrorKind::shape,
-               "cannot be concatenated");
+  expect_error(
+      [&] {
+        run_op("Concat", {&a, &b}, {{"axis", attr(int64_t{0})}});
+      },
+      ErrorKind::shape, "cannot be concatenated");
 }
 
 TEST(OpsShape, SplitBySizesEqualAndNumOutputs) {
@@ -451,7 +514,8 @@ TEST(OpsShape, SplitBySizesEqualAndNumOutputs) {
   expect_error([&] { run_multi("Split", {&x, &bad}, {}, 2); }, ErrorKind::shape, "sums to 4");
 }
 
-// ---- Slice ---------------------------------------------------------------------------------------
+// ---- Slice
+// ---------------------------------------------------------------------------------------
 
 TEST(OpsShape, SliceStartsEndsStepsAndClamping) {
   Tensor x = iota_f32({10});
@@ -483,21 +547,28 @@ TEST(OpsShape, SliceMultiAxisNegativeAxesAndInfer) {
   EXPECT_EQ(infer_op("Slice", {runtime(x), runtime(s), of(e), of(a)}).shape,
             (Shape{kUnknownDim, kUnknownDim}));
   // Opset 1: attributes.
-  Tensor z = run_op("Slice", {&x}, {{"starts", attr(std::vector<int64_t>{1})},
-                                    {"ends", attr(std::vector<int64_t>{2})}});
+  Tensor z =
+      run_op("Slice", {&x},
+             {{"starts", attr(std::vector<int64_t>{1})}, {"ends", attr(std::vector<int64_t>{2})}});
   EXPECT_EQ(values(z), (std::vector<float>{4, 5, 6, 7}));
   Tensor zero_step = i64v({0});
   Tensor a0 = i64v({0});
-  expect_error([&] { run_op("Slice", {&x, &a0, &a0, &a0, &zero_step}); }, ErrorKind::invalid,
-               "is 0");
+  expect_error(
+      [&] {
+        run_op("Slice", {&x, &a0, &a0, &a0, &zero_step});
+      },
+      ErrorKind::invalid, "is 0");
 }
 
-// ---- Pad -----------------------------------------------------------------------------------------
+// ---- Pad
+// -----------------------------------------------------------------------------------------
 
 TEST(OpsShape, PadModes1D) {
   Tensor x = f32({4}, {1, 2, 3, 4});
   Tensor pads = i64v({2, 3});
-  auto pad = [&](const char* mode) { return values(run_op("Pad", {&x, &pads}, {{"mode", attr(mode)}})); };
+  auto pad = [&](const char* mode) {
+    return values(run_op("Pad", {&x, &pads}, {{"mode", attr(mode)}}));
+  };
   EXPECT_EQ(pad("constant"), (std::vector<float>{0, 0, 1, 2, 3, 4, 0, 0, 0}));
   EXPECT_EQ(pad("reflect"), (std::vector<float>{3, 2, 1, 2, 3, 4, 3, 2, 1}));
   EXPECT_EQ(pad("edge"), (std::vector<float>{1, 1, 1, 2, 3, 4, 4, 4, 4}));
@@ -507,8 +578,11 @@ TEST(OpsShape, PadModes1D) {
             (std::vector<float>{-1.5f, -1.5f, 1, 2, 3, 4, -1.5f, -1.5f, -1.5f}));
   Tensor crop = i64v({-1, 1});
   EXPECT_EQ(values(run_op("Pad", {&x, &crop})), (std::vector<float>{2, 3, 4, 0}));
-  expect_error([&] { run_op("Pad", {&x, &pads}, {{"mode", attr("mirror")}}); },
-               ErrorKind::unsupported, "mirror");
+  expect_error(
+      [&] {
+        run_op("Pad", {&x, &pads}, {{"mode", attr("mirror")}});
+      },
+      ErrorKind::unsupported, "mirror");
 }
 
 TEST(OpsShape, PadReflect2DAndAxes) {
@@ -530,8 +604,11 @@ TEST(OpsShape, PadReflect2DAndAxes) {
             (Shape{kUnknownDim, 4}));
   Tensor e(DType::f32, {0});
   Tensor p2 = i64v({1, 1});
-  expect_error([&] { run_op("Pad", {&e, &p2}, {{"mode", attr("edge")}}); }, ErrorKind::shape,
-               "empty axis");
+  expect_error(
+      [&] {
+        run_op("Pad", {&e, &p2}, {{"mode", attr("edge")}});
+      },
+      ErrorKind::shape, "empty axis");
   EXPECT_EQ(values(run_op("Pad", {&e, &p2})), (std::vector<float>{0, 0}));
 }
 
@@ -558,7 +635,11 @@ TEST(OpsShape, GatherAxesAndNegativeIndices) {
                 .shape,
             (Shape{kUnknownDim, 2, 2}));
   Tensor bad = i64v({3});
-  expect_error([&] { run_op("Gather", {&x, &bad}); }, ErrorKind::invalid, "index 3 is out of range");
+  expect_error(
+      [&] {
+        run_op("Gather", {&x, &bad});
+      },
+      ErrorKind::invalid, "index 3 is out of range");
   Tensor bad2 = i64v({-4});
   expect_error([&] { run_op("Gather", {&x, &bad2}); }, ErrorKind::invalid, "index -4");
 }
@@ -579,7 +660,8 @@ TEST(OpsShape, GatherElementsSpecExamples) {
   expect_error([&] { run_op("GatherElements", {&d3, &oob}); }, ErrorKind::invalid, "out of range");
 }
 
-// ---- Expand, Tile, Range, Trilu, OneHot ----------------------------------------------------------
+// ---- Expand, Tile, Range, Trilu, OneHot
+// ----------------------------------------------------------
 
 TEST(OpsShape, ExpandBroadcastsBothWays) {
   Tensor x = f32({3, 1}, {1, 2, 3});
@@ -589,7 +671,11 @@ TEST(OpsShape, ExpandBroadcastsBothWays) {
   EXPECT_EQ(values(y), (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}));
   EXPECT_EQ(infer_op("Expand", {runtime(x), of(s)}).shape, (Shape{2, 3, 2}));
   Tensor bad = i64v({2, 2});
-  expect_error([&] { run_op("Expand", {&x, &bad}); }, ErrorKind::shape, "cannot expand [3,1] to [2,2]");
+  expect_error(
+      [&] {
+        run_op("Expand", {&x, &bad});
+      },
+      ErrorKind::shape, "cannot expand [3,1] to [2,2]");
 }
 
 TEST(OpsShape, TileRepeatsEachAxis) {
@@ -598,7 +684,7 @@ TEST(OpsShape, TileRepeatsEachAxis) {
   Tensor y = run_op("Tile", {&x, &r});
   EXPECT_EQ(y.shape(), (Shape{4, 6}));
   EXPECT_EQ(values(y), (std::vector<float>{1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4,
-                                            1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4}));
+                                           1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4}));
   Tensor r0 = i64v({0, 1});
   EXPECT_EQ(run_op("Tile", {&x, &r0}).shape(), (Shape{0, 2}));
   EXPECT_EQ(infer_op("Tile", {known(DType::f32, {kUnknownDim, 2}), of(r)}).shape,
@@ -655,7 +741,33 @@ TEST(OpsShape, OneHotOutOfRangeIsAllOff) {
   EXPECT_EQ(infer_op("OneHot", {runtime(idx), of(depth), runtime(vals)}).shape, (Shape{3, 3}));
 }
 
-// ---- Through the graph: constant propagation and the executor ------------------------------------
+// ---- Hostile values: errors, never crashes or huge allocations
+// -----------------------------------
+
+TEST(OpsShape, HostileValuesAreErrors) {
+  const int64_t kHuge = int64_t{1} << 62;
+  Tensor x = iota_f32({2, 2});
+  Tensor huge2 = i64v({kHuge, kHuge});
+  expect_error([&] { run_op("Reshape", {&x, &huge2}); }, ErrorKind::limit, "too many elements");
+  expect_error([&] { run_op("Tile", {&x, &huge2}); }, ErrorKind::limit, "too large");
+  expect_error([&] { run_op("Expand", {&x, &huge2}); }, ErrorKind::shape, "cannot expand");
+  Tensor one = i64v({1});
+  Tensor big = i64v({int64_t{1} << 40, int64_t{1} << 40});
+  expect_error([&] { run_op("ConstantOfShape", {&big}); }, ErrorKind::limit, "size limit");
+  Tensor r0 = Tensor::scalar<int64_t>(0), r1 = Tensor::scalar<int64_t>(kHuge),
+         rd = Tensor::scalar<int64_t>(1);
+  expect_error([&] { run_op("Range", {&r0, &r1, &rd}); }, ErrorKind::limit, "too many");
+  Tensor pads = i64v({0, kHuge, 0, 0});
+  expect_error([&] { run_op("Pad", {&x, &pads}); }, ErrorKind::limit, "out of range");
+  Tensor imin = i64v({std::numeric_limits<int64_t>::min()});
+  expect_error([&] { run_op("Gather", {&x, &imin}); }, ErrorKind::invalid, "out of range");
+  Tensor depth = Tensor::scalar<double>(1e300);
+  Tensor vals = f32({2}, {0, 1});
+  expect_error([&] { run_op("OneHot", {&one, &depth, &vals}); }, ErrorKind::invalid, "depth");
+}
+
+// ---- Through the graph: constant propagation and the executor
+// ------------------------------------
 
 TEST(OpsShape, ShapeArithmeticFoldsDuringInference) {
   // Reshape X [4, 6] to [-1, W.shape[1]] where W is an initializer [2, 3, 4]: [8, 3].
