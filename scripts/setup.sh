@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  cmake ninja-build g++ make pkg-config
+  cmake ninja-build g++ make pkg-config ccache
   libonnx-dev libprotobuf-dev protobuf-compiler     # ONNX import
   libtomlplusplus-dev                               # chip specs (TOML)
   nlohmann-json3-dev                                # machine-readable output

@@ -119,7 +119,7 @@ std::vector<Tensor> run_on_constants(const Graph& graph, const Node& node, const
                     std::to_string(def.min_inputs) +
                     (def.max_inputs < 0 ? " or more" : " to " + std::to_string(def.max_inputs)));
   std::vector<ValueInfo> infos(node.inputs.size());
-  ops::InferContext ictx{node, where, {}, {}};
+  ops::InferContext ictx{node, where, {}, {}, {}};
   ops::RunContext rctx{node, where, {}, std::vector<Tensor>(node.outputs.size())};
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const Tensor* t = node.inputs[i].empty() ? nullptr : graph.initializer(node.inputs[i]);

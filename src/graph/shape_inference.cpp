@@ -33,7 +33,7 @@ void infer_shapes(Graph& graph) {
                       std::to_string(def->min_inputs) +
                       (def->max_inputs < 0 ? " or more"
                                            : " to " + std::to_string(def->max_inputs)));
-    ops::InferContext ctx{node, where, {}, {}};
+    ops::InferContext ctx{node, where, {}, {}, {}};
     bool all_const = true;
     for (const auto& in : node.inputs) {
       ops::InferInput ii;
@@ -60,6 +60,9 @@ void infer_shapes(Graph& graph) {
       if (!vi.shape_known || !shape_is_known(vi.shape) || shape_numel(vi.shape) > kMaxPropagatedElements)
         small = false;
     }
+    for (size_t i = 0; i < ctx.output_constants.size() && i < node.outputs.size(); ++i)
+      if (!ctx.output_constants[i].empty() && !node.outputs[i].empty())
+        constants[node.outputs[i]] = ctx.output_constants[i];
     if (all_const && small && node.fused.empty() && node.op_type != "Dropout") {
       ops::RunContext run{node, where, {}, std::vector<Tensor>(node.outputs.size())};
       for (const auto& ii : ctx.inputs) run.inputs.push_back(ii.constant);

@@ -22,6 +22,9 @@ struct InferContext {
   std::string where;  // "model.onnx: node 'x' (Op)" for error messages
   std::vector<InferInput> inputs;  // one per node input
   std::vector<ValueInfo> outputs;  // one per node output, names set; the op fills the rest
+  // An op may set output i's value here when it is known from shapes alone, even though the
+  // inputs are not constant (Shape and Size of a tensor whose shape is known).
+  std::vector<Tensor> output_constants;
 
   bool has(size_t i) const { return i < inputs.size() && inputs[i].info != nullptr; }
   // Input i's info; throws Error(invalid) naming the node if it is absent.

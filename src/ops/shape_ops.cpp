@@ -395,6 +395,11 @@ void shape_infer(InferContext& ctx) {
   int64_t end = 0;
   shape_range(ctx.node, static_cast<int64_t>(x.shape.size()), start, end);
   ctx.set_output(0, DType::i64, {end - start});
+  Shape dims(x.shape.begin() + start, x.shape.begin() + end);
+  if (shape_is_known(dims)) {
+    ctx.output_constants.resize(1);
+    ctx.output_constants[0] = Tensor::from_vector<int64_t>({end - start}, dims);
+  }
 }
 
 void shape_run(RunContext& ctx) {
@@ -407,8 +412,12 @@ void shape_run(RunContext& ctx) {
 }
 
 void size_infer(InferContext& ctx) {
-  ctx.in(0);
+  const ValueInfo& x = ctx.in(0);
   ctx.set_output(0, DType::i64, {});
+  if (x.shape_known && shape_is_known(x.shape)) {
+    ctx.output_constants.resize(1);
+    ctx.output_constants[0] = Tensor::scalar<int64_t>(shape_numel(x.shape));
+  }
 }
 
 void size_run(RunContext& ctx) {
