@@ -10,6 +10,10 @@
 
 namespace acim {
 
+namespace ops {
+struct RunContext;
+}
+
 using TensorMap = std::map<std::string, Tensor>;
 
 class Executor {
@@ -33,6 +37,8 @@ class Executor {
     std::vector<int> outputs;            // slot per node output; -1 for omitted
     std::vector<int> release;            // slots dead after this step
   };
+  void run_fused(const Step& step, const Node& node, ops::RunContext& ctx) const;
+
   Graph graph_;
   std::vector<Step> steps_;
   int num_slots_ = 0;

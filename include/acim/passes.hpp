@@ -13,6 +13,7 @@ namespace acim {
 // Each pass rewrites the graph in place and returns true if it changed anything.
 bool eliminate_identity(Graph& graph);      // Identity and inference-mode Dropout removed
 bool fold_constants(Graph& graph);          // nodes whose inputs are all constant -> initializers
+bool fuse_gelu(Graph& graph);               // the erf pattern 0.5*x*(1+erf(x/sqrt 2)) -> Gelu
 bool fold_batchnorm(Graph& graph);          // BatchNormalization folded into preceding Conv/Gemm
 bool fuse_activations(Graph& graph);        // Relu/Clip/... after Conv/Gemm/MatMul/Add -> marker
 bool eliminate_dead_code(Graph& graph);     // nodes and initializers no output depends on
@@ -24,7 +25,8 @@ struct PassOptions {
 };
 
 // The names of the default pipeline's passes, in order: infer-shapes, eliminate-identity,
-// fold-constants, fold-batchnorm, fuse-activations, eliminate-dead-code, final-infer-shapes.
+// fold-constants, fuse-gelu, fold-batchnorm, fuse-activations, eliminate-dead-code,
+// final-infer-shapes.
 std::vector<std::string> default_pass_names();
 
 // Runs the default pipeline (validate_graph first, then the passes above, in order); after each

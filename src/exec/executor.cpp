@@ -1,7 +1,9 @@
 #include "acim/executor.hpp"
 
+#include <algorithm>
 #include <set>
 
+#include "ops/kernels_act.hpp"
 #include "ops/op.hpp"
 
 namespace acim {
@@ -74,6 +76,30 @@ Executor::Executor(Graph graph) : graph_(std::move(graph)) {
       steps_[static_cast<size_t>(last_use[static_cast<size_t>(s)])].release.push_back(s);
 }
 
+// Applies node.fused to output 0 of a kernel that does not do it itself: in place for float32
+// when the output owns its buffer (it shares none with an input) and the activations are ones
+// kernels_act.hpp knows, else by running each activation op.
+void Executor::run_fused(const Step& step, const Node& node, ops::RunContext& ctx) const {
+  Tensor& out = ctx.outputs[0];
+  bool in_place = out.dtype() == DType::f32 && !out.empty();
+  for (const Tensor* in : ctx.inputs) in_place = in_place && (!in || in->raw() != out.raw());
+  ops::FusedActs acts;
+  if (in_place && ops::parse_fused(node, acts)) {
+    float* p = out.data<float>();
+    const int64_t n = out.numel();
+    constexpr int64_t kBlock = int64_t{1} << 14;
+    const int64_t nb = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; ++b) ops::apply_acts(acts, p + b * kBlock, std::min(kBlock, n - b * kBlock));
+    return;
+  }
+  for (size_t f = 0; f < node.fused.size(); ++f) {
+    ops::RunContext fctx{node.fused[f], {}, {&out}, std::vector<Tensor>(1)};
+    static_cast<const ops::OpDef*>(step.fused_ops[f])->run(fctx);
+    out = std::move(fctx.outputs[0]);
+  }
+}
+
 static std::string describe_type(DType dt, const Shape& s) { return dtype_name(dt) + shape_str(s); }
 
 TensorMap Executor::run(const TensorMap& inputs) const {
@@ -113,12 +139,9 @@ TensorMap Executor::run(const TensorMap& inputs) const {
     ctx.inputs.reserve(step.inputs.size());
     for (int s : step.inputs) ctx.inputs.push_back(s < 0 ? nullptr : &values[static_cast<size_t>(s)]);
     try {
-      static_cast<const ops::OpDef*>(step.op)->run(ctx);
-      for (size_t f = 0; f < node.fused.size(); ++f) {
-        ops::RunContext fctx{node.fused[f], {}, {&ctx.outputs[0]}, std::vector<Tensor>(1)};
-        static_cast<const ops::OpDef*>(step.fused_ops[f])->run(fctx);
-        ctx.outputs[0] = std::move(fctx.outputs[0]);
-      }
+      const auto* op = static_cast<const ops::OpDef*>(step.op);
+      op->run(ctx);
+      if (!node.fused.empty() && !op->handles_fused) run_fused(step, node, ctx);
     } catch (const Error& e) {
       // Kernels leave `where` empty on the hot path; name the node here.
       if (!e.where().empty()) throw;

@@ -324,11 +324,45 @@ bool make_fused_node(const Graph& graph, const Node& act, Node& fused) {
   return act.num_inputs() == 1;
 }
 
+// ---- fuse-gelu -----------------------------------------------------------------------------
+
+// The float value of a one-element float32 constant, if `value` is one.
+bool scalar_constant(const Graph& graph, const std::string& value, float& out) {
+  const Tensor* t = graph.initializer(value);
+  if (!t || t->dtype() != DType::f32 || t->numel() != 1) return false;
+  out = t->data<float>()[0];
+  return true;
+}
+
+bool near(float a, double b) { return std::fabs(static_cast<double>(a) - b) <= 1e-4 * std::fabs(b); }
+
+// For a binary node with one scalar-constant operand: the other operand and the constant.
+bool split_binary(const Graph& graph, const Node& n, std::string& other, float& c) {
+  if (n.num_inputs() != 2 || n.inputs.size() != 2) return false;
+  if (scalar_constant(graph, n.inputs[1], c)) {
+    other = n.inputs[0];
+    return true;
+  }
+  if (n.op_type != "Div" && scalar_constant(graph, n.inputs[0], c)) {
+    other = n.inputs[1];
+    return true;
+  }
+  return false;
+}
+
+// For Mul(a, b): the operand other than `known`, or "" if neither is `known`.
+std::string other_operand(const Node& mul, const std::string& known) {
+  if (mul.op_type != "Mul" || mul.inputs.size() != 2) return "";
+  if (mul.inputs[0] == known) return mul.inputs[1];
+  if (mul.inputs[1] == known) return mul.inputs[0];
+  return "";
+}
+
 // ---- the pipeline --------------------------------------------------------------------------
 
-const char* const kPassNames[] = {"infer-shapes",      "eliminate-identity", "fold-constants",
-                                  "fold-batchnorm",    "fuse-activations",   "eliminate-dead-code",
-                                  "final-infer-shapes"};
+const char* const kPassNames[] = {"infer-shapes",   "eliminate-identity", "fold-constants",
+                                  "fuse-gelu",      "fold-batchnorm",     "fuse-activations",
+                                  "eliminate-dead-code", "final-infer-shapes"};
 
 }  // namespace
 
@@ -508,6 +542,86 @@ bool fuse_activations(Graph& graph) {
   return changed;
 }
 
+// The exact GELU as exporters without a Gelu op write it (PyTorch before opset 20):
+//   0.5 * x * (1 + erf(x / sqrt(2)))
+// as Div(x, 1.4142) or Mul(x, 0.7071) -> Erf -> Add(1) -> Mul with x -> Mul with 0.5, or with
+// the 0.5 applied to x first: Mul(Mul(x, 0.5), Add(...)). Operands of Add and Mul in either order.
+bool fuse_gelu(Graph& graph) {
+  std::map<std::string, int> prod = producer_map(graph);
+  std::map<std::string, int> uses = use_counts(graph);
+  // The single node reading `value`, if exactly one does (and it is not a graph output).
+  auto sole_consumer = [&](const std::string& value) -> int {
+    if (uses_of(uses, value) != 1 || is_graph_output(graph, value)) return -1;
+    for (size_t i = 0; i < graph.nodes.size(); ++i)
+      for (const auto& in : graph.nodes[i].inputs)
+        if (in == value) return static_cast<int>(i);
+    return -1;
+  };
+  std::vector<bool> dead(graph.nodes.size(), false);
+  bool changed = false;
+  for (size_t e = 0; e < graph.nodes.size(); ++e) {
+    const Node& erf = graph.nodes[e];
+    if (erf.op_type != "Erf" || dead[e] || !erf.has_input(0)) continue;
+    // x / sqrt(2)
+    int d = producer_of(prod, erf.inputs[0]);
+    if (d < 0 || uses_of(uses, erf.inputs[0]) != 1) continue;
+    const Node& scale = graph.nodes[static_cast<size_t>(d)];
+    std::string x;
+    float c = 0;
+    if (!split_binary(graph, scale, x, c)) continue;
+    bool scale_ok = (scale.op_type == "Div" && near(c, std::sqrt(2.0))) ||
+                    (scale.op_type == "Mul" && near(c, std::sqrt(0.5)));
+    if (!scale_ok) continue;
+    // 1 + erf(...)
+    int a = sole_consumer(erf.outputs[0]);
+    if (a < 0) continue;
+    const Node& add = graph.nodes[static_cast<size_t>(a)];
+    std::string erf_out;
+    if (add.op_type != "Add" || !split_binary(graph, add, erf_out, c) || !near(c, 1.0)) continue;
+    // Either (x * (1 + erf)) * 0.5, or (x * 0.5) * (1 + erf).
+    int m1 = sole_consumer(add.outputs[0]);
+    if (m1 < 0) continue;
+    const Node& mul1 = graph.nodes[static_cast<size_t>(m1)];
+    std::string partner = other_operand(mul1, add.outputs[0]);
+    if (partner.empty()) continue;
+    std::vector<int> matched = {d, static_cast<int>(e), a, m1};
+    int last = -1;
+    if (partner == x) {
+      int m2 = sole_consumer(mul1.outputs[0]);
+      if (m2 < 0) continue;
+      const Node& mul2 = graph.nodes[static_cast<size_t>(m2)];
+      std::string rest;
+      if (mul2.op_type != "Mul" || !split_binary(graph, mul2, rest, c) || !near(c, 0.5)) continue;
+      matched.push_back(m2);
+      last = m2;
+    } else {
+      int h = producer_of(prod, partner);
+      if (h < 0 || uses_of(uses, partner) != 1) continue;
+      const Node& half = graph.nodes[static_cast<size_t>(h)];
+      std::string hx;
+      if (half.op_type != "Mul" || !split_binary(graph, half, hx, c) || hx != x || !near(c, 0.5))
+        continue;
+      matched.push_back(h);
+      last = m1;
+    }
+    bool clean = true;
+    for (int k : matched) clean &= !dead[static_cast<size_t>(k)] && graph.nodes[static_cast<size_t>(k)].fused.empty();
+    if (!clean) continue;
+    // The last node becomes Gelu(x) and keeps its output name; the others go.
+    Node& out = graph.nodes[static_cast<size_t>(last)];
+    out.op_type = "Gelu";
+    out.inputs = {x};
+    out.attrs.clear();
+    for (int k : matched)
+      if (k != last) dead[static_cast<size_t>(k)] = true;
+    changed = true;
+  }
+  if (!changed) return false;
+  remove_marked(graph, dead);
+  prune_values(graph);
+  return true;
+}
+
 bool eliminate_dead_code(Graph& graph) {
   std::set<std::string> live;
   for (const auto& o : graph.outputs) live.insert(o.name);
@@ -571,6 +685,8 @@ void run_default_passes(Graph& graph, const PassOptions& options) {
   after("eliminate-identity");
   fold_constants(graph);
   after("fold-constants");
+  fuse_gelu(graph);
+  after("fuse-gelu");
   fold_batchnorm(graph);
   after("fold-batchnorm");
   fuse_activations(graph);

@@ -10,7 +10,16 @@
 #include <memory>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ACIM_CONV_AVX512 1
+#else
+#define ACIM_CONV_AVX512 0
+#endif
+
+#include "ops/kernels_act.hpp"
 #include "ops/kernels_blas.hpp"
+#include "ops/kernels_gemm.hpp"
 #include "ops/kernels_window.hpp"
 #include "ops/util.hpp"
 
@@ -143,12 +152,121 @@ void im2col(const float* x, int64_t channels, const Window& w, int64_t c0, int64
   }
 }
 
+#if ACIM_CONV_AVX512
+// im2col (same layout as above) for the AVX-512 path: the stride-1 runs are masked 16-float
+// moves, so a row segment of any width is a few instructions and no library call.
+__attribute__((target("avx512f"))) void im2col_avx512(const float* x, int64_t channels,
+                                                      const Window& w, int64_t c0, int64_t c1,
+                                                      float* col) {
+  const int64_t kd_n = w.k[0], kh_n = w.k[1], kw_n = w.k[2];
+  const int64_t rows = channels * w.k_size(), cols = c1 - c0;
+  const int64_t isz = w.in_size(), ow_n = w.out[2], hw_out = w.out[1] * w.out[2];
+  const int64_t s_w = w.stride[2];
+  const int64_t od_start = c0 / hw_out, oh_start = (c0 / ow_n) % w.out[1], ow_start = c0 % ow_n;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t kw = r % kw_n, kh = (r / kw_n) % kh_n, kd = (r / (kw_n * kh_n)) % kd_n;
+    const float* xc = x + (r / w.k_size()) * isz;
+    float* dst = col + r * cols - c0;  // indexed by output position j
+    int64_t lo = 0, hi = 0;
+    const int64_t off_w = kw * w.dil[2] - w.pad_b[2];
+    valid_range(off_w, s_w, w.in[2], ow_n, lo, hi);
+    int64_t j = c0, od = od_start, oh = oh_start, ow0 = ow_start;
+    while (j < c1) {
+      const int64_t ow1 = std::min(ow_n, ow0 + (c1 - j));
+      float* d = dst + (j - ow0);  // d[ow] is position (od, oh, ow)
+      const int64_t id = od * w.stride[0] + kd * w.dil[0] - w.pad_b[0];
+      const int64_t ih = oh * w.stride[1] + kh * w.dil[1] - w.pad_b[1];
+      const bool row_ok = id >= 0 && id < w.in[0] && ih >= 0 && ih < w.in[1];
+      const float* src = xc + (row_ok ? (id * w.in[1] + ih) * w.in[2] : 0);
+      const int64_t a = row_ok ? lo : 0, b = row_ok ? hi : 0;  // valid outputs [a, b)
+      if (s_w == 1) {
+        for (int64_t ow = ow0; ow < ow1; ow += 16) {
+          const int64_t n = std::min<int64_t>(16, ow1 - ow);
+          const int64_t va = std::clamp<int64_t>(a - ow, 0, n), vb = std::clamp<int64_t>(b - ow, va, n);
+          const unsigned load = ((1u << vb) - 1u) & ~((1u << va) - 1u);
+          const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>(load),
+                                                 src + (ow + off_w));
+          _mm512_mask_storeu_ps(d + ow, static_cast<__mmask16>((1u << n) - 1u), v);
+        }
+      } else {
+        for (int64_t ow = ow0; ow < ow1; ++ow)
+          d[ow] = ow >= a && ow < b ? src[ow * s_w + off_w] : 0.0f;
+      }
+      j += ow1 - ow0;
+      ow0 = 0;
+      if (++oh == w.out[1]) {
+        oh = 0;
+        ++od;
+      }
+    }
+  }
+}
+#endif
+
+// Conv as acim's GEMM (kernels_gemm.hpp): per (image, group, block of output positions, block
+// of output channels) an im2col of the block (or the input itself for a pointwise conv) times
+// the weights, with bias and activations in the GEMM epilogue. The blocking only decides which
+// thread computes an element, never how, so results do not depend on the thread count.
+void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd,
+                    const ConvGeom& g, bool pointwise, const FusedActs* acts) {
+  const Window& w = g.w;
+  const int64_t osz = w.out_size(), isz = w.in_size(), ksz = w.k_size();
+  const int64_t cg = g.c / g.group, mg = g.m / g.group, kdim = cg * ksz;
+  const int64_t threads = omp_get_max_threads();
+  // Output positions per block: an im2col block of ~128 KiB, at least 32 columns, and enough
+  // blocks to keep every thread busy.
+  int64_t nb = std::max<int64_t>(32, (int64_t{32768} / std::max<int64_t>(kdim, 1)) / 32 * 32);
+  nb = std::min(nb, (osz + 31) / 32 * 32);
+  const int64_t ng = g.n * g.group;
+  if (threads > 1 && ng * ((osz + nb - 1) / nb) < 4 * threads) {
+    const int64_t want = (4 * threads + ng - 1) / ng;
+    nb = std::min(nb, std::max<int64_t>(32, (osz / want + 31) / 32 * 32));
+  }
+  const int64_t nblk = (osz + nb - 1) / nb;
+  // Output channels per block: all, unless there are still too few blocks for the threads.
+  int64_t mb = mg;
+  if (threads > 1 && ng * nblk < 2 * threads)
+    mb = std::max<int64_t>(8, ((mg * ng * nblk + 2 * threads - 1) / (2 * threads) + 7) / 8 * 8);
+  const int64_t mblk = (mg + mb - 1) / mb;
+  const int64_t items = ng * nblk * mblk;
+  std::unique_ptr<float[]> scratch;
+  if (!pointwise) scratch.reset(new float[static_cast<size_t>(threads * kdim * nb)]);
+#pragma omp parallel if (items > 1 && g.n * g.m * osz * kdim > (int64_t{1} << 15))
+  {
+    float* col = pointwise ? nullptr : scratch.get() + omp_get_thread_num() * kdim * nb;
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t mi = it % mblk, bi = (it / mblk) % nblk, ngi = it / (mblk * nblk);
+      const int64_t n = ngi / g.group, gi = ngi % g.group;
+      const int64_t c0 = bi * nb, c1 = std::min(osz, c0 + nb);
+      const int64_t m0 = mi * mb, m1 = std::min(mg, m0 + mb);
+      const float* xg = xd + (n * g.c + gi * cg) * isz;
+      GemmEpilogue e;
+      e.row_bias = bd ? bd + gi * mg + m0 : nullptr;
+      e.acts = acts;
+      float* yg = yd + (n * g.m + gi * mg + m0) * osz + c0;
+      const float* wg = wd + (gi * mg + m0) * kdim;
+      if (pointwise) {
+        fast_gemm(m1 - m0, c1 - c0, kdim, wg, kdim, xg + c0, osz, false, yg, osz, e);
+      } else {
+#if ACIM_CONV_AVX512
+        im2col_avx512(xg, cg, w, c0, c1, col);
+#else
+        im2col(xg, cg, w, c0, c1, col);
+#endif
+        fast_gemm(m1 - m0, c1 - c0, kdim, wg, kdim, col, c1 - c0, false, yg, osz, e);
+      }
+    }
+  }
+}
+
 // Depthwise with all strides 1: each channel is copied into a zero-padded plane, and every tap
 // is then one long contiguous multiply-add over an output grid with the padded row pitch (the
 // columns past the output width are computed and dropped), which vectorises even for narrow
 // images. `scratch` holds per thread a padded plane and an output grid.
 void conv_depthwise_s1(const float* x, const float* wt, const float* bias, float* y, int64_t n,
-                       int64_t c, const Window& w, float* scratch, int64_t scratch_per_thread) {
+                       int64_t c, const Window& w, float* scratch, int64_t scratch_per_thread,
+                       const FusedActs* acts) {
   const int64_t isz = w.in_size(), osz = w.out_size(), ksz = w.k_size();
   const int64_t dp = w.in[0] + w.pad_b[0] + w.pad_e[0], hp = w.in[1] + w.pad_b[1] + w.pad_e[1],
                 wp = w.in[2] + w.pad_b[2] + w.pad_e[2];
@@ -183,13 +301,14 @@ void conv_depthwise_s1(const float* x, const float* wt, const float* bias, float
           std::copy(ygrid + oh * wp, ygrid + oh * wp + w.out[2],
                     yp + (od * w.out[1] + oh) * w.out[2]);
       }
+      if (acts) apply_acts(*acts, yp, osz);
     }
   }
 }
 
 // Depthwise: one input channel per output channel. y holds the bias (or zeros) on entry.
 void conv_depthwise(const float* x, const float* wt, float* y, int64_t n, int64_t c,
-                    const Window& w) {
+                    const Window& w, const FusedActs* acts) {
   const int64_t isz = w.in_size(), osz = w.out_size(), ksz = w.k_size();
 #pragma omp parallel for schedule(static)
   for (int64_t nc = 0; nc < n * c; ++nc) {
@@ -224,6 +343,7 @@ void conv_depthwise(const float* x, const float* wt, float* y, int64_t n, int64_
         }
       }
     }
+    if (acts) apply_acts(*acts, yp, osz);
   }
 }
 
@@ -237,23 +357,41 @@ void conv_run(RunContext& ctx) {
   const Window& w = g.w;
   Shape out_shape{g.n, g.m};
   for (int64_t d : w.out_spatial()) out_shape.push_back(d);
-  Tensor y(DType::f32, out_shape);
+  // Fused activations: in the epilogues where they parse, else their own ops at the end.
+  FusedActs acts;
+  const bool acts_ok = parse_fused(ctx.node, acts);
+  const FusedActs* ap = acts_ok && !acts.empty() ? &acts : nullptr;
   const int64_t osz = w.out_size(), isz = w.in_size(), ksz = w.k_size();
   const int64_t cg = g.c / g.group, mg = g.m / g.group, kdim = cg * ksz;
-  float* yd = y.data<float>();
+  const bool depthwise = cg == 1 && mg == 1;
+  bool pointwise = ksz == 1;
+  for (int i = 0; i < 3; ++i)
+    pointwise = pointwise && w.stride[i] == 1 && w.pad_b[i] == 0 && w.pad_e[i] == 0;
+  const bool fast = !depthwise && fast_gemm_available() && osz > 0 && g.n > 0 && g.m > 0;
+  for (int64_t v : {mg, osz, kdim}) blas_dim(v, ctx.where);  // throw before the threads
   const float* xd = x.data<float>();
   const float* wd = wt.data<float>();
+  if (fast) {
+    Tensor y = Tensor::uninitialized(DType::f32, out_shape);  // the GEMM writes every element
+    conv_fast_gemm(xd, wd, b ? b->data<float>() : nullptr, y.data<float>(), g, pointwise, ap);
+    if (!acts_ok) run_fused_ops(ctx.node, y);
+    ctx.outputs[0] = y;
+    return;
+  }
+  Tensor y(DType::f32, out_shape);
+  float* yd = y.data<float>();
   if (b) {
     const float* bd = b->data<float>();
 #pragma omp parallel for schedule(static) if (g.n * g.m * osz > (1 << 15))
     for (int64_t nm = 0; nm < g.n * g.m; ++nm) std::fill_n(yd + nm * osz, osz, bd[nm % g.m]);
   }
   if (osz == 0 || g.n == 0 || g.m == 0) {
+    if (!acts_ok) run_fused_ops(ctx.node, y);
     ctx.outputs[0] = y;
     return;
   }
 
-  if (cg == 1 && mg == 1) {
+  if (depthwise) {
     if (w.stride[0] == 1 && w.stride[1] == 1 && w.stride[2] == 1) {
       const int64_t per_thread =
           (w.in[0] + w.pad_b[0] + w.pad_e[0]) * (w.in[1] + w.pad_b[1] + w.pad_e[1]) *
@@ -261,16 +399,14 @@ void conv_run(RunContext& ctx) {
           w.out[1] * (w.in[2] + w.pad_b[2] + w.pad_e[2]);
       std::unique_ptr<float[]> scratch(new float[omp_get_max_threads() * per_thread]);
       conv_depthwise_s1(xd, wd, b ? b->data<float>() : nullptr, yd, g.n, g.c, w, scratch.get(),
-                        per_thread);
+                        per_thread, ap);
     } else {
-      conv_depthwise(xd, wd, yd, g.n, g.c, w);
+      conv_depthwise(xd, wd, yd, g.n, g.c, w, ap);
     }
+    if (!acts_ok) run_fused_ops(ctx.node, y);
     ctx.outputs[0] = y;
     return;
   }
-  bool pointwise = ksz == 1;
-  for (int i = 0; i < 3; ++i)
-    pointwise = pointwise && w.stride[i] == 1 && w.pad_b[i] == 0 && w.pad_e[i] == 0;
   // Work items: (image, group, block of output positions). The block size depends on the shape
   // only, so results do not depend on the thread count.
   int64_t blk = std::max<int64_t>(64, (int64_t{1} << 16) / std::max<int64_t>(kdim, 1) / 16 * 16);
@@ -278,7 +414,6 @@ void conv_run(RunContext& ctx) {
   blk = std::min(blk, osz);
   const int64_t nblk = (osz + blk - 1) / blk, items = g.n * g.group * nblk;
   const float beta = b ? 1.0f : 0.0f;
-  for (int64_t v : {mg, osz, kdim}) blas_dim(v, ctx.where);  // throw before the threads
   std::unique_ptr<float[]> scratch;  // uninitialised: im2col writes every element it uses
   if (!pointwise) scratch.reset(new float[omp_get_max_threads() * kdim * blk]);
 #pragma omp parallel
@@ -299,8 +434,11 @@ void conv_run(RunContext& ctx) {
         sgemm_rm(false, false, mg, c1 - c0, kdim, 1.0f, wg, kdim, col, c1 - c0, beta, yg, osz,
                  ctx.where);
       }
+      if (ap)
+        for (int64_t m = 0; m < mg; ++m) apply_acts(*ap, yg + m * osz, c1 - c0);
     }
   }
+  if (!acts_ok) run_fused_ops(ctx.node, y);
   ctx.outputs[0] = y;
 }
 
@@ -318,7 +456,7 @@ int64_t conv_macs(const CostContext& c) {
 }  // namespace
 
 void register_conv(std::vector<OpDef>& ops) {
-  ops.push_back({"Conv", 2, 3, conv_infer, conv_run, conv_macs});
+  ops.push_back({"Conv", 2, 3, conv_infer, conv_run, conv_macs, /*handles_fused=*/true});
 }
 
 }  // namespace acim::ops

@@ -1,14 +1,179 @@
 // Gemm and MatMul (ONNX opset 11+). Float32 goes to cblas_sgemm; MatMul on int32/int64 (shape
 // arithmetic in some exporters) is a plain loop.
+#include <omp.h>
+
 #include <algorithm>
+#include <limits>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ACIM_HAVE_AVX512_KERNELS 1
+#define ACIM_TARGET_AVX512 __attribute__((target("avx512f")))
+#else
+#define ACIM_HAVE_AVX512_KERNELS 0
+#endif
+
 #include "ops/kernels_blas.hpp"
+#include "ops/kernels_gemm.hpp"
 #include "ops/util.hpp"
 
 namespace acim::ops {
 
+// ---- acim's GEMM (kernels_gemm.hpp) ----
+
+#if ACIM_HAVE_AVX512_KERNELS
 namespace {
+
+constexpr int kMr = 8;   // rows per register tile
+constexpr int kNr = 32;  // columns per register tile (two 16-float vectors)
+
+// One tile of R rows x nc (<= 32) columns: C = epilogue(sum over p of A[r][p] * B[p][:]).
+template <int R>
+ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda, const float* b,
+                                    int64_t ldb, float* c, int64_t ldc, int nc,
+                                    const GemmEpilogue& e, const float* rb, const float* cb,
+                                    float lo, float hi, bool clamp) {
+  __m512 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) {
+    acc0[r] = _mm512_setzero_ps();
+    acc1[r] = _mm512_setzero_ps();
+  }
+  const __mmask16 m0 = nc >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nc) - 1u);
+  const __mmask16 m1 = nc >= 32   ? __mmask16(0xFFFF)
+                       : nc > 16 ? __mmask16((1u << (nc - 16)) - 1u)
+                                 : __mmask16(0);
+  if (nc == kNr) {
+    for (int64_t p = 0; p < k; ++p) {
+      const __m512 b0 = _mm512_loadu_ps(b + p * ldb);
+      const __m512 b1 = _mm512_loadu_ps(b + p * ldb + 16);
+      for (int r = 0; r < R; ++r) {
+        const __m512 av = _mm512_set1_ps(a[r * lda + p]);
+        acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+        acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+      }
+    }
+  } else {
+    for (int64_t p = 0; p < k; ++p) {
+      const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb);
+      const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + p * ldb + 16);
+      for (int r = 0; r < R; ++r) {
+        const __m512 av = _mm512_set1_ps(a[r * lda + p]);
+        acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+        acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+      }
+    }
+  }
+  const __m512 alpha = _mm512_set1_ps(e.alpha);
+  const __m512 cb0 = cb ? _mm512_maskz_loadu_ps(m0, cb) : _mm512_setzero_ps();
+  const __m512 cb1 = cb ? _mm512_maskz_loadu_ps(m1, cb + 16) : _mm512_setzero_ps();
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  for (int r = 0; r < R; ++r) {
+    __m512 v0 = acc0[r], v1 = acc1[r];
+    float* cr = c + r * ldc;
+    if (e.alpha != 1.0f) {
+      v0 = _mm512_mul_ps(v0, alpha);
+      v1 = _mm512_mul_ps(v1, alpha);
+    }
+    if (e.accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    if (rb) {
+      const __m512 bv = _mm512_set1_ps(rb[r]);
+      v0 = _mm512_add_ps(v0, bv);
+      v1 = _mm512_add_ps(v1, bv);
+    }
+    if (cb) {
+      v0 = _mm512_add_ps(v0, cb0);
+      v1 = _mm512_add_ps(v1, cb1);
+    }
+    if (clamp) {  // max(lo, v) then min(hi, .): as np.clip, NaN stays NaN
+      const __mmask16 all = 0xFFFF;  // (the maskz forms: GCC 12 warns on the plain ones)
+      v0 = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, v0));
+      v1 = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, v1));
+    }
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+  }
+  if (e.acts && !clamp && !e.acts->empty())
+    for (int r = 0; r < R; ++r) apply_acts(*e.acts, c + r * ldc, nc);
+}
+
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
+                        int, const GemmEpilogue&, const float*, const float*, float, float, bool);
+constexpr TileFn kTiles[kMr + 1] = {nullptr,        tile_kernel<1>, tile_kernel<2>,
+                                    tile_kernel<3>, tile_kernel<4>, tile_kernel<5>,
+                                    tile_kernel<6>, tile_kernel<7>, tile_kernel<8>};
+
+}  // namespace
+
+bool fast_gemm_available() {
+  static const bool ok = __builtin_cpu_supports("avx512f") != 0;
+  return ok;
+}
+
+void fast_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+               int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& e) {
+  ACIM_ASSERT(fast_gemm_available(), "fast_gemm without AVX-512");
+  const bool clamp = e.acts && e.acts->single_clamp();
+  const float lo = clamp ? e.acts->steps[0].a : 0.0f, hi = clamp ? e.acts->steps[0].b : 0.0f;
+  thread_local std::vector<float> pack;
+  if (trans_b && pack.size() < static_cast<size_t>(k * kNr)) pack.resize(static_cast<size_t>(k * kNr));
+  for (int64_t j0 = 0; j0 < n; j0 += kNr) {
+    const int nc = static_cast<int>(std::min<int64_t>(kNr, n - j0));
+    const float* bp = b + j0;
+    int64_t ldbp = ldb;
+    if (trans_b) {  // B^T rows j0.. as a [k, 32] panel
+      float* pk = pack.data();
+      for (int jj = 0; jj < nc; ++jj) {
+        const float* br = b + (j0 + jj) * ldb;
+        for (int64_t p = 0; p < k; ++p) pk[p * kNr + jj] = br[p];
+      }
+      bp = pk;
+      ldbp = kNr;
+    }
+    for (int64_t i0 = 0; i0 < m; i0 += kMr) {
+      const int rows = static_cast<int>(std::min<int64_t>(kMr, m - i0));
+      kTiles[rows](k, a + i0 * lda, lda, bp, ldbp, c + i0 * ldc + j0, ldc, nc, e,
+                   e.row_bias ? e.row_bias + i0 : nullptr, e.col_bias ? e.col_bias + j0 : nullptr,
+                   lo, hi, clamp);
+    }
+  }
+}
+#else
+bool fast_gemm_available() { return false; }
+void fast_gemm(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, bool,
+               float*, int64_t, const GemmEpilogue&) {
+  ACIM_ASSERT(false, "fast_gemm without AVX-512");
+}
+#endif
+
+namespace {
+
+// fast_gemm over fixed blocks of rows and columns run in parallel by OpenMP (small products on
+// one thread). Every element is computed the same way whatever the blocking (see
+// kernels_gemm.hpp), so results do not depend on the thread count.
+void fast_gemm_parallel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, bool trans_b, float* c, int64_t ldc,
+                        const GemmEpilogue& e) {
+  const int64_t threads = omp_get_max_threads();
+  const int64_t panels = (n + 31) / 32;
+  const int64_t mb = m <= 128 ? m : 128;
+  const int64_t mblk = (m + mb - 1) / mb;
+  int64_t nb = 32 * std::max<int64_t>(1, panels * mblk / (2 * threads));
+  nb = std::min(nb, std::max<int64_t>(32, 32 * (int64_t{8192} / std::max<int64_t>(k, 1))));
+  const int64_t nblk = (n + nb - 1) / nb, items = mblk * nblk;
+#pragma omp parallel for schedule(static) if (items > 1 && m * n * k > (int64_t{1} << 16))
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t i0 = (it / nblk) * mb, j0 = (it % nblk) * nb;
+    GemmEpilogue eb = e;
+    if (eb.row_bias) eb.row_bias += i0;
+    if (eb.col_bias) eb.col_bias += j0;
+    fast_gemm(std::min(mb, m - i0), std::min(nb, n - j0), k, a + i0 * lda, lda,
+              trans_b ? b + j0 * ldb : b + j0, ldb, trans_b, c + i0 * ldc + j0, ldc, eb);
+  }
+}
 
 // ---- Gemm: Y = alpha * op(A) * op(B) + beta * C ----
 
@@ -78,6 +243,38 @@ void gemm_run(RunContext& ctx) {
   const bool ta = ctx.node.attr_int("transA", 0) != 0, tb = ctx.node.attr_int("transB", 0) != 0;
   const float alpha = ctx.node.attr_float("alpha", 1.0f);
   const float beta = ctx.node.attr_float("beta", 1.0f);
+  FusedActs acts;
+  const bool acts_ok = parse_fused(ctx.node, acts);
+  const FusedActs* ap = acts_ok && !acts.empty() ? &acts : nullptr;
+  if (!ta && fast_gemm_available() && d.m > 0 && d.n > 0) {
+    for (int64_t v : {d.m, d.n, d.k}) blas_dim(v, ctx.where);
+    Tensor y = Tensor::uninitialized(DType::f32, {d.m, d.n});
+    float* yd = y.data<float>();
+    GemmEpilogue e;
+    e.alpha = alpha;
+    e.acts = ap;
+    std::vector<float> cb;
+    if (c && beta != 0.0f) {
+      const float* cd = c->data<float>();
+      const Shape& cs = c->shape();
+      if (cs.size() < 2 || cs[0] == 1) {  // one row broadcast over M: a column bias
+        const int64_t sn = cs.empty() || cs.back() == 1 ? 0 : 1;
+        cb.resize(static_cast<size_t>(d.n));
+        for (int64_t j = 0; j < d.n; ++j) cb[static_cast<size_t>(j)] = beta * cd[j * sn];
+        e.col_bias = cb.data();
+      } else {
+        const int64_t sn = cs[1] == 1 ? 0 : 1;
+        for (int64_t i = 0; i < d.m; ++i)
+          for (int64_t j = 0; j < d.n; ++j) yd[i * d.n + j] = beta * cd[i * cs[1] + j * sn];
+        e.accumulate = true;
+      }
+    }
+    fast_gemm_parallel(d.m, d.n, d.k, a.data<float>(), d.k, b.data<float>(), tb ? d.k : d.n, tb,
+                       yd, d.n, e);
+    if (!acts_ok) run_fused_ops(ctx.node, y);
+    ctx.outputs[0] = y;
+    return;
+  }
   Tensor y(DType::f32, {d.m, d.n});
   float* yd = y.data<float>();
   float gemm_beta = 0.0f;
@@ -98,6 +295,8 @@ void gemm_run(RunContext& ctx) {
   }
   sgemm_blocked(ta, tb, d.m, d.n, d.k, alpha, a.data<float>(), ta ? d.m : d.k, b.data<float>(),
                 tb ? d.k : d.n, gemm_beta, yd, d.n, ctx.where);
+  if (ap) apply_acts(*ap, yd, y.numel());
+  if (!acts_ok) run_fused_ops(ctx.node, y);
   ctx.outputs[0] = y;
 }
 
@@ -213,7 +412,19 @@ void matmul_run(RunContext& ctx) {
     const float* bd = b.data<float>();
     float* yd = y.data<float>();
     // B shared by every batch element and A contiguous: one sgemm over all rows of A.
-    if (shape_numel(d.b_batch) == 1 && shape_numel(d.a_batch) == batch) {
+    if (fast_gemm_available()) {
+      for (int64_t v : {batch * d.m, d.n, d.k}) blas_dim(v, ctx.where);
+      const GemmEpilogue e;
+      if (shape_numel(d.b_batch) == 1 && shape_numel(d.a_batch) == batch) {
+        fast_gemm_parallel(batch * d.m, d.n, d.k, ad, d.k, bd, d.n, false, yd, d.n, e);
+      } else {
+#pragma omp parallel for schedule(static) if (batch > 1 && batch * y_mat * d.k > (1 << 16))
+        for (int64_t i = 0; i < batch; ++i)
+          fast_gemm(d.m, d.n, d.k, ad + batch_offset(i, d.batch, d.a_batch, a_mat), d.k,
+                    bd + batch_offset(i, d.batch, d.b_batch, b_mat), d.n, false, yd + i * y_mat,
+                    d.n, e);
+      }
+    } else if (shape_numel(d.b_batch) == 1 && shape_numel(d.a_batch) == batch) {
       sgemm_blocked(false, false, batch * d.m, d.n, d.k, 1.0f, ad, d.k, bd, d.n, 0.0f, yd, d.n,
                     ctx.where);
     } else {
@@ -254,7 +465,7 @@ int64_t matmul_macs(const CostContext& c) {
 }  // namespace
 
 void register_gemm(std::vector<OpDef>& ops) {
-  ops.push_back({"Gemm", 2, 3, gemm_infer, gemm_run, gemm_macs});
+  ops.push_back({"Gemm", 2, 3, gemm_infer, gemm_run, gemm_macs, /*handles_fused=*/true});
   ops.push_back({"MatMul", 2, 2, matmul_infer, matmul_run, matmul_macs});
 }
 

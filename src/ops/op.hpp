@@ -64,6 +64,9 @@ struct OpDef {
   void (*run)(RunContext&) = nullptr;
   // Multiply-accumulate operations for one run (0 for ops that do none). nullptr means 0.
   int64_t (*macs)(const CostContext&) = nullptr;
+  // True if `run` applies the node's fused activations (Node::fused) itself, in its epilogue;
+  // the executor then does not run them after it.
+  bool handles_fused = false;
 };
 
 // The registry of all supported ops. find_op returns nullptr for unsupported op types.

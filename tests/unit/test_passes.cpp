@@ -575,8 +575,8 @@ TEST(DefaultPasses, DumpAfterNamedPassesAndAll) {
 TEST(DefaultPasses, NamesAreInPipelineOrder) {
   EXPECT_EQ(default_pass_names(),
             (std::vector<std::string>{"infer-shapes", "eliminate-identity", "fold-constants",
-                                      "fold-batchnorm", "fuse-activations", "eliminate-dead-code",
-                                      "final-infer-shapes"}));
+                                      "fuse-gelu", "fold-batchnorm", "fuse-activations",
+                                      "eliminate-dead-code", "final-infer-shapes"}));
 }
 
 TEST(DefaultPasses, UnknownDumpNameIsAnErrorListingValidNames) {
@@ -596,6 +596,84 @@ TEST(DefaultPasses, UnknownDumpNameIsAnErrorListingValidNames) {
     EXPECT_NE(msg.find("eliminate-dead-code"), std::string::npos) << msg;
   }
   EXPECT_EQ(g.nodes.size(), small_cnn(rng).nodes.size());  // untouched
+}
+
+}  // namespace
+}  // namespace acim
+
+namespace acim {
+namespace {
+
+// x -> Gemm -> [GELU written out with Erf] -> y, in the two orders exporters use.
+Graph gelu_pattern_graph(bool half_first, float half = 0.5f, bool mul_by_inv_sqrt2 = false) {
+  std::mt19937 rng(3);
+  Graph g;
+  g.name = "gelu";
+  g.opset = 17;
+  add_input(g, "x", {4, 8});
+  g.initializers["w"] = random_tensor({8, 6}, rng);
+  g.initializers["c_scale"] =
+      Tensor::scalar<float>(mul_by_inv_sqrt2 ? 0.70710678f : 1.41421356f);
+  g.initializers["c_one"] = Tensor::scalar<float>(1.0f);
+  g.initializers["c_half"] = Tensor::scalar<float>(half);
+  g.nodes.push_back(make_node("mm", "MatMul", {"x", "w"}, {"h"}));
+  g.nodes.push_back(make_node("scale", mul_by_inv_sqrt2 ? "Mul" : "Div", {"h", "c_scale"}, {"d"}));
+  g.nodes.push_back(make_node("erf", "Erf", {"d"}, {"e"}));
+  g.nodes.push_back(make_node("add", "Add", {"c_one", "e"}, {"a"}));
+  if (half_first) {
+    g.nodes.push_back(make_node("half", "Mul", {"h", "c_half"}, {"hh"}));
+    g.nodes.push_back(make_node("mul", "Mul", {"a", "hh"}, {"y"}));
+  } else {
+    g.nodes.push_back(make_node("mul", "Mul", {"h", "a"}, {"m"}));
+    g.nodes.push_back(make_node("half", "Mul", {"m", "c_half"}, {"y"}));
+  }
+  add_output(g, "y");
+  return g;
+}
+
+int count_op(const Graph& g, const std::string& op) {
+  int n = 0;
+  for (const auto& node : g.nodes) {
+    n += node.op_type == op;
+    for (const auto& f : node.fused) n += f.op_type == op;
+  }
+  return n;
+}
+
+TEST(Passes, FuseGeluReplacesTheErfPatternInBothOrders) {
+  for (bool half_first : {false, true}) {
+    for (bool inv : {false, true}) {
+      Graph before = gelu_pattern_graph(half_first, 0.5f, inv);
+      infer_shapes(before);
+      Graph after = before;
+      EXPECT_TRUE(fuse_gelu(after));
+      EXPECT_EQ(after.nodes.size(), 2u);
+      EXPECT_EQ(count_op(after, "Gelu"), 1);
+      EXPECT_EQ(count_op(after, "Erf"), 0);
+      EXPECT_EQ(after.nodes.back().outputs[0], "y");
+      expect_same_outputs(before, after);
+      // The whole pipeline then fuses the Gelu into the MatMul as an activation marker.
+      Graph full = before;
+      run_default_passes(full);
+      ASSERT_EQ(full.nodes.size(), 1u);
+      EXPECT_EQ(full.nodes[0].op_type, "MatMul");
+      ASSERT_EQ(full.nodes[0].fused.size(), 1u);
+      EXPECT_EQ(full.nodes[0].fused[0].op_type, "Gelu");
+      expect_same_outputs(before, full);
+    }
+  }
+}
+
+TEST(Passes, FuseGeluLeavesNearMissesAlone) {
+  Graph g = gelu_pattern_graph(false, 0.6f);  // 0.6 is not GELU's 0.5
+  infer_shapes(g);
+  EXPECT_FALSE(fuse_gelu(g));
+  EXPECT_EQ(count_op(g, "Erf"), 1);
+  // An intermediate read elsewhere (here: also a graph output) blocks the fusion.
+  Graph g2 = gelu_pattern_graph(false);
+  add_output(g2, "e");
+  infer_shapes(g2);
+  EXPECT_FALSE(fuse_gelu(g2));
 }
 
 }  // namespace

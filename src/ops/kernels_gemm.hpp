@@ -1,0 +1,34 @@
+// acim's own single-precision GEMM for the float kernels (Conv, Gemm, MatMul): AVX-512
+// register-tile micro-kernels (8 rows x 32 columns) with the bias, scaling and fused activation
+// applied in the epilogue while the tile is in registers. Defined in src/ops/gemm.cpp.
+//
+// Every output element is one sequential multiply-add chain over k = 0..K-1 from zero, followed
+// by the epilogue, whatever the blocking, so callers may split M and N among threads freely and
+// results do not depend on the thread count. On CPUs without AVX-512 fast_gemm_available() is
+// false and callers use the BLAS (kernels_blas.hpp).
+#pragma once
+
+#include <cstdint>
+
+#include "ops/kernels_act.hpp"
+
+namespace acim::ops {
+
+struct GemmEpilogue {
+  float alpha = 1.0f;               // scales A*B
+  bool accumulate = false;          // add C's current contents (after alpha)
+  const float* row_bias = nullptr;  // [M], added to every row (conv bias)
+  const float* col_bias = nullptr;  // [N], added to every column (Gemm's 1-D C)
+  const FusedActs* acts = nullptr;  // activations after the bias (nullptr: none)
+};
+
+// True when the AVX-512 kernels can run on this CPU.
+bool fast_gemm_available();
+
+// C[m,n] = epilogue(A[m,k] * op(B)), row-major, on the calling thread. B is [k,n] with leading
+// dimension ldb, or with trans_b [n,k] (then packed per 32 columns into a thread-local buffer).
+// Requires fast_gemm_available().
+void fast_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+               int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& e);
+
+}  // namespace acim::ops
