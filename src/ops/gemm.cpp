@@ -30,8 +30,9 @@ constexpr int kNr = 32;  // columns per register tile (two 16-float vectors)
 
 // One tile of R rows x nc (<= 32) columns: C = epilogue(sum over p of A[r][p] * B[p][:]).
 template <int R>
-ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda, const float* b,
-                                    int64_t ldb, float* c, int64_t ldc, int nc,
+ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda,
+                                    const float* const* brows, int64_t boff, float* c,
+                                    int64_t ldc, int nc,
                                     const GemmEpilogue& e, const float* rb, const float* cb,
                                     float lo, float hi, bool clamp) {
   __m512 acc0[R], acc1[R];
@@ -45,8 +46,9 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda, cons
                                  : __mmask16(0);
   if (nc == kNr) {
     for (int64_t p = 0; p < k; ++p) {
-      const __m512 b0 = _mm512_loadu_ps(b + p * ldb);
-      const __m512 b1 = _mm512_loadu_ps(b + p * ldb + 16);
+      const float* b = brows[p] + boff;
+      const __m512 b0 = _mm512_loadu_ps(b);
+      const __m512 b1 = _mm512_loadu_ps(b + 16);
       for (int r = 0; r < R; ++r) {
         const __m512 av = _mm512_set1_ps(a[r * lda + p]);
         acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
@@ -55,8 +57,9 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda, cons
     }
   } else {
     for (int64_t p = 0; p < k; ++p) {
-      const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb);
-      const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + p * ldb + 16);
+      const float* b = brows[p] + boff;
+      const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+      const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + 16);
       for (int r = 0; r < R; ++r) {
         const __m512 av = _mm512_set1_ps(a[r * lda + p]);
         acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
@@ -100,8 +103,8 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda, cons
     for (int r = 0; r < R; ++r) apply_acts(*e.acts, c + r * ldc, nc);
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
-                        int, const GemmEpilogue&, const float*, const float*, float, float, bool);
+using TileFn = void (*)(int64_t, const float*, int64_t, const float* const*, int64_t, float*,
+                        int64_t, int, const GemmEpilogue&, const float*, const float*, float, float, bool);
 constexpr TileFn kTiles[kMr + 1] = {nullptr,        tile_kernel<1>, tile_kernel<2>,
                                     tile_kernel<3>, tile_kernel<4>, tile_kernel<5>,
                                     tile_kernel<6>, tile_kernel<7>, tile_kernel<8>};
@@ -113,38 +116,55 @@ bool fast_gemm_available() {
   return ok;
 }
 
-void fast_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-               int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& e) {
+void fast_gemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                    const float* const* brows, int64_t boff, float* c, int64_t ldc,
+                    const GemmEpilogue& e) {
   ACIM_ASSERT(fast_gemm_available(), "fast_gemm without AVX-512");
   const bool clamp = e.acts && e.acts->single_clamp();
   const float lo = clamp ? e.acts->steps[0].a : 0.0f, hi = clamp ? e.acts->steps[0].b : 0.0f;
-  thread_local std::vector<float> pack;
-  if (trans_b && pack.size() < static_cast<size_t>(k * kNr)) pack.resize(static_cast<size_t>(k * kNr));
   for (int64_t j0 = 0; j0 < n; j0 += kNr) {
     const int nc = static_cast<int>(std::min<int64_t>(kNr, n - j0));
-    const float* bp = b + j0;
-    int64_t ldbp = ldb;
-    if (trans_b) {  // B^T rows j0.. as a [k, 32] panel
-      float* pk = pack.data();
-      for (int jj = 0; jj < nc; ++jj) {
-        const float* br = b + (j0 + jj) * ldb;
-        for (int64_t p = 0; p < k; ++p) pk[p * kNr + jj] = br[p];
-      }
-      bp = pk;
-      ldbp = kNr;
-    }
     for (int64_t i0 = 0; i0 < m; i0 += kMr) {
       const int rows = static_cast<int>(std::min<int64_t>(kMr, m - i0));
-      kTiles[rows](k, a + i0 * lda, lda, bp, ldbp, c + i0 * ldc + j0, ldc, nc, e,
+      kTiles[rows](k, a + i0 * lda, lda, brows, boff + j0, c + i0 * ldc + j0, ldc, nc, e,
                    e.row_bias ? e.row_bias + i0 : nullptr, e.col_bias ? e.col_bias + j0 : nullptr,
                    lo, hi, clamp);
     }
+  }
+}
+
+void fast_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+               int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& e) {
+  thread_local std::vector<float> pack;
+  thread_local std::vector<const float*> rows;
+  if (rows.size() < static_cast<size_t>(k)) rows.resize(static_cast<size_t>(k));
+  if (!trans_b) {
+    for (int64_t p = 0; p < k; ++p) rows[static_cast<size_t>(p)] = b + p * ldb;
+    fast_gemm_rows(m, n, k, a, lda, rows.data(), 0, c, ldc, e);
+    return;
+  }
+  if (pack.size() < static_cast<size_t>(k * kNr)) pack.resize(static_cast<size_t>(k * kNr));
+  for (int64_t p = 0; p < k; ++p) rows[static_cast<size_t>(p)] = pack.data() + p * kNr;
+  for (int64_t j0 = 0; j0 < n; j0 += kNr) {  // B^T rows j0.. as a [k, 32] panel
+    const int nc = static_cast<int>(std::min<int64_t>(kNr, n - j0));
+    float* pk = pack.data();
+    for (int jj = 0; jj < nc; ++jj) {
+      const float* br = b + (j0 + jj) * ldb;
+      for (int64_t p = 0; p < k; ++p) pk[p * kNr + jj] = br[p];
+    }
+    GemmEpilogue eb = e;
+    if (eb.col_bias) eb.col_bias += j0;
+    fast_gemm_rows(m, nc, k, a, lda, rows.data(), 0, c + j0, ldc, eb);
   }
 }
 #else
 bool fast_gemm_available() { return false; }
 void fast_gemm(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, bool,
                float*, int64_t, const GemmEpilogue&) {
+  ACIM_ASSERT(false, "fast_gemm without AVX-512");
+}
+void fast_gemm_rows(int64_t, int64_t, int64_t, const float*, int64_t, const float* const*,
+                    int64_t, float*, int64_t, const GemmEpilogue&) {
   ACIM_ASSERT(false, "fast_gemm without AVX-512");
 }
 #endif

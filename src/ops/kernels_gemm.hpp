@@ -31,4 +31,10 @@ bool fast_gemm_available();
 void fast_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& e);
 
+// The same with B given by row pointers: B[p][j] = brows[p][boff + j] (the rows may overlap,
+// as for a convolution read straight from a padded input plane).
+void fast_gemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                    const float* const* brows, int64_t boff, float* c, int64_t ldc,
+                    const GemmEpilogue& e);
+
 }  // namespace acim::ops
