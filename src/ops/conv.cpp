@@ -260,6 +260,141 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   }
 }
 
+// Stride-1 2-D conv without im2col: each image's channels are copied into zero-padded planes of
+// pitch Wp, and the output is computed on a grid of the same pitch (the columns past the output
+// width are computed and dropped), so row (c, kh, kw) of the GEMM's B is the padded plane of c
+// shifted by kh*Wp + kw: B is given as row pointers, nothing is copied per tap.
+void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, const ConvGeom& g,
+                  const FusedActs* acts) {
+  const Window& w = g.w;
+  const int64_t h = w.in[1], wi = w.in[2];
+  const int64_t hp = h + w.pad_b[1] + w.pad_e[1], wp = wi + w.pad_b[2] + w.pad_e[2];
+  const int64_t ho = w.out[1], wo = w.out[2], osz = ho * wo, isz = h * wi;
+  const int64_t cg = g.c / g.group, mg = g.m / g.group, khw = w.k[1] * w.k[2], kdim = cg * khw;
+  const int64_t plane = hp * wp, xpad_size = cg * plane + 64;
+  const int64_t ngrid = (ho - 1) * wp + wo;  // grid columns up to the last output
+  const int64_t ygrid_size = mg * ngrid;
+  const int64_t threads = omp_get_max_threads(), ng = g.n * g.group;
+  auto pad = [&](const float* xg, float* xpad, int64_t c) {
+    float* pc = xpad + c * plane;
+    std::fill(pc, pc + plane, 0.0f);
+    for (int64_t y = 0; y < h; ++y)
+      std::copy(xg + c * isz + y * wi, xg + c * isz + (y + 1) * wi,
+                pc + (y + w.pad_b[1]) * wp + w.pad_b[2]);
+  };
+  auto rows_for = [&](const float* xpad, const float** rows) {
+    for (int64_t r = 0; r < kdim; ++r) {
+      const int64_t c = r / khw, kh = (r % khw) / w.k[2], kw = r % w.k[2];
+      rows[r] = xpad + c * plane + kh * w.dil[1] * wp + kw * w.dil[2];
+    }
+  };
+  auto copy_out = [&](const float* ygrid, float* yg, int64_t m) {
+    for (int64_t y = 0; y < ho; ++y)
+      std::copy(ygrid + m * ngrid + y * wp, ygrid + m * ngrid + y * wp + wo,
+                yg + m * osz + y * wo);
+  };
+  const bool per_item = threads == 1 || ng >= 2 * threads;
+  const int64_t bufs = per_item ? threads : 1;
+  std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(bufs * (xpad_size + ygrid_size))]);
+  std::vector<const float*> rows_all(static_cast<size_t>(bufs * kdim));
+  if (per_item) {
+#pragma omp parallel for schedule(static) if (ng > 1)
+    for (int64_t it = 0; it < ng; ++it) {
+      const int64_t t = omp_get_thread_num();
+      float* xpad = scratch.get() + t * (xpad_size + ygrid_size);
+      float* ygrid = xpad + xpad_size;
+      const float** rows = rows_all.data() + t * kdim;
+      const int64_t n = it / g.group, gi = it % g.group;
+      const float* xg = xd + (n * g.c + gi * cg) * isz;
+      for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
+      rows_for(xpad, rows);
+      GemmEpilogue e;
+      e.row_bias = bd ? bd + gi * mg : nullptr;
+      e.acts = acts;
+      fast_gemm_rows(mg, ngrid, kdim, wd + gi * mg * kdim, kdim, rows, 0, ygrid, ngrid, e);
+      float* yg = yd + (n * g.m + gi * mg) * osz;
+      for (int64_t m = 0; m < mg; ++m) copy_out(ygrid, yg, m);
+    }
+    return;
+  }
+  // Few images: one at a time, the GEMM split into blocks of columns and rows.
+  float* xpad = scratch.get();
+  float* ygrid = xpad + xpad_size;
+  const float** rows = rows_all.data();
+  const int64_t panels = (ngrid + 31) / 32;
+  const int64_t nb = 32 * std::max<int64_t>(1, panels / (4 * threads));
+  const int64_t nblk = (ngrid + nb - 1) / nb;
+  const int64_t mb = nblk >= 2 * threads ? mg : std::max<int64_t>(8, (mg / 2 + 7) / 8 * 8);
+  const int64_t mblk = (mg + mb - 1) / mb;
+  for (int64_t it = 0; it < ng; ++it) {
+    const int64_t n = it / g.group, gi = it % g.group;
+    const float* xg = xd + (n * g.c + gi * cg) * isz;
+    float* yg = yd + (n * g.m + gi * mg) * osz;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
+#pragma omp single
+      rows_for(xpad, rows);
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < nblk * mblk; ++b) {
+        const int64_t j0 = (b / mblk) * nb, m0 = (b % mblk) * mb;
+        GemmEpilogue e;
+        e.row_bias = bd ? bd + gi * mg + m0 : nullptr;
+        e.acts = acts;
+        fast_gemm_rows(std::min(mb, mg - m0), std::min(nb, ngrid - j0), kdim,
+                       wd + (gi * mg + m0) * kdim, kdim, rows, j0, ygrid + m0 * ngrid + j0, ngrid,
+                       e);
+      }
+#pragma omp for schedule(static)
+      for (int64_t m = 0; m < mg; ++m) copy_out(ygrid, yg, m);
+    }
+  }
+}
+
+// One (image, channel) plane of conv_depthwise_s1. Always inlined, so the AVX-512 copy below
+// vectorises it 16 wide.
+__attribute__((always_inline)) inline void depthwise_s1_plane(
+    const float* xp, const float* wk, float b, float* yp, const Window& w, float* xpad,
+    float* ygrid, const FusedActs* acts) {
+  const int64_t osz = w.out_size();
+  const int64_t hp = w.in[1] + w.pad_b[1] + w.pad_e[1], wp = w.in[2] + w.pad_b[2] + w.pad_e[2];
+  const int64_t dp = w.in[0] + w.pad_b[0] + w.pad_e[0];
+  const int64_t grid = (w.out[1] - 1) * wp + w.out[2];  // one output plane at pitch wp
+  for (int64_t i = 0; i < dp * hp * wp; ++i) xpad[i] = 0.0f;
+  for (int64_t d = 0; d < w.in[0]; ++d)
+    for (int64_t h = 0; h < w.in[1]; ++h) {
+      const float* src = xp + (d * w.in[1] + h) * w.in[2];
+      float* dst = xpad + ((d + w.pad_b[0]) * hp + h + w.pad_b[1]) * wp + w.pad_b[2];
+      for (int64_t i = 0; i < w.in[2]; ++i) dst[i] = src[i];
+    }
+  for (int64_t od = 0; od < w.out[0]; ++od) {
+    for (int64_t i = 0; i < grid; ++i) ygrid[i] = b;
+    for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+      const float* xplane = xpad + (od + kd * w.dil[0]) * hp * wp;
+      for (int64_t kh = 0; kh < w.k[1]; ++kh)
+        for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+          const float wv = wk[(kd * w.k[1] + kh) * w.k[2] + kw];
+          const float* xs = xplane + kh * w.dil[1] * wp + kw * w.dil[2];
+          for (int64_t i = 0; i < grid; ++i) ygrid[i] += wv * xs[i];
+        }
+    }
+    for (int64_t oh = 0; oh < w.out[1]; ++oh) {
+      float* dst = yp + (od * w.out[1] + oh) * w.out[2];
+      for (int64_t i = 0; i < w.out[2]; ++i) dst[i] = ygrid[oh * wp + i];
+    }
+  }
+  if (acts) apply_acts(*acts, yp, osz);
+}
+
+#if ACIM_CONV_AVX512
+__attribute__((target("avx512f"))) void depthwise_s1_plane_avx512(
+    const float* xp, const float* wk, float b, float* yp, const Window& w, float* xpad,
+    float* ygrid, const FusedActs* acts) {
+  depthwise_s1_plane(xp, wk, b, yp, w, xpad, ygrid, acts);
+}
+#endif
+
 // Depthwise with all strides 1: each channel is copied into a zero-padded plane, and every tap
 // is then one long contiguous multiply-add over an output grid with the padded row pitch (the
 // columns past the output width are computed and dropped), which vectorises even for narrow
@@ -270,38 +405,25 @@ void conv_depthwise_s1(const float* x, const float* wt, const float* bias, float
   const int64_t isz = w.in_size(), osz = w.out_size(), ksz = w.k_size();
   const int64_t dp = w.in[0] + w.pad_b[0] + w.pad_e[0], hp = w.in[1] + w.pad_b[1] + w.pad_e[1],
                 wp = w.in[2] + w.pad_b[2] + w.pad_e[2];
-  const int64_t grid = (w.out[1] - 1) * wp + w.out[2];  // one output plane at pitch wp
-#pragma omp parallel
+  const bool avx512 = fast_gemm_available();
+#pragma omp parallel if (n * c * osz * ksz > (int64_t{1} << 15))
   {
     float* xpad = scratch + omp_get_thread_num() * scratch_per_thread;
     float* ygrid = xpad + dp * hp * wp;
 #pragma omp for schedule(static)
     for (int64_t nc = 0; nc < n * c; ++nc) {
       const float* xp = x + nc * isz;
-      const float* wp_ = wt + (nc % c) * ksz;
+      const float* wk = wt + (nc % c) * ksz;
       const float b = bias ? bias[nc % c] : 0.0f;
-      std::fill(xpad, xpad + dp * hp * wp, 0.0f);
-      for (int64_t d = 0; d < w.in[0]; ++d)
-        for (int64_t h = 0; h < w.in[1]; ++h)
-          std::copy(xp + (d * w.in[1] + h) * w.in[2], xp + (d * w.in[1] + h + 1) * w.in[2],
-                    xpad + ((d + w.pad_b[0]) * hp + h + w.pad_b[1]) * wp + w.pad_b[2]);
       float* yp = y + nc * osz;
-      for (int64_t od = 0; od < w.out[0]; ++od) {
-        std::fill(ygrid, ygrid + grid, b);
-        for (int64_t kd = 0; kd < w.k[0]; ++kd) {
-          const float* xplane = xpad + (od + kd * w.dil[0]) * hp * wp;
-          for (int64_t kh = 0; kh < w.k[1]; ++kh)
-            for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-              const float wv = wp_[(kd * w.k[1] + kh) * w.k[2] + kw];
-              const float* xs = xplane + kh * w.dil[1] * wp + kw * w.dil[2];
-              for (int64_t i = 0; i < grid; ++i) ygrid[i] += wv * xs[i];
-            }
-        }
-        for (int64_t oh = 0; oh < w.out[1]; ++oh)
-          std::copy(ygrid + oh * wp, ygrid + oh * wp + w.out[2],
-                    yp + (od * w.out[1] + oh) * w.out[2]);
+#if ACIM_CONV_AVX512
+      if (avx512) {
+        depthwise_s1_plane_avx512(xp, wk, b, yp, w, xpad, ygrid, acts);
+        continue;
       }
-      if (acts) apply_acts(*acts, yp, osz);
+#endif
+      (void)avx512;
+      depthwise_s1_plane(xp, wk, b, yp, w, xpad, ygrid, acts);
     }
   }
 }
@@ -373,7 +495,12 @@ void conv_run(RunContext& ctx) {
   const float* wd = wt.data<float>();
   if (fast) {
     Tensor y = Tensor::uninitialized(DType::f32, out_shape);  // the GEMM writes every element
-    conv_fast_gemm(xd, wd, b ? b->data<float>() : nullptr, y.data<float>(), g, pointwise, ap);
+    const bool s1_2d = !pointwise && w.in[0] == 1 && w.k[0] == 1 && w.pad_b[0] == 0 &&
+                       w.pad_e[0] == 0 && w.stride[1] == 1 && w.stride[2] == 1;
+    if (s1_2d)
+      conv_fast_s1(xd, wd, b ? b->data<float>() : nullptr, y.data<float>(), g, ap);
+    else
+      conv_fast_gemm(xd, wd, b ? b->data<float>() : nullptr, y.data<float>(), g, pointwise, ap);
     if (!acts_ok) run_fused_ops(ctx.node, y);
     ctx.outputs[0] = y;
     return;

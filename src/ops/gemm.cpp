@@ -109,6 +109,43 @@ constexpr TileFn kTiles[kMr + 1] = {nullptr,        tile_kernel<1>, tile_kernel<
                                     tile_kernel<3>, tile_kernel<4>, tile_kernel<5>,
                                     tile_kernel<6>, tile_kernel<7>, tile_kernel<8>};
 
+// Few rows times a transposed B (Gemm at batch 1 with weights [N, K]): dot products of rows,
+// four columns at a time, each a 16-lane sum over k reduced in a fixed order.
+ACIM_TARGET_AVX512 void dot_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                                 const float* b, int64_t ldb, float* c, int64_t ldc,
+                                 const GemmEpilogue& e) {
+  constexpr int kJ = 4;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* ar = a + i * lda;
+    for (int64_t j0 = 0; j0 < n; j0 += kJ) {
+      const int nj = static_cast<int>(std::min<int64_t>(kJ, n - j0));
+      __m512 acc[kJ];
+      for (int jj = 0; jj < kJ; ++jj) acc[jj] = _mm512_setzero_ps();
+      for (int64_t p = 0; p < k; p += 16) {
+        const __mmask16 mk = k - p >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k - p)) - 1u);
+        const __m512 av = _mm512_maskz_loadu_ps(mk, ar + p);
+        for (int jj = 0; jj < kJ; ++jj)
+          if (jj < nj)
+            acc[jj] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk, b + (j0 + jj) * ldb + p),
+                                      acc[jj]);
+      }
+      float* cr = c + i * ldc + j0;
+      for (int jj = 0; jj < nj; ++jj) {
+        float lanes[16];
+        _mm512_storeu_ps(lanes, acc[jj]);
+        for (int h = 8; h >= 1; h /= 2)  // pairwise, in a fixed order
+          for (int l = 0; l < h; ++l) lanes[l] += lanes[l + h];
+        float v = lanes[0] * e.alpha;
+        if (e.accumulate) v += cr[jj];
+        if (e.row_bias) v += e.row_bias[i];
+        if (e.col_bias) v += e.col_bias[j0 + jj];
+        cr[jj] = v;
+      }
+      if (e.acts) apply_acts(*e.acts, cr, nj);
+    }
+  }
+}
+
 }  // namespace
 
 bool fast_gemm_available() {
@@ -141,6 +178,10 @@ void fast_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, con
   if (!trans_b) {
     for (int64_t p = 0; p < k; ++p) rows[static_cast<size_t>(p)] = b + p * ldb;
     fast_gemm_rows(m, n, k, a, lda, rows.data(), 0, c, ldc, e);
+    return;
+  }
+  if (m <= 4) {
+    dot_rows(m, n, k, a, lda, b, ldb, c, ldc, e);
     return;
   }
   if (pack.size() < static_cast<size_t>(k * kNr)) pack.resize(static_cast<size_t>(k * kNr));

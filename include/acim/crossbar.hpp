@@ -1,0 +1,83 @@
+// One analog crossbar array doing matrix-vector products the way the silicon does.
+//
+// Lifecycle (program once, read many):
+//   CrossbarArray array(params, RandomStream(seed, {instance, layer, index}));
+//   array.program(W);            // W: float32 [rows_used, cols_used], rows_used <= rows,
+//                                //    cols_used <= logical_cols(). Draws the static state of
+//                                //    this chip instance: programming error, faults, ADC
+//                                //    offsets/gains, and the drift / 1/f state at
+//                                //    params.time_since_programming_s.
+//   array.calibrate(X);          // optional: ADC ranges (calibrated mode) and input range
+//   Tensor y = array.mvm(X);     // X: float32 [batch, rows_used] -> [batch, cols_used];
+//                                //    per-MVM read noise and ADC noise are fresh each call.
+//
+// A matrix larger than one array is split by the compiler, not here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "acim/device.hpp"
+#include "acim/rng.hpp"
+#include "acim/tensor.hpp"
+
+namespace acim {
+
+class CrossbarArray {
+ public:
+  // Validates params (throws Error naming the parameter).
+  CrossbarArray(ArrayParams params, RandomStream stream);
+  ~CrossbarArray();
+  CrossbarArray(CrossbarArray&&) noexcept;
+  CrossbarArray& operator=(CrossbarArray&&) noexcept;
+
+  const ArrayParams& params() const { return params_; }
+
+  // Maps W to conductances and draws this instance's static state. Throws Error(invalid) on
+  // NaN/inf weights or a W that does not fit.
+  void program(const Tensor& weights);
+
+  // Moves the array to another time after programming (redraws the drift and 1/f state for
+  // that time, from the same instance stream, and recomputes drift compensation).
+  void set_time(double seconds_since_programming);
+
+  // Sets the DAC input range from sample inputs (max |x|) and, with AdcRange::calibrated, each
+  // column's ADC full scale from the column currents those inputs cause. Without calibration
+  // the input range is 1.0 and the calibrated ADC range is the column's largest possible current.
+  void calibrate(const Tensor& sample_inputs);
+
+  // The analog MVM with every enabled non-ideality. Deterministic for a given stream, call
+  // order and input, for any thread count.
+  Tensor mvm(const Tensor& inputs);
+
+  // The float product x · W with the weights as given to program() (the ideal reference).
+  Tensor mvm_reference(const Tensor& inputs) const;
+
+  // The programmed conductances, [rows, cols] in µS, at the current time (after programming
+  // error, faults, drift and accumulated 1/f noise) and their targets.
+  Tensor conductances_us() const;
+  Tensor target_conductances_us() const;
+
+  int rows_used() const;
+  int cols_used() const;
+  uint64_t mvm_count() const;
+
+ private:
+  struct State;
+  ArrayParams params_;
+  RandomStream stream_;
+  State* state_ = nullptr;
+};
+
+// "What costs me accuracy": the relative error of a random MVM with each non-ideality alone and
+// all together. Error = ||y - y_ref|| / ||y_ref|| over a batch of random inputs.
+struct ErrorSource {
+  std::string name;    // "programming", "read noise", "drift", "adc", "dac", "ir drop", "faults", "all"
+  double rel_error = 0;  // mean over instances
+  double rel_error_std = 0;
+};
+std::vector<ErrorSource> error_breakdown(const ArrayParams& params, int batch, int instances,
+                                         uint64_t seed);
+
+}  // namespace acim
