@@ -154,7 +154,8 @@ struct ArrayParams {
   int logical_cols() const;
 };
 
-// Defaults for a cell technology, from the published sources cited in src/device/presets.cpp.
+// Defaults for a cell technology, from the published sources cited in
+// src/device/device_params.cpp.
 ArrayParams default_array_params(CellType type);
 
 std::string cell_type_name(CellType type);

@@ -112,15 +112,10 @@ bool is_deterministic(const std::string& op) {
 // attributes, so kernels only ever see valid inputs), then the kernel and fused activations.
 std::vector<Tensor> run_on_constants(const Graph& graph, const Node& node, const ops::OpDef& def) {
   const std::string where = graph.where(node);
-  int n_in = static_cast<int>(node.num_inputs());
-  if (n_in < def.min_inputs || (def.max_inputs >= 0 && n_in > def.max_inputs))
-    throw Error(ErrorKind::invalid, where,
-                "has " + std::to_string(n_in) + " inputs; " + node.op_type + " takes " +
-                    std::to_string(def.min_inputs) +
-                    (def.max_inputs < 0 ? " or more" : " to " + std::to_string(def.max_inputs)));
+  ops::check_input_count(def, node, where);
   std::vector<ValueInfo> infos(node.inputs.size());
   ops::InferContext ictx{node, where, {}, {}, {}};
-  ops::RunContext rctx{node, where, {}, std::vector<Tensor>(node.outputs.size())};
+  std::vector<const Tensor*> inputs;
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const Tensor* t = node.inputs[i].empty() ? nullptr : graph.initializer(node.inputs[i]);
     ops::InferInput ii;
@@ -130,25 +125,12 @@ std::vector<Tensor> run_on_constants(const Graph& graph, const Node& node, const
       ii.constant = t;
     }
     ictx.inputs.push_back(ii);
-    rctx.inputs.push_back(t);
+    inputs.push_back(t);
   }
   for (const auto& out : node.outputs)
     ictx.outputs.push_back(ValueInfo{out, DType::f32, {}, false});
   if (def.infer) def.infer(ictx);
-  def.run(rctx);
-  for (const Node& f : node.fused) {
-    const ops::OpDef* fdef = ops::find_op(f.op_type);
-    if (!fdef)
-      throw Error(ErrorKind::unsupported, where,
-                  "fused op type '" + f.op_type + "' is not supported");
-    ops::RunContext fctx{f, where, {&rctx.outputs[0]}, std::vector<Tensor>(1)};
-    fdef->run(fctx);
-    rctx.outputs[0] = std::move(fctx.outputs[0]);
-  }
-  for (size_t o = 0; o < node.outputs.size(); ++o)
-    ACIM_ASSERT(node.outputs[o].empty() || !rctx.outputs[o].empty(),
-                "kernel left an output unset while folding constants");
-  return std::move(rctx.outputs);
+  return ops::run_node(def, node, where, std::move(inputs));
 }
 
 // ---- fold-batchnorm ------------------------------------------------------------------------

@@ -26,13 +26,7 @@ void infer_shapes(Graph& graph) {
     std::string where = graph.where(node);
     if (!def)
       throw Error(ErrorKind::unsupported, where, "op type '" + node.op_type + "' is not supported");
-    int n_in = static_cast<int>(node.num_inputs());
-    if (n_in < def->min_inputs || (def->max_inputs >= 0 && n_in > def->max_inputs))
-      throw Error(ErrorKind::invalid, where,
-                  "has " + std::to_string(n_in) + " inputs; " + node.op_type + " takes " +
-                      std::to_string(def->min_inputs) +
-                      (def->max_inputs < 0 ? " or more"
-                                           : " to " + std::to_string(def->max_inputs)));
+    ops::check_input_count(*def, node, where);
     ops::InferContext ctx{node, where, {}, {}, {}};
     bool all_const = true;
     for (const auto& in : node.inputs) {
@@ -63,12 +57,12 @@ void infer_shapes(Graph& graph) {
     for (size_t i = 0; i < ctx.output_constants.size() && i < node.outputs.size(); ++i)
       if (!ctx.output_constants[i].empty() && !node.outputs[i].empty())
         constants[node.outputs[i]] = ctx.output_constants[i];
-    if (all_const && small && node.fused.empty() && node.op_type != "Dropout") {
-      ops::RunContext run{node, where, {}, std::vector<Tensor>(node.outputs.size())};
-      for (const auto& ii : ctx.inputs) run.inputs.push_back(ii.constant);
-      def->run(run);
+    if (all_const && small && node.op_type != "Dropout") {
+      std::vector<const Tensor*> inputs;
+      for (const auto& ii : ctx.inputs) inputs.push_back(ii.constant);
+      std::vector<Tensor> outs = ops::run_node(*def, node, where, std::move(inputs));
       for (size_t i = 0; i < node.outputs.size(); ++i)
-        if (!node.outputs[i].empty()) constants[node.outputs[i]] = run.outputs[i];
+        if (!node.outputs[i].empty()) constants[node.outputs[i]] = outs[i];
     }
     for (auto& vi : ctx.outputs)
       if (!vi.name.empty()) graph.values[vi.name] = vi;

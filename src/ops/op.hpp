@@ -73,6 +73,14 @@ struct OpDef {
 const OpDef* find_op(std::string_view op_type);
 std::vector<std::string_view> supported_op_types();  // sorted
 
+// Throws Error(invalid) at `where` unless the node's number of inputs fits the op.
+void check_input_count(const OpDef& def, const Node& node, const std::string& where);
+
+// Runs one node outside the executor (shape inference's constant propagation, constant
+// folding): the op's kernel, then its fused activations. Returns the node's outputs.
+std::vector<Tensor> run_node(const OpDef& def, const Node& node, const std::string& where,
+                             std::vector<const Tensor*> inputs);
+
 // Family registration functions, one per file in src/ops/.
 void register_elementwise(std::vector<OpDef>& ops);   // elementwise.cpp
 void register_activation(std::vector<OpDef>& ops);    // activation.cpp

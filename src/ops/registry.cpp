@@ -39,6 +39,35 @@ void RunContext::fail(ErrorKind kind, const std::string& what, const std::string
   throw Error(kind, where, what, fix);
 }
 
+void check_input_count(const OpDef& def, const Node& node, const std::string& where) {
+  int n = static_cast<int>(node.num_inputs());
+  if (n < def.min_inputs || (def.max_inputs >= 0 && n > def.max_inputs))
+    throw Error(ErrorKind::invalid, where,
+                "has " + std::to_string(n) + " inputs; " + node.op_type + " takes " +
+                    std::to_string(def.min_inputs) +
+                    (def.max_inputs < 0 ? " or more" : " to " + std::to_string(def.max_inputs)));
+}
+
+std::vector<Tensor> run_node(const OpDef& def, const Node& node, const std::string& where,
+                             std::vector<const Tensor*> inputs) {
+  RunContext ctx{node, where, std::move(inputs), std::vector<Tensor>(node.outputs.size())};
+  def.run(ctx);
+  if (!def.handles_fused) {
+    for (const Node& f : node.fused) {
+      const OpDef* fdef = find_op(f.op_type);
+      if (!fdef)
+        throw Error(ErrorKind::unsupported, where,
+                    "fused op type '" + f.op_type + "' is not supported");
+      RunContext fctx{f, where, {&ctx.outputs[0]}, std::vector<Tensor>(1)};
+      fdef->run(fctx);
+      ctx.outputs[0] = std::move(fctx.outputs[0]);
+    }
+  }
+  for (size_t o = 0; o < node.outputs.size(); ++o)
+    ACIM_ASSERT(node.outputs[o].empty() || !ctx.outputs[o].empty(), "kernel left an output unset");
+  return std::move(ctx.outputs);
+}
+
 static const std::vector<OpDef>& all_ops() {
   static const std::vector<OpDef> ops = [] {
     // Every kernel runs through this registry, so this is where BLAS is made single-threaded

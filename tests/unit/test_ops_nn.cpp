@@ -699,5 +699,141 @@ TEST(OpsNorm, SoftmaxAndLogSoftmaxAlongAxis) {
   expect_error("Softmax", {&x}, {{"axis", ai(3)}}, ErrorKind::invalid, "axis");
 }
 
+// ---- fused activations in the Conv / Gemm epilogues (Node::fused) ----
+
+Node act_node(const std::string& op, const Attrs& attrs = {}) {
+  Node n;
+  n.name = "act";
+  n.op_type = op;
+  n.inputs = {"x"};
+  n.outputs = {"y"};
+  n.attrs = attrs;
+  return n;
+}
+
+// Runs an op whose node carries `fused` activations; the op must apply them itself.
+Tensor run_with_fused(const std::string& op, const std::vector<const Tensor*>& inputs,
+                      const Attrs& attrs, const std::vector<Node>& fused) {
+  const ops::OpDef* def = ops::find_op(op);
+  EXPECT_TRUE(def && def->handles_fused) << op;
+  Node node = make_node(op, inputs, attrs, 1);
+  node.fused = fused;
+  ops::RunContext rctx{node, "test", inputs, std::vector<Tensor>(1)};
+  def->run(rctx);
+  return rctx.outputs[0];
+}
+
+double act_ref(const std::string& op, double v) {
+  if (op == "Relu") return v < 0 ? 0 : v;
+  if (op == "Clip") return std::min(0.3, std::max(-0.2, v));  // the bounds the tests use
+  if (op == "LeakyRelu") return v < 0 ? 0.1 * v : v;
+  if (op == "Sigmoid") return 1.0 / (1.0 + std::exp(-v));
+  if (op == "Tanh") return std::tanh(v);
+  if (op == "HardSigmoid") return std::min(1.0, std::max(0.0, 0.2 * v + 0.5));
+  if (op == "HardSwish") return v * std::min(1.0, std::max(0.0, v / 6.0 + 0.5));
+  if (op == "Gelu") return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+  ADD_FAILURE() << "no reference for " << op;
+  return v;
+}
+
+Node act_for(const std::string& op) {
+  if (op == "Clip") return act_node(op, {{"min", af(-0.2f)}, {"max", af(0.3f)}});
+  if (op == "LeakyRelu") return act_node(op, {{"alpha", af(0.1f)}});
+  return act_node(op);
+}
+
+TEST(OpsConv, FusedActivationsInEveryPath) {
+  struct Case {
+    ConvCase cc;
+    std::vector<std::string> acts;
+  };
+  const std::vector<Case> cases = {
+      // 3x3 stride 1 (padded-plane GEMM), 20 output channels (a partial 8-row tile), width 40
+      // (a partial 32-column tile), batch 1 and 3.
+      {{{1, 5, 9, 40}, 20, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Relu"}},
+      {{{3, 4, 7, 6}, 9, 1, {3, 3}, {1, 1}, {2, 1}, {2, 0}, {1, 2}, true}, {"Clip"}},
+      // stride 2 (im2col GEMM), two activations (not a single clamp).
+      {{{2, 3, 11, 13}, 5, 1, {3, 5}, {2, 3}, {1, 1}, {0, 2}, {1, 1}, true},
+       {"LeakyRelu", "Sigmoid"}},
+      // pointwise, no bias.
+      {{{2, 8, 5, 7}, 12, 1, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, false}, {"HardSwish"}},
+      // groups.
+      {{{1, 6, 9, 9}, 4, 2, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Tanh"}},
+      // depthwise stride 1 and 2.
+      {{{2, 8, 10, 9}, 8, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"HardSigmoid"}},
+      {{{1, 5, 11, 12}, 5, 5, {3, 3}, {2, 2}, {1, 1}, {1, 0}, {0, 1}, true}, {"Relu"}},
+      // Gelu: not an epilogue activation, run as its own op.
+      {{{1, 3, 8, 8}, 4, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Gelu"}},
+  };
+  uint32_t seed = 500;
+  for (const auto& c : cases) {
+    const ConvCase& cc = c.cc;
+    SCOPED_TRACE("conv X " + shape_str(cc.x) + " act " + c.acts[0]);
+    Shape ws{cc.m, cc.x[1] / cc.group};
+    ws.insert(ws.end(), cc.k.begin(), cc.k.end());
+    Tensor x = random_tensor(cc.x, seed += 10), w = random_tensor(ws, seed + 1),
+           b = random_tensor({cc.m}, seed + 2);
+    std::vector<int64_t> pads = cc.pb;
+    pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
+    Attrs attrs{{"group", ai(cc.group)}, {"strides", ais(cc.s)}, {"dilations", ais(cc.d)},
+                {"pads", ais(pads)}, {"kernel_shape", ais(cc.k)}};
+    std::vector<Node> fused;
+    for (const auto& a : c.acts) fused.push_back(act_for(a));
+    Tensor y = run_with_fused("Conv", {&x, &w, cc.bias ? &b : nullptr}, attrs, fused);
+    Geo g{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe};
+    Shape ys{cc.x[0], cc.m};
+    for (int64_t o : g.out()) ys.push_back(o);
+    std::vector<double> want = conv_ref(x, w, cc.bias ? &b : nullptr, cc.group, g, g.out());
+    for (double& v : want)
+      for (const auto& a : c.acts) v = act_ref(a, v);
+    expect_close(y, ys, want);
+  }
+}
+
+TEST(OpsGemm, FusedActivationsAndBatchOnePaths) {
+  // M = 1 and 3 (dot products over a transposed B), 20 (packed panels); N = 45 (a partial
+  // 32-column tile); 1-D and 2-D C; alpha and beta.
+  uint32_t seed = 700;
+  for (int64_t m : {1, 3, 20}) {
+    for (bool tb : {true, false}) {
+      for (bool c2d : {false, true}) {
+        SCOPED_TRACE("M " + std::to_string(m) + " transB " + std::to_string(tb) + " C 2-D " +
+                     std::to_string(c2d));
+        const int64_t n = 45, k = 37;
+        Tensor a = random_tensor({m, k}, seed += 10);
+        Tensor b = tb ? random_tensor({n, k}, seed + 1) : random_tensor({k, n}, seed + 1);
+        Tensor c = c2d ? random_tensor({m, n}, seed + 2) : random_tensor({n}, seed + 2);
+        Attrs attrs{{"transB", ai(tb ? 1 : 0)}, {"alpha", af(0.75f)}, {"beta", af(1.5f)}};
+        Tensor y = run_with_fused("Gemm", {&a, &b, &c}, attrs, {act_for("Clip")});
+        std::vector<double> want =
+            matmul2d_ref(a.data<float>(), b.data<float>(), m, n, k, false, tb);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double& v = want[static_cast<size_t>(i * n + j)];
+            v = act_ref("Clip", 0.75 * v + 1.5 * c.data<float>()[c2d ? i * n + j : j]);
+          }
+        expect_close(y, {m, n}, want);
+      }
+    }
+  }
+}
+
+TEST(OpsConv, BatchOneResultsDoNotDependOnThreadCount) {
+  // Batch 1 splits one image's GEMM among the threads; every element must still be computed
+  // the same way.
+  Tensor x = random_tensor({1, 16, 32, 32}, 901), w = random_tensor({32, 16, 3, 3}, 902),
+         b = random_tensor({32}, 903);
+  Attrs attrs{{"pads", ais({1, 1, 1, 1})}, {"kernel_shape", ais({3, 3})}};
+  const int saved = num_threads();
+  set_num_threads(1);
+  Tensor y1 = run_with_fused("Conv", {&x, &w, &b}, attrs, {act_for("Relu")});
+  set_num_threads(2);
+  Tensor y2 = run_with_fused("Conv", {&x, &w, &b}, attrs, {act_for("Relu")});
+  set_num_threads(saved);
+  ASSERT_EQ(y1.numel(), y2.numel());
+  for (int64_t i = 0; i < y1.numel(); ++i)
+    ASSERT_EQ(y1.data<float>()[i], y2.data<float>()[i]) << "element " << i;
+}
+
 }  // namespace
 }  // namespace acim

@@ -1,0 +1,127 @@
+#include "device/adc.hpp"
+
+#include <cmath>
+#include <numbers>
+#include <string>
+#include <utility>
+
+#include "acim/error.hpp"
+
+namespace acim {
+
+namespace {
+
+void check_finite_nonneg(double v, const char* name, const char* unit) {
+  if (!std::isfinite(v) || v < 0) {
+    throw Error(ErrorKind::invalid, name,
+                "is " + std::to_string(v) + std::string(unit) + ", must be finite and >= 0",
+                "use 0 to turn this effect off");
+  }
+}
+
+}  // namespace
+
+AdcModel::AdcModel(const AdcParams& params, int cols, bool enabled, const RandomStream& instance)
+    : params_(params), cols_(cols), enabled_(enabled) {
+  ACIM_ASSERT(cols >= 0, "negative column count");
+  if (params.bits < 2 || params.bits > 24) {
+    throw Error(ErrorKind::invalid, "adc.bits",
+                "is " + std::to_string(params.bits) + ", allowed range is 2..24",
+                "a signed ADC needs at least 2 bits; 24 bits is the float32 limit");
+  }
+  check_finite_nonneg(params.offset_sigma_lsb, "adc.offset_sigma_lsb", " LSB");
+  check_finite_nonneg(params.gain_sigma_rel, "adc.gain_sigma_rel", "");
+  check_finite_nonneg(params.noise_sigma_lsb, "adc.noise_sigma_lsb", " LSB");
+  if (!std::isfinite(params.inl_lsb)) {
+    throw Error(ErrorKind::invalid, "adc.inl_lsb", "is not finite", "use a finite value in LSB");
+  }
+  if (params.range == AdcRange::fixed &&
+      (!std::isfinite(params.full_scale_ua) || params.full_scale_ua <= 0)) {
+    throw Error(ErrorKind::invalid, "adc.full_scale_ua",
+                "is " + std::to_string(params.full_scale_ua) + " µA, must be finite and > 0",
+                "set the fixed ADC range to the largest column current expected");
+  }
+  float fs = std::isfinite(params.full_scale_ua) && params.full_scale_ua > 0
+                 ? static_cast<float>(params.full_scale_ua)
+                 : 1.0f;
+  full_scale_.assign(static_cast<size_t>(cols), fs);
+  offset_lsb_.assign(static_cast<size_t>(cols), 0.0f);
+  gain_.assign(static_cast<size_t>(cols), 1.0f);
+  if (!enabled) return;
+  if (params.offset_sigma_lsb > 0) {
+    RandomStream s = instance.child(1);
+    s.normal(offset_lsb_.data(), offset_lsb_.size());
+    for (float& o : offset_lsb_) o = static_cast<float>(params.offset_sigma_lsb * o);
+  }
+  if (params.gain_sigma_rel > 0) {
+    RandomStream s = instance.child(2);
+    s.normal(gain_.data(), gain_.size());
+    for (float& g : gain_) g = static_cast<float>(1.0 + params.gain_sigma_rel * g);
+  }
+}
+
+void AdcModel::set_full_scale(std::vector<float> full_scale_ua) {
+  if (full_scale_ua.size() != static_cast<size_t>(cols_)) {
+    throw Error(ErrorKind::invalid, "adc full scale",
+                "has " + std::to_string(full_scale_ua.size()) + " values for " +
+                    std::to_string(cols_) + " columns",
+                "give one full-scale current per column");
+  }
+  for (size_t j = 0; j < full_scale_ua.size(); ++j) {
+    float v = full_scale_ua[j];
+    if (!std::isfinite(v) || v < 0) {
+      throw Error(ErrorKind::invalid, "adc full scale of column " + std::to_string(j),
+                  "is " + std::to_string(v) + " µA, must be finite and >= 0",
+                  "calibrate with finite inputs");
+    }
+  }
+  full_scale_ = std::move(full_scale_ua);
+}
+
+int AdcModel::max_code() const { return (1 << (params_.bits - 1)) - 1; }
+
+double AdcModel::lsb_ua(int col) const {
+  ACIM_ASSERT(col >= 0 && col < cols_, "ADC column out of range");
+  return static_cast<double>(full_scale_[static_cast<size_t>(col)]) / max_code();
+}
+
+void AdcModel::convert(float* currents, int batch, const RandomStream& noise) const {
+  if (!enabled_ || cols_ == 0) return;
+  const double n_codes = max_code();
+  const double inl = params_.inl_lsb;
+  const double noise_sigma = params_.noise_sigma_lsb;
+  const size_t cols = static_cast<size_t>(cols_);
+  const double pi = std::numbers::pi;
+#pragma omp parallel for schedule(static) if (batch > 4)
+  for (int b = 0; b < batch; ++b) {
+    std::vector<float> z;
+    if (noise_sigma > 0) {
+      z.resize(cols);
+      noise.normal(z.data(), cols, static_cast<uint64_t>(b) * cols);
+    }
+    float* row = currents + static_cast<size_t>(b) * cols;
+    for (size_t j = 0; j < cols; ++j) {
+      const double fs = full_scale_[j];
+      if (fs <= 0) {
+        row[j] = 0.0f;
+        continue;
+      }
+      const double lsb = fs / n_codes;
+      double u = (gain_[j] * static_cast<double>(row[j])) / lsb + offset_lsb_[j];
+      if (noise_sigma > 0) u += noise_sigma * z[j];
+      if (std::isnan(u)) {
+        row[j] = static_cast<float>(u);  // NaN in, NaN out (the caller checks weights/inputs)
+        continue;
+      }
+      if (u > n_codes) u = n_codes;
+      if (u < -n_codes) u = -n_codes;
+      if (inl != 0) u += inl * std::sin(pi * u / n_codes);
+      double code = std::nearbyint(u);
+      if (code > n_codes) code = n_codes;
+      if (code < -n_codes) code = -n_codes;
+      row[j] = static_cast<float>(code * lsb);
+    }
+  }
+}
+
+}  // namespace acim

@@ -1,0 +1,154 @@
+#include "device/encoding.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "acim/error.hpp"
+
+namespace acim {
+
+int encoding_magnitude_steps(const ArrayParams& p) {
+  const int levels = p.cell.levels;
+  switch (p.encoding.scheme) {
+    case Encoding::differential:
+      return levels == 0 ? 0 : levels - 1;
+    case Encoding::offset_column:
+      // Levels symmetric around the reference level g_ref = g_min + h * step.
+      return levels == 0 ? 0 : (levels - 1) / 2;
+    case Encoding::bit_sliced:
+      return (1 << (p.encoding.bits_per_cell * p.encoding.slices)) - 1;
+  }
+  return 0;
+}
+
+namespace {
+
+// Largest |w| per column (per_column) or of the whole tensor, never 0.
+std::vector<float> column_max(const float* w, int rows, int cols, bool per_column) {
+  std::vector<float> m(static_cast<size_t>(cols), 0.0f);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) m[j] = std::max(m[j], std::fabs(w[static_cast<size_t>(i) * cols + j]));
+  if (!per_column) {
+    float all = 0;
+    for (float v : m) all = std::max(all, v);
+    std::fill(m.begin(), m.end(), all);
+  }
+  for (float& v : m)
+    if (v == 0.0f) v = 1.0f;  // an all-zero column: any scale reproduces it
+  return m;
+}
+
+}  // namespace
+
+EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayParams& p) {
+  ACIM_ASSERT(rows >= 0 && cols >= 0, "encode_weights: negative size");
+  EncodedWeights e;
+  e.rows = rows;
+  e.cols = cols;
+  const double g_min = p.cell.g_min_us, g_max = p.cell.g_max_us, range = g_max - g_min;
+  const int steps = encoding_magnitude_steps(p);
+  const std::vector<float> wmax = column_max(w, rows, cols, p.encoding.per_column_scale);
+  e.scale.resize(static_cast<size_t>(cols));
+  auto at = [&](int i, int j) { return static_cast<double>(w[static_cast<size_t>(i) * cols + j]); };
+
+  switch (p.encoding.scheme) {
+    case Encoding::differential: {
+      // Column 2j holds positive weights, 2j+1 negative ones; the idle cell sits at g_min.
+      e.phys_cols = 2 * cols;
+      e.g_us.assign(static_cast<size_t>(rows) * e.phys_cols, static_cast<float>(g_min));
+      for (int j = 0; j < cols; ++j) {
+        e.scale[j] = static_cast<float>(wmax[j] / range);
+        e.plus_col.push_back(2 * j);
+        e.minus_col.push_back(2 * j + 1);
+        e.signal_weight.push_back(1.0f);
+        e.signal_col.push_back(j);
+        for (int i = 0; i < rows; ++i) {
+          double u = std::fabs(at(i, j)) / wmax[j];  // 0..1
+          if (steps > 0) u = std::round(u * steps) / steps;
+          float g = static_cast<float>(g_min + u * range);
+          size_t base = static_cast<size_t>(i) * e.phys_cols;
+          e.g_us[base + 2 * j + (at(i, j) < 0 ? 1 : 0)] = g;
+        }
+      }
+      break;
+    }
+    case Encoding::offset_column: {
+      // One cell per weight around the reference level; the last used column is the reference.
+      e.phys_cols = cols + 1;
+      // With L levels of spacing range / (L - 1), the reference is level h = (L - 1) / 2 and
+      // weights use the h levels on either side; continuous cells use the mid conductance.
+      const double span = steps > 0 ? steps * range / (p.cell.levels - 1) : range / 2;
+      const double g_ref = g_min + span;
+      e.g_us.assign(static_cast<size_t>(rows) * e.phys_cols, static_cast<float>(g_ref));
+      for (int j = 0; j < cols; ++j) {
+        e.scale[j] = static_cast<float>(wmax[j] / span);
+        e.plus_col.push_back(j);
+        e.minus_col.push_back(cols);
+        e.signal_weight.push_back(1.0f);
+        e.signal_col.push_back(j);
+        for (int i = 0; i < rows; ++i) {
+          double u = at(i, j) / wmax[j];  // -1..1
+          if (steps > 0) u = std::round(u * steps) / steps;
+          e.g_us[static_cast<size_t>(i) * e.phys_cols + j] = static_cast<float>(g_ref + u * span);
+        }
+      }
+      break;
+    }
+    case Encoding::bit_sliced: {
+      // |q| = round(|w| / wmax * (2^(k s) - 1)), split into s slices of k bits, slice d on the
+      // differential pair of columns 2(j s + d), 2(j s + d) + 1; slice value v -> g_min +
+      // v / (2^k - 1) * range.
+      const int k = p.encoding.bits_per_cell, s = p.encoding.slices;
+      const int64_t qmax = (int64_t{1} << (k * s)) - 1;
+      const int vmax = (1 << k) - 1;
+      e.phys_cols = 2 * s * cols;
+      e.g_us.assign(static_cast<size_t>(rows) * e.phys_cols, static_cast<float>(g_min));
+      for (int j = 0; j < cols; ++j) {
+        e.scale[j] = static_cast<float>(wmax[j] / static_cast<double>(qmax) * vmax / range);
+        for (int d = 0; d < s; ++d) {
+          int sig = j * s + d;
+          e.plus_col.push_back(2 * sig);
+          e.minus_col.push_back(2 * sig + 1);
+          e.signal_weight.push_back(static_cast<float>(std::ldexp(1.0, k * d)));
+          e.signal_col.push_back(j);
+        }
+        for (int i = 0; i < rows; ++i) {
+          const double wv = at(i, j);
+          int64_t q = static_cast<int64_t>(std::llround(std::fabs(wv) / wmax[j] * static_cast<double>(qmax)));
+          q = std::min(q, qmax);
+          size_t base = static_cast<size_t>(i) * e.phys_cols;
+          for (int d = 0; d < s; ++d) {
+            int v = static_cast<int>((q >> (k * d)) & vmax);
+            int sig = j * s + d;
+            e.g_us[base + 2 * sig + (wv < 0 ? 1 : 0)] =
+                static_cast<float>(g_min + static_cast<double>(v) / vmax * range);
+          }
+        }
+      }
+      break;
+    }
+  }
+  return e;
+}
+
+void form_signals(const EncodedWeights& e, const float* cur, int batch, float* sig) {
+  const int ns = e.signals();
+  for (int b = 0; b < batch; ++b) {
+    const float* c = cur + static_cast<size_t>(b) * e.phys_cols;
+    float* o = sig + static_cast<size_t>(b) * ns;
+    for (int s = 0; s < ns; ++s) o[s] = c[e.plus_col[s]] - c[e.minus_col[s]];
+  }
+}
+
+void decode_signals(const EncodedWeights& e, const float* sig, int batch, float* y) {
+  const int ns = e.signals();
+  for (int b = 0; b < batch; ++b) {
+    const float* in = sig + static_cast<size_t>(b) * ns;
+    float* o = y + static_cast<size_t>(b) * e.cols;
+    std::vector<double> acc(static_cast<size_t>(e.cols), 0.0);
+    for (int s = 0; s < ns; ++s) acc[e.signal_col[s]] += static_cast<double>(e.signal_weight[s]) * in[s];
+    for (int j = 0; j < e.cols; ++j) o[j] = static_cast<float>(acc[j] * e.scale[j]);
+  }
+}
+
+}  // namespace acim
