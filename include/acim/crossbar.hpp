@@ -65,6 +65,11 @@ class CrossbarArray {
 
  private:
   struct State;
+  // The analog passes of one MVM on DAC-quantised inputs xq [batch, rows_used]; accumulates
+  // the digitally weighted signals into acc [batch, signals]. ideal_readout: no noise, no ADC
+  // (calibration); max_abs_signal: if set, the largest |signal| per signal.
+  void run_passes(const float* xq, int batch, bool ideal_readout, const RandomStream& mvm_stream,
+                  float* acc, std::vector<float>* max_abs_signal);
   ArrayParams params_;
   RandomStream stream_;
   State* state_ = nullptr;
@@ -79,5 +84,20 @@ struct ErrorSource {
 };
 std::vector<ErrorSource> error_breakdown(const ArrayParams& params, int batch, int instances,
                                          uint64_t seed);
+
+// PCM-style drift over time: mean (over instances) relative MVM error at each time after
+// programming, with and without global drift compensation. Each instance is programmed once and
+// moved through the times with set_time (params.drift_compensation is overridden).
+struct DriftPoint {
+  double time_s = 0;
+  double rel_error_uncompensated = 0, rel_error_uncompensated_std = 0;
+  double rel_error_compensated = 0, rel_error_compensated_std = 0;
+};
+std::vector<DriftPoint> drift_error_table(const ArrayParams& params,
+                                          const std::vector<double>& times_s, int batch,
+                                          int instances, uint64_t seed);
+
+// ||y - y_ref||_F / ||y_ref||_F (0 when both are zero).
+double relative_error(const Tensor& y, const Tensor& y_ref);
 
 }  // namespace acim

@@ -78,7 +78,9 @@ void AdcModel::set_full_scale(std::vector<float> full_scale_ua) {
   full_scale_ = std::move(full_scale_ua);
 }
 
-int AdcModel::max_code() const { return (1 << (params_.bits - 1)) - 1; }
+int AdcModel::max_code() const {
+  return (1 << (params_.bits - 1)) - 1;
+}
 
 double AdcModel::lsb_ua(int col) const {
   ACIM_ASSERT(col >= 0 && col < cols_, "ADC column out of range");

@@ -29,9 +29,13 @@ void DacModel::set_input_range(float x_max) {
   x_max_ = x_max;
 }
 
-int DacModel::levels() const { return (1 << (params_.bits - 1)) - 1; }
+int DacModel::levels() const {
+  return (1 << (params_.bits - 1)) - 1;
+}
 
-float DacModel::step() const { return static_cast<float>(static_cast<double>(x_max_) / levels()); }
+float DacModel::step() const {
+  return static_cast<float>(static_cast<double>(x_max_) / levels());
+}
 
 long DacModel::level(float x) const {
   if (std::isnan(x)) return 0;
@@ -54,7 +58,9 @@ void DacModel::quantize(float* x, size_t n) const {
   }
 }
 
-int DacModel::cycles() const { return params_.bits - 1; }
+int DacModel::cycles() const {
+  return params_.bits - 1;
+}
 
 void DacModel::bit_plane(const float* x, size_t n, int k, float* out) const {
   for (size_t i = 0; i < n; ++i) {
@@ -65,6 +71,8 @@ void DacModel::bit_plane(const float* x, size_t n, int k, float* out) const {
   }
 }
 
-float DacModel::plane_weight(int k) const { return std::ldexp(step(), k); }
+float DacModel::plane_weight(int k) const {
+  return std::ldexp(step(), k);
+}
 
 }  // namespace acim

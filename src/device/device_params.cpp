@@ -123,9 +123,9 @@ void ArrayParams::validate() const {
         "use a wider array");
 
   // Periphery.
-  check_int_range("dac.bits", dac.bits, 1, 16);
+  check_int_range("dac.bits", dac.bits, 2, 16);  // sign + at least one magnitude bit
   check_positive("dac.v_read", dac.v_read);
-  check_int_range("adc.bits", adc.bits, 1, 16);
+  check_int_range("adc.bits", adc.bits, 2, 16);  // a signed ADC: sign + magnitude
   check_positive("adc.full_scale_ua", adc.full_scale_ua);
   check_nonneg("adc.offset_sigma_lsb", adc.offset_sigma_lsb);
   check_nonneg("adc.gain_sigma_rel", adc.gain_sigma_rel);

@@ -110,8 +110,8 @@ IrDropSolution ir_drop_nodal_solve(const float* g_us, int rows, int cols, double
   check_conductances(g_us, R * C);
   for (size_t i = 0; i < R; ++i) {
     if (!std::isfinite(v_row[i])) {
-      throw Error(ErrorKind::invalid, "ir drop row voltage " + std::to_string(i),
-                  "is not finite", "drive the rows with finite inputs");
+      throw Error(ErrorKind::invalid, "ir drop row voltage " + std::to_string(i), "is not finite",
+                  "drive the rows with finite inputs");
     }
   }
   IrDropSolution sol;
@@ -217,8 +217,8 @@ IrDropSolution ir_drop_nodal_solve(const float* g_us, int rows, int cols, double
   return sol;
 }
 
-std::vector<double> ir_drop_nodal_currents(const float* g_us, int rows, int cols,
-                                           double wire_r_ohm, const float* v_row) {
+std::vector<double> ir_drop_nodal_currents(const float* g_us, int rows, int cols, double wire_r_ohm,
+                                           const float* v_row) {
   return ir_drop_nodal_solve(g_us, rows, cols, wire_r_ohm, v_row).col_current_ua;
 }
 

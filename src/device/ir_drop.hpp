@@ -20,8 +20,8 @@ namespace acim {
 // Fast first-order model: effective conductances g_eff (µS, [rows, cols] row-major) such that
 // column currents ≈ v · g_eff, computed once per programming from g (µS). Assumes all rows are
 // driven at the same voltage (the worst, dense case) and evaluates the wire drops with the
-// nominal (drop-free) cell currents — exact to first order in r for that input, error O((r g n^2)^2).
-// With rho = r * 1e-6 (V per µA):
+// nominal (drop-free) cell currents: exact to first order in r for that input, with an error of
+// order (relative drop)^2. With rho = r * 1e-6 (V per µA):
 //   row drop fraction at cell (i, j): a_ij = rho * sum_m g[i][m] * (min(m, j) + 1)
 //     (segment k of row i carries the currents of cells k..cols-1; node j is behind segments
 //     0..j),
@@ -51,7 +51,7 @@ IrDropSolution ir_drop_nodal_solve(const float* g_us, int rows, int cols, double
                                    const float* v_row);
 
 // The column currents (µA) of ir_drop_nodal_solve.
-std::vector<double> ir_drop_nodal_currents(const float* g_us, int rows, int cols,
-                                           double wire_r_ohm, const float* v_row);
+std::vector<double> ir_drop_nodal_currents(const float* g_us, int rows, int cols, double wire_r_ohm,
+                                           const float* v_row);
 
 }  // namespace acim
