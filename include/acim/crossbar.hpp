@@ -75,10 +75,15 @@ class CrossbarArray {
   State* state_ = nullptr;
 };
 
-// "What costs me accuracy": the relative error of a random MVM with each non-ideality alone and
-// all together. Error = ||y - y_ref|| / ||y_ref|| over a batch of random inputs.
+// "What costs me accuracy": the relative error of a random MVM (weights and inputs uniform in
+// [-1, 1]) with each non-ideality alone and all together, over a batch and several chip
+// instances. A source's error is its own contribution ||y_source - y_none|| / ||y_ref||, where
+// y_none is the array with every effect off; "weight levels" is ||y_none - y_ref|| / ||y_ref||
+// (quantisation to the cell's levels) and "all" is ||y_all - y_ref|| / ||y_ref||. Sources that
+// are switched off in params.effects or do nothing for this cell type are left out.
 struct ErrorSource {
-  std::string name;    // "programming", "read noise", "drift", "adc", "dac", "ir drop", "faults", "all"
+  std::string name;      // "programming", "read noise", "drift", "faults", "temperature", "dac",
+                         // "adc", "ir drop", "weight levels", "all"
   double rel_error = 0;  // mean over instances
   double rel_error_std = 0;
 };

@@ -28,32 +28,35 @@ struct PcmParams {
   double prog_c0_us = 0.26348;  // programming noise sigma = (c0 + c1 g + c2 g^2) (g_max / 25 µS)
   double prog_c1_us = 1.9650;
   double prog_c2_us = -1.1731;
-  double drift_t0_s = 20.0;      // drift reference time after programming
+  double drift_t0_s = 20.0;       // drift reference time after programming
   double read_t_read_s = 250e-9;  // read duration for the accumulated 1/f noise
   double read_q_max = 0.2;        // cap on the 1/f noise coefficient Q_s
 };
 
 // RRAM (NeuRRAM-like; Wan et al., Nature 2022).
 struct RramParams {
-  double prog_sigma_us = 1.0;           // programming (write-verify) spread per cell
-  double relax_sigma_us = 1.5;          // extra spread from relaxation after programming, at t >= relax_time_s
-  double relax_time_s = 3600.0;         // time constant of relaxation
-  double read_noise_rel = 0.02;         // per-read noise, relative to the cell's conductance
-  double p_stuck_on = 0.001;            // probability a cell is stuck at g_max
-  double p_stuck_off = 0.001;           // probability a cell is stuck at g_min
+  double prog_sigma_us = 1.0;  // programming (write-verify) spread per cell
+  // Extra spread from relaxation after programming, reached for t >> relax_time_s.
+  double relax_sigma_us = 1.5;
+  double relax_time_s = 3600.0;  // time constant of relaxation
+  double read_noise_rel = 0.02;  // per-read noise, relative to the cell's conductance
+  double p_stuck_on = 0.001;     // probability a cell is stuck at g_max
+  double p_stuck_off = 0.001;    // probability a cell is stuck at g_min
 };
 
 // SRAM CIM: exact digital weights; analog errors in the accumulation.
 struct SramParams {
-  double mismatch_sigma_rel = 0.005;   // capacitor (charge) or transistor (current) mismatch per cell
+  // Capacitor (charge domain) or transistor (current domain) mismatch per cell.
+  double mismatch_sigma_rel = 0.005;
   double thermal_noise_sigma_rel = 0.002;  // per-read noise on a column, relative to full scale
-  double bitline_swing_fraction = 1.0;  // usable fraction of the bitline swing; sums beyond saturate
+  // Usable fraction of the bitline swing; column sums beyond it saturate (with effects.adc).
+  double bitline_swing_fraction = 1.0;
 };
 
 // NOR flash (Mythic-like analog matrix processor).
 struct FlashParams {
-  double prog_sigma_rel = 0.01;         // programming error, relative to g_max
-  double temp_coeff_per_k = -0.002;     // relative conductance change per kelvin from 300 K
+  double prog_sigma_rel = 0.01;      // programming error, relative to g_max
+  double temp_coeff_per_k = -0.002;  // relative conductance change per kelvin from 300 K
   double temperature_k = 300.0;
   double drift_rel_per_decade = 0.005;  // relative conductance loss per decade of time after 1 s
 };
@@ -78,8 +81,8 @@ enum class Encoding {
 
 struct EncodingParams {
   Encoding scheme = Encoding::differential;
-  int bits_per_cell = 4;  // bit_sliced only
-  int slices = 2;         // bit_sliced only
+  int bits_per_cell = 4;         // bit_sliced only
+  int slices = 2;                // bit_sliced only
   bool per_column_scale = true;  // scale each output column to the full conductance range
 };
 
@@ -91,8 +94,8 @@ enum class DacMode {
 
 struct DacParams {
   DacMode mode = DacMode::amplitude;
-  int bits = 8;          // input resolution including sign
-  double v_read = 0.2;   // read voltage at full-scale input (V)
+  int bits = 8;         // input resolution including sign
+  double v_read = 0.2;  // read voltage at full-scale input (V)
 };
 
 enum class AdcRange {
@@ -103,11 +106,11 @@ enum class AdcRange {
 struct AdcParams {
   int bits = 8;
   AdcRange range = AdcRange::calibrated;
-  double full_scale_ua = 10.0;     // fixed range: |current| mapped to the top code
-  double offset_sigma_lsb = 0.0;   // per-column static offset (drawn per chip instance)
-  double gain_sigma_rel = 0.0;     // per-column static gain error (drawn per chip instance)
-  double inl_lsb = 0.0;            // peak integral non-linearity (a smooth bow over the range)
-  double noise_sigma_lsb = 0.0;    // input-referred noise per conversion (fresh per MVM)
+  double full_scale_ua = 10.0;    // fixed range: |current| mapped to the top code
+  double offset_sigma_lsb = 0.0;  // per-column static offset (drawn per chip instance)
+  double gain_sigma_rel = 0.0;    // per-column static gain error (drawn per chip instance)
+  double inl_lsb = 0.0;           // peak integral non-linearity (a smooth bow over the range)
+  double noise_sigma_lsb = 0.0;   // input-referred noise per conversion (fresh per MVM)
 };
 
 enum class IrDropModel {
@@ -122,20 +125,20 @@ struct IrDropParams {
 
 // Which non-idealities are on. Everything off + enough bits = the exact float product.
 struct NonIdealities {
-  bool programming = true;   // programming error, relaxation, mismatch (static per instance)
-  bool drift = true;         // conductance drift with time since programming
-  bool read_noise = true;    // read noise (accumulated 1/f state per time + per-MVM noise)
-  bool faults = true;        // stuck-at cells
-  bool dac = true;           // input quantisation
-  bool adc = true;           // output quantisation, clipping, offset, gain, INL, noise
-  bool ir_drop = true;       // wire resistance (if wire_r_ohm > 0)
-  bool temperature = true;   // flash temperature dependence
+  bool programming = true;  // programming error, relaxation, mismatch (static per instance)
+  bool drift = true;        // conductance drift with time since programming
+  bool read_noise = true;   // read noise (accumulated 1/f state per time + per-MVM noise)
+  bool faults = true;       // stuck-at cells
+  bool dac = true;          // input quantisation
+  bool adc = true;          // output quantisation, clipping, offset, gain, INL, noise
+  bool ir_drop = true;      // wire resistance (if wire_r_ohm > 0)
+  bool temperature = true;  // flash temperature dependence
 };
 
 struct ArrayParams {
   int rows = 256;
-  int cols = 256;            // physical columns (a differential pair uses two)
-  int parallel_rows = 0;     // rows driven at once; 0 = all. Fewer means several conversions
+  int cols = 256;         // physical columns (a differential pair uses two)
+  int parallel_rows = 0;  // rows driven at once; 0 = all. Fewer means several conversions
   CellParams cell;
   EncodingParams encoding;
   DacParams dac;
@@ -143,7 +146,7 @@ struct ArrayParams {
   IrDropParams ir_drop;
   NonIdealities effects;
   double time_since_programming_s = 1.0;  // when inference happens (drift, relaxation, 1/f)
-  bool drift_compensation = true;        // global drift compensation (aihwkit-style)
+  bool drift_compensation = true;         // global drift compensation (aihwkit-style)
 
   // Throws acim::Error(invalid) naming the parameter ("adc.bits") and its allowed range.
   void validate() const;

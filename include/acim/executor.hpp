@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ class Executor {
     std::vector<int> inputs;             // slot per node input; -1 for omitted
     std::vector<int> outputs;            // slot per node output; -1 for omitted
     std::vector<int> release;            // slots dead after this step
+    std::shared_ptr<const void> prepared;  // the op's prepare result (ops::OpDef::prepare)
   };
   void run_fused(const Step& step, const Node& node, ops::RunContext& ctx) const;
 

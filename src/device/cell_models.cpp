@@ -19,7 +19,9 @@ std::vector<float> normals(const RandomStream& s, size_t n) {
   return z;
 }
 
-bool is_sram(CellType t) { return t == CellType::sram_charge || t == CellType::sram_current; }
+bool is_sram(CellType t) {
+  return t == CellType::sram_charge || t == CellType::sram_current;
+}
 
 }  // namespace
 
@@ -52,8 +54,8 @@ double pcm_one_over_f_sigma_rel(const CellParams& c, double g_prog_us, double t_
   return q * std::sqrt(std::log((t_s + c.pcm.drift_t0_s + tr) / (2.0 * tr)));
 }
 
-std::vector<float> program_cells(const ArrayParams& p, const std::vector<float>& g_target,
-                                 int rows, int cols, const RandomStream& instance) {
+std::vector<float> program_cells(const ArrayParams& p, const std::vector<float>& g_target, int rows,
+                                 int cols, const RandomStream& instance) {
   const size_t n = static_cast<size_t>(rows) * cols;
   std::vector<float> g(g_target.begin(), g_target.begin() + static_cast<std::ptrdiff_t>(n));
   if (!p.effects.programming) return g;
@@ -79,7 +81,8 @@ std::vector<float> program_cells(const ArrayParams& p, const std::vector<float>&
       break;
     case CellType::flash:
       for (size_t k = 0; k < n; ++k)
-        g[k] = std::max(0.0f, g[k] + static_cast<float>(c.flash.prog_sigma_rel * c.g_max_us) * z[k]);
+        g[k] =
+            std::max(0.0f, g[k] + static_cast<float>(c.flash.prog_sigma_rel * c.g_max_us) * z[k]);
       break;
   }
   return g;
@@ -107,8 +110,8 @@ std::vector<float> cells_at_time(const ArrayParams& p, const std::vector<float>&
       }
       if (fx.read_noise) {
         // Accumulated 1/f noise, drawn once per (instance, time).
-        const RandomStream s = device_stream(instance, DeviceStream::one_over_f)
-                                   .child(std::bit_cast<uint64_t>(t_s));
+        const RandomStream s =
+            device_stream(instance, DeviceStream::one_over_f).child(std::bit_cast<uint64_t>(t_s));
         const std::vector<float> z = normals(s, n);
         for (size_t k = 0; k < n; ++k) {
           const double sig = pcm_one_over_f_sigma_rel(c, g_prog[k], t_s);
@@ -122,7 +125,8 @@ std::vector<float> cells_at_time(const ArrayParams& p, const std::vector<float>&
         // Relaxation: an extra spread that grows to relax_sigma_us with time constant
         // relax_time_s; each cell relaxes in its own fixed direction.
         const std::vector<float> z = normals(device_stream(instance, DeviceStream::relaxation), n);
-        const double s = c.rram.relax_sigma_us * std::sqrt(1.0 - std::exp(-t_s / c.rram.relax_time_s));
+        const double s =
+            c.rram.relax_sigma_us * std::sqrt(1.0 - std::exp(-t_s / c.rram.relax_time_s));
         for (size_t k = 0; k < n; ++k) g[k] = std::max(0.0f, static_cast<float>(g[k] + s * z[k]));
       }
       if (fx.faults && (c.rram.p_stuck_on > 0 || c.rram.p_stuck_off > 0)) {
@@ -132,17 +136,19 @@ std::vector<float> cells_at_time(const ArrayParams& p, const std::vector<float>&
         const float on = static_cast<float>(c.rram.p_stuck_on);
         const float off = static_cast<float>(1.0 - c.rram.p_stuck_off);
         for (size_t k = 0; k < n; ++k) {
-          if (u[k] < on) g[k] = static_cast<float>(c.g_max_us);
-          else if (u[k] >= off) g[k] = static_cast<float>(c.g_min_us);
+          if (u[k] < on)
+            g[k] = static_cast<float>(c.g_max_us);
+          else if (u[k] >= off)
+            g[k] = static_cast<float>(c.g_min_us);
         }
       }
       break;
     }
     case CellType::flash: {
       double factor = 1.0;
-      if (fx.temperature) factor *= 1.0 + c.flash.temp_coeff_per_k * (c.flash.temperature_k - 300.0);
-      if (fx.drift)
-        factor *= 1.0 - c.flash.drift_rel_per_decade * std::log10(std::max(t_s, 1.0));
+      if (fx.temperature)
+        factor *= 1.0 + c.flash.temp_coeff_per_k * (c.flash.temperature_k - 300.0);
+      if (fx.drift) factor *= 1.0 - c.flash.drift_rel_per_decade * std::log10(std::max(t_s, 1.0));
       factor = std::max(factor, 0.0);
       for (size_t k = 0; k < n; ++k) g[k] = static_cast<float>(g[k] * factor);
       break;

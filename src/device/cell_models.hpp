@@ -36,8 +36,8 @@ double pcm_one_over_f_sigma_rel(const CellParams& c, double g_prog_us, double t_
 
 // Programmed conductances of this instance: target + programming error (+ mismatch), before any
 // time-dependent effect. Also draws nothing else.
-std::vector<float> program_cells(const ArrayParams& p, const std::vector<float>& g_target,
-                                 int rows, int cols, const RandomStream& instance);
+std::vector<float> program_cells(const ArrayParams& p, const std::vector<float>& g_target, int rows,
+                                 int cols, const RandomStream& instance);
 
 // Conductances at time t after programming: drift, accumulated 1/f noise (PCM), relaxation
 // (RRAM), temperature and drift (flash), then stuck-at faults (RRAM).

@@ -42,7 +42,13 @@ struct CrossbarArray::State {
   std::vector<float> g_prog;  // [rows_used, phys_cols] after programming error
   std::vector<float> g_t;     // at the current time
   std::vector<float> g_eff;   // g_t with first-order IR drop (or g_t)
-  std::vector<float> sigma2;  // per-cell read noise variance (µS^2), empty if none
+  std::vector<float> g_sig;   // per signal: g_eff(plus) - g_eff(minus) [rows_used, signals]
+  // Per-MVM read noise variance (µS^2) per signal: sigma^2(plus) + sigma^2(minus), or for a
+  // shared minus column (offset encoding) sigma^2(plus) only, the shared column's variance in
+  // sigma2_shared [rows_used]. Empty if none.
+  std::vector<float> sigma2_sig;
+  std::vector<float> sigma2_shared;
+  bool shared_minus = false;  // every signal subtracts the same physical column
   double time_s = 0;
   std::optional<DacModel> dac;
   std::optional<AdcModel> adc;
@@ -62,7 +68,9 @@ CrossbarArray::CrossbarArray(ArrayParams params, RandomStream stream)
   state_ = new State();
 }
 
-CrossbarArray::~CrossbarArray() { delete state_; }
+CrossbarArray::~CrossbarArray() {
+  delete state_;
+}
 
 CrossbarArray::CrossbarArray(CrossbarArray&& o) noexcept
     : params_(std::move(o.params_)), stream_(o.stream_), state_(o.state_) {
@@ -82,7 +90,9 @@ CrossbarArray& CrossbarArray::operator=(CrossbarArray&& o) noexcept {
 
 namespace {
 
-bool ir_drop_on(const ArrayParams& p) { return p.effects.ir_drop && p.ir_drop.wire_r_ohm > 0; }
+bool ir_drop_on(const ArrayParams& p) {
+  return p.effects.ir_drop && p.ir_drop.wire_r_ohm > 0;
+}
 
 int rows_per_group(const ArrayParams& p, int rows_used) {
   if (p.parallel_rows <= 0 || p.parallel_rows >= rows_used) return std::max(rows_used, 1);
@@ -176,8 +186,34 @@ void CrossbarArray::set_time(double t) {
                 "nodal IR drop on " + std::to_string(s.rows()) + " x " + std::to_string(s.phys()) +
                     " cells; allowed up to " + std::to_string(kMaxNodalCells) + " cells",
                 "use ir_drop.model = first_order for large arrays");
-  s.sigma2 = read_noise_sigma_us(params_, s.g_t);
-  for (float& v : s.sigma2) v *= 1.2f * v;
+  // Signal-level matrices: the analog product is linear, so I(plus) - I(minus) = v . g_sig.
+  const int ns = s.enc.signals(), phys = s.phys();
+  s.shared_minus = params_.encoding.scheme == Encoding::offset_column;
+  s.g_sig.resize(static_cast<size_t>(s.rows()) * ns);
+  for (int i = 0; i < s.rows(); ++i)
+    for (int k = 0; k < ns; ++k) {
+      const size_t b = static_cast<size_t>(i) * phys;
+      s.g_sig[static_cast<size_t>(i) * ns + k] =
+          s.g_eff[b + s.enc.plus_col[k]] - s.g_eff[b + s.enc.minus_col[k]];
+    }
+  std::vector<float> sigma = read_noise_sigma_us(params_, s.g_t);
+  s.sigma2_sig.clear();
+  s.sigma2_shared.clear();
+  if (!sigma.empty()) {
+    s.sigma2_sig.resize(static_cast<size_t>(s.rows()) * ns);
+    if (s.shared_minus) s.sigma2_shared.resize(static_cast<size_t>(s.rows()));
+    for (int i = 0; i < s.rows(); ++i) {
+      const size_t b = static_cast<size_t>(i) * phys;
+      for (int k = 0; k < ns; ++k) {
+        const float sp = sigma[b + s.enc.plus_col[k]], sm = sigma[b + s.enc.minus_col[k]];
+        s.sigma2_sig[static_cast<size_t>(i) * ns + k] = sp * sp + (s.shared_minus ? 0.0f : sm * sm);
+      }
+      if (s.shared_minus) {
+        const float sm = sigma[b + s.enc.minus_col[0]];
+        s.sigma2_shared[static_cast<size_t>(i)] = sm * sm;
+      }
+    }
+  }
   s.drift_alpha = 1.0;
   if (params_.drift_compensation) {
     const double now = reference_readout(s.enc, s.g_t);
@@ -240,7 +276,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
     }
   }
   const size_t bsz = static_cast<size_t>(batch);
-  std::vector<float> v(bsz * rows), cur(bsz * phys), var, sig(bsz * ns), plane(rows);
+  std::vector<float> v(bsz * rows), cur, var, var_shared, sig(bsz * ns);
   const bool nodal = ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal;
   for (size_t pi = 0; pi < passes.size(); ++pi) {
     const Pass& ps = passes[pi];
@@ -257,59 +293,84 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
         for (int i = 0; i < ps.nrows; ++i) vb[i] = x[i] * k;
       }
     }
-    // 2. Column currents.
-    if (nodal) {
-#pragma omp parallel for schedule(static)
-      for (int b = 0; b < batch; ++b) {
-        std::vector<float> vfull(static_cast<size_t>(rows), 0.0f);
-        std::copy_n(v.data() + static_cast<size_t>(b) * ps.nrows, ps.nrows, vfull.data() + ps.row0);
-        std::vector<double> c =
-            ir_drop_nodal_currents(s.g_t.data(), rows, phys, p.ir_drop.wire_r_ohm, vfull.data());
-        for (int j = 0; j < phys; ++j) cur[static_cast<size_t>(b) * phys + j] = static_cast<float>(c[j]);
-      }
-    } else {
-      ops::sgemm_blocked(false, false, batch, phys, ps.nrows, 1.0f, v.data(), ps.nrows,
-                         s.g_eff.data() + static_cast<size_t>(ps.row0) * phys, phys, 0.0f,
-                         cur.data(), phys, kWhere);
-    }
-    if (!ideal_readout) {
-      // 3. Per-MVM noise, on the output side.
-      const bool cell_noise = !s.sigma2.empty();
-      const double col_sigma = column_noise_sigma_ua(p, ps.nrows);
-      const double sat = column_saturation_ua(p, ps.nrows);
-      if (cell_noise) {
-        var.resize(bsz * phys);
-        std::vector<float> v2(v.size());
-        for (size_t k = 0; k < v.size(); ++k) v2[k] = v[k] * v[k];
-        ops::sgemm_blocked(false, false, batch, phys, ps.nrows, 1.0f, v2.data(), ps.nrows,
-                           s.sigma2.data() + static_cast<size_t>(ps.row0) * phys, phys, 0.0f,
-                           var.data(), phys, kWhere);
-      }
-      if (cell_noise || col_sigma > 0 || std::isfinite(sat)) {
-        const RandomStream cell_stream = noise.child(0), col_stream = noise.child(1);
+    // 2. Signal currents: one sgemm against g_sig, or physical column currents (nodal IR drop,
+    //    or a bitline that saturates per column) turned into signals.
+    const double sat = ideal_readout ? INFINITY : column_saturation_ua(p, ps.nrows);
+    if (nodal || std::isfinite(sat)) {
+      cur.resize(bsz * phys);
+      if (nodal) {
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < batch; ++b) {
-          float* c = cur.data() + static_cast<size_t>(b) * phys;
-          std::vector<float> z(static_cast<size_t>(phys));
-          const uint64_t off = static_cast<uint64_t>(b) * phys;
-          if (cell_noise) {
-            cell_stream.normal(z.data(), z.size(), off);
-            const float* vr = var.data() + static_cast<size_t>(b) * phys;
-            for (int j = 0; j < phys; ++j) c[j] += std::sqrt(std::max(vr[j], 0.0f)) * z[j];
-          }
-          if (col_sigma > 0) {
-            col_stream.normal(z.data(), z.size(), off);
-            for (int j = 0; j < phys; ++j) c[j] += static_cast<float>(col_sigma) * z[j];
-          }
-          if (std::isfinite(sat)) {
-            const float hi = static_cast<float>(sat);
-            for (int j = 0; j < phys; ++j) c[j] = std::clamp(c[j], -hi, hi);
+          std::vector<float> vfull(static_cast<size_t>(rows), 0.0f);
+          std::copy_n(v.data() + static_cast<size_t>(b) * ps.nrows, ps.nrows,
+                      vfull.data() + ps.row0);
+          std::vector<double> c =
+              ir_drop_nodal_currents(s.g_t.data(), rows, phys, p.ir_drop.wire_r_ohm, vfull.data());
+          for (int j = 0; j < phys; ++j)
+            cur[static_cast<size_t>(b) * phys + j] = static_cast<float>(c[j]);
+        }
+      } else {
+        ops::sgemm_blocked(false, false, batch, phys, ps.nrows, 1.0f, v.data(), ps.nrows,
+                           s.g_eff.data() + static_cast<size_t>(ps.row0) * phys, phys, 0.0f,
+                           cur.data(), phys, kWhere);
+      }
+      if (std::isfinite(sat)) {
+        const float hi = static_cast<float>(sat);
+        for (float& c : cur) c = std::clamp(c, -hi, hi);
+      }
+      form_signals(s.enc, cur.data(), batch, sig.data());
+    } else {
+      ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v.data(), ps.nrows,
+                         s.g_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f, sig.data(),
+                         ns, kWhere);
+    }
+    if (!ideal_readout) {
+      // 3. Per-MVM noise on the output side. Independent Gaussian noise on every cell makes
+      //    each physical column current Gaussian with variance sum_i v_i^2 sigma_ij^2, so a
+      //    signal gets the sum over its two columns (one sgemm of squared operands); a shared
+      //    reference column's noise is one draw per input, common to all signals. Column
+      //    (SRAM thermal) noise adds col_sigma^2 per physical column.
+      const bool cell_noise = !s.sigma2_sig.empty();
+      const double col_sigma = column_noise_sigma_ua(p, ps.nrows);
+      const float col_var = static_cast<float>(col_sigma * col_sigma);
+      if (cell_noise || col_sigma > 0) {
+        std::vector<float> v2(v.size());
+        for (size_t k = 0; k < v.size(); ++k) v2[k] = v[k] * v[k];
+        var.assign(bsz * ns, 0.0f);
+        var_shared.assign(bsz, 0.0f);
+        if (cell_noise) {
+          ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v2.data(), ps.nrows,
+                             s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f,
+                             var.data(), ns, kWhere);
+          if (s.shared_minus)
+            for (int b = 0; b < batch; ++b) {
+              double acc_v = 0;
+              for (int i = 0; i < ps.nrows; ++i)
+                acc_v += static_cast<double>(v2[static_cast<size_t>(b) * ps.nrows + i]) *
+                         s.sigma2_shared[static_cast<size_t>(ps.row0 + i)];
+              var_shared[static_cast<size_t>(b)] = static_cast<float>(acc_v);
+            }
+        }
+        const float per_signal_col_var = s.shared_minus ? col_var : 2.0f * col_var;
+        const RandomStream sig_stream = noise.child(0), shared_stream = noise.child(1);
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < batch; ++b) {
+          float* o = sig.data() + static_cast<size_t>(b) * ns;
+          const float* vr = var.data() + static_cast<size_t>(b) * ns;
+          std::vector<float> z(static_cast<size_t>(ns));
+          sig_stream.normal(z.data(), z.size(), static_cast<uint64_t>(b) * ns);
+          for (int k = 0; k < ns; ++k)
+            o[k] += std::sqrt(std::max(vr[k], 0.0f) + per_signal_col_var) * z[k];
+          if (s.shared_minus) {
+            const float zs = static_cast<float>(shared_stream.normal_at(static_cast<uint64_t>(b)));
+            const float d =
+                std::sqrt(std::max(var_shared[static_cast<size_t>(b)], 0.0f) + col_var) * zs;
+            for (int k = 0; k < ns; ++k) o[k] -= d;
           }
         }
       }
     }
-    // 4. Signals and the ADC.
-    form_signals(s.enc, cur.data(), batch, sig.data());
+    // 4. The ADC.
     if (max_abs_signal != nullptr)
       for (size_t k = 0; k < sig.size(); ++k) {
         float& m = (*max_abs_signal)[k % static_cast<size_t>(ns)];
@@ -339,7 +400,8 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
   if (s.weights.empty())
-    throw Error(ErrorKind::invalid, kWhere, "calibrate before program()", "program the array first");
+    throw Error(ErrorKind::invalid, kWhere, "calibrate before program()",
+                "program the array first");
   check_inputs(sample_inputs, s.rows());
   float x_max = 0;
   for (float v : sample_inputs.span<float>()) x_max = std::max(x_max, std::fabs(v));
@@ -367,8 +429,7 @@ Tensor CrossbarArray::mvm(const Tensor& inputs) {
   check_inputs(inputs, s.rows());
   const int batch = static_cast<int>(inputs.dim(0));
   Tensor y(DType::f32, {batch, s.enc.cols});
-  const RandomStream mvm_stream =
-      device_stream(stream_, DeviceStream::mvm).child(s.mvm_count++);
+  const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(s.mvm_count++);
   if (batch == 0) return y;
   std::vector<float> xq(inputs.span<float>().begin(), inputs.span<float>().end());
   s.dac->quantize(xq.data(), xq.size());
@@ -408,8 +469,14 @@ Tensor CrossbarArray::target_conductances_us() const {
   return Tensor::from_vector<float>({state_->rows(), state_->phys()}, state_->enc.g_us);
 }
 
-int CrossbarArray::rows_used() const { return state_ ? state_->enc.rows : 0; }
-int CrossbarArray::cols_used() const { return state_ ? state_->enc.cols : 0; }
-uint64_t CrossbarArray::mvm_count() const { return state_ ? state_->mvm_count : 0; }
+int CrossbarArray::rows_used() const {
+  return state_ ? state_->enc.rows : 0;
+}
+int CrossbarArray::cols_used() const {
+  return state_ ? state_->enc.cols : 0;
+}
+uint64_t CrossbarArray::mvm_count() const {
+  return state_ ? state_->mvm_count : 0;
+}
 
 }  // namespace acim

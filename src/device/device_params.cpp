@@ -25,21 +25,25 @@ std::string num(double v) {
 
 // A real number that must be finite and >= 0 (a noise sigma, a probability, a time...).
 void check_nonneg(const std::string& name, double v) {
-  if (!std::isfinite(v)) bad(name, "is " + num(v) + "; allowed a finite number >= 0", "set a finite value");
+  if (!std::isfinite(v))
+    bad(name, "is " + num(v) + "; allowed a finite number >= 0", "set a finite value");
   if (v < 0) bad(name, "is " + num(v) + "; allowed >= 0", "use a non-negative value");
 }
 
 void check_finite(const std::string& name, double v) {
-  if (!std::isfinite(v)) bad(name, "is " + num(v) + "; allowed a finite number", "set a finite value");
+  if (!std::isfinite(v))
+    bad(name, "is " + num(v) + "; allowed a finite number", "set a finite value");
 }
 
 void check_positive(const std::string& name, double v) {
-  if (!std::isfinite(v) || v <= 0) bad(name, "is " + num(v) + "; allowed > 0", "use a positive value");
+  if (!std::isfinite(v) || v <= 0)
+    bad(name, "is " + num(v) + "; allowed > 0", "use a positive value");
 }
 
 void check_int_range(const std::string& name, int v, int lo, int hi) {
   if (v < lo || v > hi)
-    bad(name, "is " + std::to_string(v) + "; allowed " + std::to_string(lo) + ".." + std::to_string(hi),
+    bad(name,
+        "is " + std::to_string(v) + "; allowed " + std::to_string(lo) + ".." + std::to_string(hi),
         "choose a value in range");
 }
 
@@ -59,8 +63,8 @@ void ArrayParams::validate() const {
   check_nonneg("cell.g_min_us", cell.g_min_us);
   check_positive("cell.g_max_us", cell.g_max_us);
   if (cell.g_max_us <= cell.g_min_us)
-    bad("cell.g_max_us", "is " + num(cell.g_max_us) + " µS; allowed > cell.g_min_us (" +
-                             num(cell.g_min_us) + " µS)",
+    bad("cell.g_max_us",
+        "is " + num(cell.g_max_us) + " µS; allowed > cell.g_min_us (" + num(cell.g_min_us) + " µS)",
         "make the conductance range non-empty");
   if (cell.levels == 1 || cell.levels < 0 || cell.levels > (1 << 16))
     bad("cell.levels", "is " + std::to_string(cell.levels) + "; allowed 0 (continuous) or 2..65536",
@@ -80,15 +84,16 @@ void ArrayParams::validate() const {
   check_probability("cell.rram.p_stuck_on", r.p_stuck_on);
   check_probability("cell.rram.p_stuck_off", r.p_stuck_off);
   if (r.p_stuck_on + r.p_stuck_off > 1)
-    bad("cell.rram.p_stuck_on", "plus p_stuck_off is " + num(r.p_stuck_on + r.p_stuck_off) +
-                                    "; allowed <= 1",
+    bad("cell.rram.p_stuck_on",
+        "plus p_stuck_off is " + num(r.p_stuck_on + r.p_stuck_off) + "; allowed <= 1",
         "lower the fault probabilities");
   const SramParams& s = cell.sram;
   check_nonneg("cell.sram.mismatch_sigma_rel", s.mismatch_sigma_rel);
   check_nonneg("cell.sram.thermal_noise_sigma_rel", s.thermal_noise_sigma_rel);
   if (!std::isfinite(s.bitline_swing_fraction) || s.bitline_swing_fraction <= 0 ||
       s.bitline_swing_fraction > 1)
-    bad("cell.sram.bitline_swing_fraction", "is " + num(s.bitline_swing_fraction) + "; allowed (0, 1]",
+    bad("cell.sram.bitline_swing_fraction",
+        "is " + num(s.bitline_swing_fraction) + "; allowed (0, 1]",
         "use the usable fraction of the bitline swing");
   const FlashParams& f = cell.flash;
   check_nonneg("cell.flash.prog_sigma_rel", f.prog_sigma_rel);
@@ -101,25 +106,28 @@ void ArrayParams::validate() const {
     check_int_range("encoding.bits_per_cell", encoding.bits_per_cell, 1, 16);
     check_int_range("encoding.slices", encoding.slices, 1, 16);
     if (encoding.bits_per_cell * encoding.slices > 16)
-      bad("encoding.bits_per_cell", "times encoding.slices is " +
-                                        std::to_string(encoding.bits_per_cell * encoding.slices) +
-                                        "; allowed 1..16",
+      bad("encoding.bits_per_cell",
+          "times encoding.slices is " + std::to_string(encoding.bits_per_cell * encoding.slices) +
+              "; allowed 1..16",
           "use fewer bits per cell or fewer slices");
     if (cell.levels != 0 && cell.levels < (1 << encoding.bits_per_cell))
-      bad("encoding.bits_per_cell", "is " + std::to_string(encoding.bits_per_cell) + " but the cell has " +
-                                        std::to_string(cell.levels) + " levels; allowed 2^bits <= levels",
+      bad("encoding.bits_per_cell",
+          "is " + std::to_string(encoding.bits_per_cell) + " but the cell has " +
+              std::to_string(cell.levels) + " levels; allowed 2^bits <= levels",
           "lower bits_per_cell or use a cell with more levels");
   }
   if (cells_per_weight() > cols)
-    bad("cols", "is " + std::to_string(cols) + "; the encoding needs at least " +
-                    std::to_string(cells_per_weight() + (encoding.scheme == Encoding::offset_column)) +
-                    " columns",
+    bad("cols",
+        "is " + std::to_string(cols) + "; the encoding needs at least " +
+            std::to_string(cells_per_weight() + (encoding.scheme == Encoding::offset_column)) +
+            " columns",
         "use a wider array or another encoding");
   if (encoding.scheme == Encoding::offset_column && cell.levels == 2)
     bad("cell.levels", "is 2; offset-column encoding needs 0 (continuous) or >= 3 levels",
         "use differential or bit-sliced encoding for binary cells");
   if (encoding.scheme == Encoding::offset_column && cols < 2)
-    bad("cols", "is " + std::to_string(cols) + "; offset-column encoding needs >= 2 (one reference)",
+    bad("cols",
+        "is " + std::to_string(cols) + "; offset-column encoding needs >= 2 (one reference)",
         "use a wider array");
 
   // Periphery.
@@ -137,9 +145,12 @@ void ArrayParams::validate() const {
 
 int ArrayParams::cells_per_weight() const {
   switch (encoding.scheme) {
-    case Encoding::differential: return 2;
-    case Encoding::offset_column: return 1;
-    case Encoding::bit_sliced: return 2 * std::max(encoding.slices, 1);
+    case Encoding::differential:
+      return 2;
+    case Encoding::offset_column:
+      return 1;
+    case Encoding::bit_sliced:
+      return 2 * std::max(encoding.slices, 1);
   }
   return 2;
 }
@@ -208,12 +219,18 @@ ArrayParams default_array_params(CellType type) {
 
 std::string cell_type_name(CellType type) {
   switch (type) {
-    case CellType::ideal: return "ideal";
-    case CellType::pcm: return "pcm";
-    case CellType::rram: return "rram";
-    case CellType::sram_charge: return "sram_charge";
-    case CellType::sram_current: return "sram_current";
-    case CellType::flash: return "flash";
+    case CellType::ideal:
+      return "ideal";
+    case CellType::pcm:
+      return "pcm";
+    case CellType::rram:
+      return "rram";
+    case CellType::sram_charge:
+      return "sram_charge";
+    case CellType::sram_current:
+      return "sram_current";
+    case CellType::flash:
+      return "flash";
   }
   return "?";
 }

@@ -27,7 +27,8 @@ namespace {
 std::vector<float> column_max(const float* w, int rows, int cols, bool per_column) {
   std::vector<float> m(static_cast<size_t>(cols), 0.0f);
   for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) m[j] = std::max(m[j], std::fabs(w[static_cast<size_t>(i) * cols + j]));
+    for (int j = 0; j < cols; ++j)
+      m[j] = std::max(m[j], std::fabs(w[static_cast<size_t>(i) * cols + j]));
   if (!per_column) {
     float all = 0;
     for (float v : m) all = std::max(all, v);
@@ -114,7 +115,8 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
         }
         for (int i = 0; i < rows; ++i) {
           const double wv = at(i, j);
-          int64_t q = static_cast<int64_t>(std::llround(std::fabs(wv) / wmax[j] * static_cast<double>(qmax)));
+          int64_t q = static_cast<int64_t>(
+              std::llround(std::fabs(wv) / wmax[j] * static_cast<double>(qmax)));
           q = std::min(q, qmax);
           size_t base = static_cast<size_t>(i) * e.phys_cols;
           for (int d = 0; d < s; ++d) {
@@ -142,11 +144,13 @@ void form_signals(const EncodedWeights& e, const float* cur, int batch, float* s
 
 void decode_signals(const EncodedWeights& e, const float* sig, int batch, float* y) {
   const int ns = e.signals();
+  std::vector<double> acc(static_cast<size_t>(e.cols));
   for (int b = 0; b < batch; ++b) {
     const float* in = sig + static_cast<size_t>(b) * ns;
     float* o = y + static_cast<size_t>(b) * e.cols;
-    std::vector<double> acc(static_cast<size_t>(e.cols), 0.0);
-    for (int s = 0; s < ns; ++s) acc[e.signal_col[s]] += static_cast<double>(e.signal_weight[s]) * in[s];
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int s = 0; s < ns; ++s)
+      acc[e.signal_col[s]] += static_cast<double>(e.signal_weight[s]) * in[s];
     for (int j = 0; j < e.cols; ++j) o[j] = static_cast<float>(acc[j] * e.scale[j]);
   }
 }

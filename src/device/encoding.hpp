@@ -17,15 +17,15 @@
 namespace acim {
 
 struct EncodedWeights {
-  int rows = 0;       // logical rows (= physical rows used)
-  int cols = 0;       // logical columns
-  int phys_cols = 0;  // physical columns used
-  std::vector<float> g_us;            // target conductances [rows, phys_cols], µS
-  std::vector<float> scale;           // per logical column: weight units per µS of signal
-  std::vector<int> plus_col;          // per signal: physical column with + sign
-  std::vector<int> minus_col;         // per signal: physical column with - sign
-  std::vector<float> signal_weight;   // per signal: shift-add weight (2^(bits*slice)) or 1
-  std::vector<int> signal_col;        // per signal: logical column it belongs to
+  int rows = 0;                      // logical rows (= physical rows used)
+  int cols = 0;                      // logical columns
+  int phys_cols = 0;                 // physical columns used
+  std::vector<float> g_us;           // target conductances [rows, phys_cols], µS
+  std::vector<float> scale;          // per logical column: weight units per µS of signal
+  std::vector<int> plus_col;         // per signal: physical column with + sign
+  std::vector<int> minus_col;        // per signal: physical column with - sign
+  std::vector<float> signal_weight;  // per signal: shift-add weight (2^(bits*slice)) or 1
+  std::vector<int> signal_col;       // per signal: logical column it belongs to
   int signals() const { return static_cast<int>(plus_col.size()); }
 };
 

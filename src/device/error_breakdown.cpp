@@ -44,7 +44,8 @@ void mean_std(const std::vector<double>& v, double& mean, double& sd) {
 
 void check_counts(int batch, int instances) {
   if (batch < 1)
-    throw Error(ErrorKind::invalid, "error breakdown 'batch'", "is " + std::to_string(batch) + "; allowed >= 1", "");
+    throw Error(ErrorKind::invalid, "error breakdown 'batch'",
+                "is " + std::to_string(batch) + "; allowed >= 1", "");
   if (instances < 1)
     throw Error(ErrorKind::invalid, "error breakdown 'instances'",
                 "is " + std::to_string(instances) + "; allowed >= 1", "");
@@ -66,6 +67,26 @@ double relative_error(const Tensor& y, const Tensor& y_ref) {
   return std::sqrt(num / den);
 }
 
+namespace {
+
+// Whether a non-ideality does anything for this cell type and these parameters.
+bool applies(const ArrayParams& p, bool NonIdealities::*flag) {
+  const CellType t = p.cell.type;
+  const bool sram = t == CellType::sram_charge || t == CellType::sram_current;
+  if (flag == &NonIdealities::programming) return t != CellType::ideal;
+  if (flag == &NonIdealities::read_noise) return t == CellType::pcm || t == CellType::rram || sram;
+  if (flag == &NonIdealities::drift) return t == CellType::pcm || t == CellType::flash;
+  if (flag == &NonIdealities::faults) return t == CellType::rram;
+  if (flag == &NonIdealities::temperature) return t == CellType::flash;
+  if (flag == &NonIdealities::ir_drop) return p.ir_drop.wire_r_ohm > 0;
+  return true;
+}
+
+}  // namespace
+
+// Each source's error is its own contribution: ||y_source - y_none|| / ||y_ref||, with y_none the
+// array with every effect off (which still has the weight quantisation to the cell's levels,
+// reported as "weight levels"); "all" is ||y_all - y_ref|| / ||y_ref||.
 std::vector<ErrorSource> error_breakdown(const ArrayParams& params, int batch, int instances,
                                          uint64_t seed) {
   params.validate();
@@ -78,32 +99,56 @@ std::vector<ErrorSource> error_breakdown(const ArrayParams& params, int batch, i
     bool NonIdealities::*flag;
   };
   const Source sources[] = {
-      {"programming", &NonIdealities::programming}, {"read noise", &NonIdealities::read_noise},
-      {"drift", &NonIdealities::drift},             {"faults", &NonIdealities::faults},
-      {"temperature", &NonIdealities::temperature}, {"dac", &NonIdealities::dac},
-      {"adc", &NonIdealities::adc},                 {"ir drop", &NonIdealities::ir_drop},
+      {"programming", &NonIdealities::programming},
+      {"read noise", &NonIdealities::read_noise},
+      {"drift", &NonIdealities::drift},
+      {"faults", &NonIdealities::faults},
+      {"temperature", &NonIdealities::temperature},
+      {"dac", &NonIdealities::dac},
+      {"adc", &NonIdealities::adc},
+      {"ir drop", &NonIdealities::ir_drop},
   };
-  std::vector<ErrorSource> out;
-  for (int k = 0; k <= static_cast<int>(std::size(sources)); ++k) {
-    ArrayParams p = params;
-    ErrorSource src;
-    if (k < static_cast<int>(std::size(sources))) {
-      if (!(params.effects.*(sources[k].flag))) continue;  // switched off by the user
-      p.effects = none;
-      p.effects.*(sources[k].flag) = true;
-      src.name = sources[k].name;
-    } else {
-      src.name = "all";
-    }
-    std::vector<double> errs;
-    for (int inst = 0; inst < instances; ++inst) {
-      Experiment e = make_experiment(p, batch, seed, inst);
-      CrossbarArray a(p, RandomStream(seed, {kInstances, static_cast<uint64_t>(inst)}));
+  const int n_src = static_cast<int>(std::size(sources));
+  // Row k < n_src: source k; n_src: weight levels; n_src + 1: all.
+  std::vector<std::vector<double>> errs(static_cast<size_t>(n_src) + 2);
+  for (int inst = 0; inst < instances; ++inst) {
+    Experiment e = make_experiment(params, batch, seed, inst);
+    const RandomStream stream(seed, {kInstances, static_cast<uint64_t>(inst)});
+    auto run = [&](const NonIdealities& fx, Tensor* ref) {
+      ArrayParams p = params;
+      p.effects = fx;
+      CrossbarArray a(p, stream);
       a.program(e.w);
       a.calibrate(e.x);
-      errs.push_back(relative_error(a.mvm(e.x), a.mvm_reference(e.x)));
+      if (ref != nullptr) *ref = a.mvm_reference(e.x);
+      return a.mvm(e.x);
+    };
+    Tensor ref;
+    const Tensor y_none = run(none, &ref);
+    errs[static_cast<size_t>(n_src)].push_back(relative_error(y_none, ref));
+    for (int k = 0; k < n_src; ++k) {
+      if (!(params.effects.*(sources[k].flag)) || !applies(params, sources[k].flag)) continue;
+      NonIdealities fx = none;
+      fx.*(sources[k].flag) = true;
+      const Tensor y = run(fx, nullptr);
+      // ||y - y_none|| / ||ref||: relative_error(y, y_none) * ||y_none|| / ||ref||.
+      double num = 0, den = 0;
+      for (int64_t i = 0; i < y.numel(); ++i) {
+        const double d = static_cast<double>(y.data<float>()[i]) - y_none.data<float>()[i];
+        num += d * d;
+        den += static_cast<double>(ref.data<float>()[i]) * ref.data<float>()[i];
+      }
+      errs[static_cast<size_t>(k)].push_back(den > 0 ? std::sqrt(num / den) : 0.0);
     }
-    mean_std(errs, src.rel_error, src.rel_error_std);
+    errs[static_cast<size_t>(n_src) + 1].push_back(
+        relative_error(run(params.effects, nullptr), ref));
+  }
+  std::vector<ErrorSource> out;
+  for (int k = 0; k < n_src + 2; ++k) {
+    if (errs[static_cast<size_t>(k)].empty()) continue;
+    ErrorSource src;
+    src.name = k < n_src ? sources[k].name : (k == n_src ? "weight levels" : "all");
+    mean_std(errs[static_cast<size_t>(k)], src.rel_error, src.rel_error_std);
     out.push_back(src);
   }
   return out;

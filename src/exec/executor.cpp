@@ -67,6 +67,30 @@ Executor::Executor(Graph graph) : graph_(std::move(graph)) {
     steps_.push_back(std::move(step));
   }
   for (const auto& out : graph_.outputs) output_slots_.push_back(slot_of(out.name));
+  // Ops with a prepare hook see their constant inputs once here. An initializer that is also a
+  // graph input can be overridden by a run's inputs, so it does not count as constant.
+  std::set<std::string> graph_inputs;
+  for (const auto& in : graph_.inputs) graph_inputs.insert(in.name);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const auto* op = static_cast<const ops::OpDef*>(steps_[i].op);
+    if (!op->prepare) continue;
+    const Node& node = graph_.nodes[i];
+    std::vector<const Tensor*> consts;
+    bool any = false;
+    for (const auto& in : node.inputs) {
+      auto it = in.empty() || graph_inputs.count(in) ? graph_.initializers.end()
+                                                     : graph_.initializers.find(in);
+      consts.push_back(it == graph_.initializers.end() ? nullptr : &it->second);
+      any |= consts.back() != nullptr;
+    }
+    if (!any) continue;
+    try {
+      steps_[i].prepared = op->prepare(node, consts);
+    } catch (const Error& e) {
+      if (!e.where().empty()) throw;
+      throw Error(e.kind(), graph_.where(node), e.what_only(), e.fix());
+    }
+  }
   // Free each intermediate right after its last reader, unless it is a graph output or constant.
   last_use.resize(static_cast<size_t>(num_slots_), -1);
   for (int s : output_slots_) last_use[static_cast<size_t>(s)] = -1;
@@ -135,7 +159,8 @@ TensorMap Executor::run(const TensorMap& inputs) const {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& step = steps_[i];
     const Node& node = graph_.nodes[i];
-    ops::RunContext ctx{node, {}, {}, std::vector<Tensor>(step.outputs.size())};
+    ops::RunContext ctx{node, {}, {}, std::vector<Tensor>(step.outputs.size()),
+                        step.prepared.get()};
     ctx.inputs.reserve(step.inputs.size());
     for (int s : step.inputs) ctx.inputs.push_back(s < 0 ? nullptr : &values[static_cast<size_t>(s)]);
     try {

@@ -352,6 +352,8 @@ void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, 
   }
 }
 
+constexpr int64_t kDepthwiseSlack = 32;  // floats of depthwise scratch past the padded plane
+
 // One (image, channel) plane of conv_depthwise_s1. Always inlined, so the AVX-512 copy below
 // vectorises it 16 wide.
 __attribute__((always_inline)) inline void depthwise_s1_plane(
@@ -388,10 +390,101 @@ __attribute__((always_inline)) inline void depthwise_s1_plane(
 }
 
 #if ACIM_CONV_AVX512
+// depthwise_s1_plane with the output grid held in registers: blocks of 128 grid points (8
+// vectors) take every tap in turn as one multiply-add from the padded plane, so the grid is
+// stored once instead of once per tap. Each point is the bias plus the taps in the same order
+// as above, as fused multiply-adds.
+constexpr int64_t kMaxRegTaps = 64;
+
+inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1u) : __mmask16(0);
+}
+
+// NV vectors of grid points (the last one stored masked by `last`): bias, then every tap. The
+// loads are whole vectors (masked loads make GCC 12 keep the accumulators on the stack): the
+// last one may read up to 15 floats past the padded plane, into the rest of the scratch, and
+// those lanes are dropped.
+template <int NV>
+__attribute__((target("avx512f"))) inline void depthwise_block(
+    const float* xs, const int64_t* off, const float* wk, int64_t ntap, float b, __mmask16 last,
+    float* out, bool clamp, __m512 vlo, __m512 vhi) {
+  __m512 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = _mm512_set1_ps(b);
+  for (int64_t t = 0; t < ntap; ++t) {
+    const __m512 wv = _mm512_set1_ps(wk[t]);
+    const float* src = xs + off[t];
+    for (int v = 0; v < NV; ++v)
+      acc[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(src + 16 * v), acc[v]);
+  }
+  const __mmask16 all = 0xFFFF;  // maskz forms: GCC 12 warns on the plain min/max
+  for (int v = 0; v < NV; ++v) {
+    __m512 r = acc[v];
+    if (clamp) r = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, r));  // np.clip
+    _mm512_mask_storeu_ps(out + 16 * v, v == NV - 1 ? last : all, r);
+  }
+}
+
+using DepthwiseBlockFn = void (*)(const float*, const int64_t*, const float*, int64_t, float,
+                                  __mmask16, float*, bool, __m512, __m512);
+constexpr DepthwiseBlockFn kDepthwiseBlocks[9] = {
+    nullptr,            depthwise_block<1>, depthwise_block<2>, depthwise_block<3>,
+    depthwise_block<4>, depthwise_block<5>, depthwise_block<6>, depthwise_block<7>,
+    depthwise_block<8>};
+
 __attribute__((target("avx512f"))) void depthwise_s1_plane_avx512(
     const float* xp, const float* wk, float b, float* yp, const Window& w, float* xpad,
     float* ygrid, const FusedActs* acts) {
-  depthwise_s1_plane(xp, wk, b, yp, w, xpad, ygrid, acts);
+  if (w.k_size() > kMaxRegTaps) {
+    depthwise_s1_plane(xp, wk, b, yp, w, xpad, ygrid, acts);
+    return;
+  }
+  const int64_t in_d = w.in[0], in_h = w.in[1], in_w = w.in[2];
+  const int64_t out_d = w.out[0], out_h = w.out[1], out_w = w.out[2];
+  const int64_t hp = in_h + w.pad_b[1] + w.pad_e[1], wp = in_w + w.pad_b[2] + w.pad_e[2];
+  const int64_t dp = in_d + w.pad_b[0] + w.pad_e[0], plane = hp * wp;
+  const int64_t grid = (out_h - 1) * wp + out_w;  // one output plane at pitch wp
+  // The zero-padded input. The scratch has kDepthwiseSlack floats past the padded plane, so
+  // stores are whole vectors: each input row is stored with zeros after it, which fall on the
+  // padding or on the next row's values, written after it.
+  const int64_t total = dp * plane;
+  for (int64_t i = 0; i < total; i += 16) _mm512_storeu_ps(xpad + i, _mm512_setzero_ps());
+  float* base = xpad + w.pad_b[0] * plane + w.pad_b[1] * wp + w.pad_b[2];
+  const __mmask16 row_tail = tail_mask(in_w % 16 == 0 ? 16 : in_w % 16);
+  for (int64_t d = 0; d < in_d; ++d)
+    for (int64_t h = 0; h < in_h; ++h) {
+      const float* src = xp + (d * in_h + h) * in_w;
+      float* dst = base + d * plane + h * wp;
+      int64_t i = 0;
+      for (; i + 16 < in_w; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+      _mm512_storeu_ps(dst + i, _mm512_maskz_loadu_ps(row_tail, src + i));
+    }
+  int64_t off[kMaxRegTaps];
+  int64_t ntap = 0;
+  for (int64_t kd = 0; kd < w.k[0]; ++kd)
+    for (int64_t kh = 0; kh < w.k[1]; ++kh)
+      for (int64_t kw = 0; kw < w.k[2]; ++kw)
+        off[ntap++] = kd * w.dil[0] * plane + kh * w.dil[1] * wp + kw * w.dil[2];
+  const bool clamp = acts && acts->single_clamp();
+  const __m512 vlo = _mm512_set1_ps(clamp ? acts->steps[0].a : 0.0f);
+  const __m512 vhi = _mm512_set1_ps(clamp ? acts->steps[0].b : 0.0f);
+  for (int64_t od = 0; od < out_d; ++od) {
+    const float* xs0 = xpad + od * plane;
+    for (int64_t g0 = 0; g0 < grid; g0 += 128) {
+      const int64_t left = std::min<int64_t>(128, grid - g0);
+      const int64_t nv = (left + 15) / 16;
+      kDepthwiseBlocks[nv](xs0 + g0, off, wk, ntap, b, tail_mask(left - 16 * (nv - 1)),
+                           ygrid + g0, clamp, vlo, vhi);
+    }
+    for (int64_t oh = 0; oh < out_h; ++oh) {
+      float* dst = yp + (od * out_h + oh) * out_w;
+      const float* src = ygrid + oh * wp;
+      for (int64_t i = 0; i < out_w; i += 16) {
+        const __mmask16 m = tail_mask(out_w - i);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+      }
+    }
+  }
+  if (acts && !clamp) apply_acts(*acts, yp, w.out_size());
 }
 #endif
 
@@ -523,7 +616,7 @@ void conv_run(RunContext& ctx) {
       const int64_t per_thread =
           (w.in[0] + w.pad_b[0] + w.pad_e[0]) * (w.in[1] + w.pad_b[1] + w.pad_e[1]) *
               (w.in[2] + w.pad_b[2] + w.pad_e[2]) +
-          w.out[1] * (w.in[2] + w.pad_b[2] + w.pad_e[2]);
+          w.out[1] * (w.in[2] + w.pad_b[2] + w.pad_e[2]) + kDepthwiseSlack;
       std::unique_ptr<float[]> scratch(new float[omp_get_max_threads() * per_thread]);
       conv_depthwise_s1(xd, wd, b ? b->data<float>() : nullptr, yd, g.n, g.c, w, scratch.get(),
                         per_thread, ap);

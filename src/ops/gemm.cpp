@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -44,27 +45,16 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda,
   const __mmask16 m1 = nc >= 32   ? __mmask16(0xFFFF)
                        : nc > 16 ? __mmask16((1u << (nc - 16)) - 1u)
                                  : __mmask16(0);
-  if (nc == kNr) {
-    for (int64_t p = 0; p < k; ++p) {
-      const float* b = brows[p] + boff;
-      const __m512 b0 = _mm512_loadu_ps(b);
-      const __m512 b1 = _mm512_loadu_ps(b + 16);
-      for (int r = 0; r < R; ++r) {
-        const __m512 av = _mm512_set1_ps(a[r * lda + p]);
-        acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-        acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
-      }
-    }
-  } else {
-    for (int64_t p = 0; p < k; ++p) {
-      const float* b = brows[p] + boff;
-      const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
-      const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-      for (int r = 0; r < R; ++r) {
-        const __m512 av = _mm512_set1_ps(a[r * lda + p]);
-        acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-        acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
-      }
+  // B rows always hold 32 readable columns (fast_gemm_rows pads a narrower last panel), so
+  // the loop has no masks; with masked loads GCC 12 keeps the accumulators on the stack.
+  for (int64_t p = 0; p < k; ++p) {
+    const float* b = brows[p] + boff;
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * lda + p]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
     }
   }
   const __m512 alpha = _mm512_set1_ps(e.alpha);
@@ -101,6 +91,56 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda,
   }
   if (e.acts && !clamp && !e.acts->empty())
     for (int r = 0; r < R; ++r) apply_acts(*e.acts, c + r * ldc, nc);
+}
+
+// One row of A times up to 128 columns of B (8 vectors of 16), for products with very few rows
+// (a recurrent step at batch 1), where the 8 x 32 tile would be one latency-bound chain of
+// multiply-adds per 16 columns. Each element is the same sequential chain over k and the same
+// epilogue as in tile_kernel, so results are identical to it.
+ACIM_TARGET_AVX512 void row_kernel(int64_t k, const float* a, const float* const* brows,
+                                   int64_t boff, float* c, int nc, const GemmEpilogue& e,
+                                   const float* rb, const float* cb, float lo, float hi,
+                                   bool clamp) {
+  constexpr int kV = 8;
+  __m512 acc[kV];
+  __mmask16 mk[kV];
+  int nv = 0;
+  for (int v = 0; v < kV; ++v) {
+    acc[v] = _mm512_setzero_ps();
+    const int left = nc - 16 * v;
+    mk[v] = left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1u) : __mmask16(0);
+    if (left > 0) nv = v + 1;
+  }
+  if (nv == kV && nc == 16 * kV) {
+    for (int64_t p = 0; p < k; ++p) {
+      const float* b = brows[p] + boff;
+      const __m512 av = _mm512_set1_ps(a[p]);
+      for (int v = 0; v < kV; ++v) acc[v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16 * v), acc[v]);
+    }
+  } else {
+    for (int64_t p = 0; p < k; ++p) {
+      const float* b = brows[p] + boff;
+      const __m512 av = _mm512_set1_ps(a[p]);
+      for (int v = 0; v < nv; ++v)
+        acc[v] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk[v], b + 16 * v), acc[v]);
+    }
+  }
+  const __m512 alpha = _mm512_set1_ps(e.alpha);
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  for (int v = 0; v < nv; ++v) {
+    __m512 x = acc[v];
+    float* cr = c + 16 * v;
+    if (e.alpha != 1.0f) x = _mm512_mul_ps(x, alpha);
+    if (e.accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[v], cr));
+    if (rb) x = _mm512_add_ps(x, _mm512_set1_ps(*rb));
+    if (cb) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[v], cb + 16 * v));
+    if (clamp) {
+      const __mmask16 all = 0xFFFF;
+      x = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, x));
+    }
+    _mm512_mask_storeu_ps(cr, mk[v], x);
+  }
+  if (e.acts && !clamp && !e.acts->empty()) apply_acts(*e.acts, c, nc);
 }
 
 using TileFn = void (*)(int64_t, const float*, int64_t, const float* const*, int64_t, float*,
@@ -159,11 +199,39 @@ void fast_gemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
   ACIM_ASSERT(fast_gemm_available(), "fast_gemm without AVX-512");
   const bool clamp = e.acts && e.acts->single_clamp();
   const float lo = clamp ? e.acts->steps[0].a : 0.0f, hi = clamp ? e.acts->steps[0].b : 0.0f;
+  if (m <= 2) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j0 = 0; j0 < n; j0 += 128) {
+        const int nc = static_cast<int>(std::min<int64_t>(128, n - j0));
+        row_kernel(k, a + i * lda, brows, boff + j0, c + i * ldc + j0, nc, e,
+                   e.row_bias ? e.row_bias + i : nullptr, e.col_bias ? e.col_bias + j0 : nullptr,
+                   lo, hi, clamp);
+      }
+    return;
+  }
+  thread_local std::vector<float> tail;  // a last panel narrower than 32, zero-padded
+  thread_local std::vector<const float*> tail_rows;
   for (int64_t j0 = 0; j0 < n; j0 += kNr) {
     const int nc = static_cast<int>(std::min<int64_t>(kNr, n - j0));
+    const float* const* br = brows;
+    int64_t bo = boff + j0;
+    if (nc < kNr) {
+      if (tail.size() < static_cast<size_t>(k * kNr)) {
+        tail.resize(static_cast<size_t>(k * kNr));
+        tail_rows.resize(static_cast<size_t>(k));
+      }
+      for (int64_t p = 0; p < k; ++p) {
+        float* t = tail.data() + p * kNr;
+        const float* src = brows[p] + bo;
+        for (int jj = 0; jj < kNr; ++jj) t[jj] = jj < nc ? src[jj] : 0.0f;
+        tail_rows[static_cast<size_t>(p)] = t;
+      }
+      br = tail_rows.data();
+      bo = 0;
+    }
     for (int64_t i0 = 0; i0 < m; i0 += kMr) {
       const int rows = static_cast<int>(std::min<int64_t>(kMr, m - i0));
-      kTiles[rows](k, a + i0 * lda, lda, brows, boff + j0, c + i0 * ldc + j0, ldc, nc, e,
+      kTiles[rows](k, a + i0 * lda, lda, br, bo, c + i0 * ldc + j0, ldc, nc, e,
                    e.row_bias ? e.row_bias + i0 : nullptr, e.col_bias ? e.col_bias + j0 : nullptr,
                    lo, hi, clamp);
     }
@@ -210,8 +278,6 @@ void fast_gemm_rows(int64_t, int64_t, int64_t, const float*, int64_t, const floa
 }
 #endif
 
-namespace {
-
 // fast_gemm over fixed blocks of rows and columns run in parallel by OpenMP (small products on
 // one thread). Every element is computed the same way whatever the blocking (see
 // kernels_gemm.hpp), so results do not depend on the thread count.
@@ -225,7 +291,18 @@ void fast_gemm_parallel(int64_t m, int64_t n, int64_t k, const float* a, int64_t
   int64_t nb = 32 * std::max<int64_t>(1, panels * mblk / (2 * threads));
   nb = std::min(nb, std::max<int64_t>(32, 32 * (int64_t{8192} / std::max<int64_t>(k, 1))));
   const int64_t nblk = (n + nb - 1) / nb, items = mblk * nblk;
-#pragma omp parallel for schedule(static) if (items > 1 && m * n * k > (int64_t{1} << 16))
+  if (threads == 1 || items == 1 || m * n * k <= (int64_t{1} << 16)) {
+    // No OpenMP region. Whole rows of blocks at once: splitting columns never changes an
+    // element, splitting rows can (few-row products take other kernels), so rows keep mb.
+    for (int64_t i0 = 0; i0 < m; i0 += mb) {
+      GemmEpilogue eb = e;
+      if (eb.row_bias) eb.row_bias += i0;
+      fast_gemm(std::min(mb, m - i0), n, k, a + i0 * lda, lda, b, ldb, trans_b, c + i0 * ldc,
+                ldc, eb);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t i0 = (it / nblk) * mb, j0 = (it % nblk) * nb;
     GemmEpilogue eb = e;
@@ -235,6 +312,8 @@ void fast_gemm_parallel(int64_t m, int64_t n, int64_t k, const float* a, int64_t
               trans_b ? b + j0 * ldb : b + j0, ldb, trans_b, c + i0 * ldc + j0, ldc, eb);
   }
 }
+
+namespace {
 
 // ---- Gemm: Y = alpha * op(A) * op(B) + beta * C ----
 
@@ -295,6 +374,29 @@ void require_f32_run(const RunContext& ctx, size_t i) {
              "export the model with float32 tensors");
 }
 
+// Gemm with transB = 1 and a constant B [N, K]: Bᵀ [K, N] laid out once per Executor, so the
+// GEMM reads B row-major instead of packing it on every run.
+struct GemmPrepared {
+  int64_t n = 0, k = 0;
+  std::vector<float> bt;
+};
+
+std::shared_ptr<const void> gemm_prepare(const Node& node,
+                                         const std::vector<const Tensor*>& inputs) {
+  if (!fast_gemm_available() || inputs.size() < 2 || !inputs[1]) return nullptr;
+  if (node.attr_int("transB", 0) == 0) return nullptr;
+  const Tensor& b = *inputs[1];
+  if (b.dtype() != DType::f32 || b.rank() != 2) return nullptr;  // the kernel reports it
+  auto p = std::make_shared<GemmPrepared>();
+  p->n = b.shape()[0];
+  p->k = b.shape()[1];
+  p->bt.resize(static_cast<size_t>(p->n * p->k));
+  const float* bd = b.data<float>();
+  for (int64_t j = 0; j < p->n; ++j)
+    for (int64_t q = 0; q < p->k; ++q) p->bt[static_cast<size_t>(q * p->n + j)] = bd[j * p->k + q];
+  return p;
+}
+
 void gemm_run(RunContext& ctx) {
   const Tensor& a = ctx.in(0);
   const Tensor& b = ctx.in(1);
@@ -330,8 +432,13 @@ void gemm_run(RunContext& ctx) {
         e.accumulate = true;
       }
     }
-    fast_gemm_parallel(d.m, d.n, d.k, a.data<float>(), d.k, b.data<float>(), tb ? d.k : d.n, tb,
-                       yd, d.n, e);
+    const auto* prep = static_cast<const GemmPrepared*>(ctx.prepared);
+    if (prep && tb && prep->n == d.n && prep->k == d.k)
+      fast_gemm_parallel(d.m, d.n, d.k, a.data<float>(), d.k, prep->bt.data(), d.n, false, yd,
+                         d.n, e);
+    else
+      fast_gemm_parallel(d.m, d.n, d.k, a.data<float>(), d.k, b.data<float>(), tb ? d.k : d.n, tb,
+                         yd, d.n, e);
     if (!acts_ok) run_fused_ops(ctx.node, y);
     ctx.outputs[0] = y;
     return;
@@ -526,7 +633,8 @@ int64_t matmul_macs(const CostContext& c) {
 }  // namespace
 
 void register_gemm(std::vector<OpDef>& ops) {
-  ops.push_back({"Gemm", 2, 3, gemm_infer, gemm_run, gemm_macs, /*handles_fused=*/true});
+  ops.push_back({"Gemm", 2, 3, gemm_infer, gemm_run, gemm_macs, /*handles_fused=*/true,
+                 gemm_prepare});
   ops.push_back({"MatMul", 2, 2, matmul_infer, matmul_run, matmul_macs});
 }
 

@@ -37,4 +37,10 @@ void fast_gemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
                     const float* const* brows, int64_t boff, float* c, int64_t ldc,
                     const GemmEpilogue& e);
 
+// fast_gemm split into fixed blocks of rows and columns run in parallel by OpenMP (one thread
+// for small products); results do not depend on the thread count.
+void fast_gemm_parallel(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, bool trans_b, float* c, int64_t ldc,
+                        const GemmEpilogue& e);
+
 }  // namespace acim::ops

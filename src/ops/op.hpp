@@ -3,6 +3,7 @@
 // op type; families of ops live one file each in src/ops/ and register in registry.cpp.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,9 @@ struct RunContext {
   std::string where;  // may be empty on the hot path: the executor then adds the node name
   std::vector<const Tensor*> inputs;  // nullptr for omitted optional inputs
   std::vector<Tensor> outputs;        // one per node output; the kernel assigns each
+  // What the op's `prepare` returned for this node in the Executor (nullptr elsewhere: shape
+  // inference, constant folding, or when prepare returned nullptr). A kernel must work without.
+  const void* prepared = nullptr;
 
   bool has(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
   const Tensor& in(size_t i) const;  // throws if absent
@@ -67,6 +71,11 @@ struct OpDef {
   // True if `run` applies the node's fused activations (Node::fused) itself, in its epilogue;
   // the executor then does not run them after it.
   bool handles_fused = false;
+  // Optional: called once by the Executor's constructor with the node's inputs that are constant
+  // (initializers that are not also graph inputs; nullptr for the others), to prepare data the
+  // kernel reuses on every run (weights re-laid out for the GEMM). May return nullptr.
+  std::shared_ptr<const void> (*prepare)(const Node& node,
+                                         const std::vector<const Tensor*>& inputs) = nullptr;
 };
 
 // The registry of all supported ops. find_op returns nullptr for unsupported op types.

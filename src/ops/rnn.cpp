@@ -7,12 +7,16 @@
 // linear_before_reset) and an elementwise pass over the gates. Gate order in W, R and B is the
 // ONNX one: RNN i; GRU z, r, h; LSTM i, o, f, c (peepholes P: i, o, f).
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <memory>
 
+#include "ops/kernels_gemm.hpp"
+#include "ops/kernels_vmath.hpp"
 #include "ops/util.hpp"
 
 namespace acim::ops {
@@ -303,6 +307,90 @@ inline float gate(const Activation& act, float v, const RnnAttrs& a) {
   return activate(act, v);
 }
 
+// True if the activation has a vectorised array form (kernels_vmath.hpp).
+inline bool vector_act(const Activation& f) {
+  return f.fn == ActFn::sigmoid || f.fn == ActFn::tanh;
+}
+
+// p[i] = f(clip(p[i])) for a sigmoid or tanh f.
+inline void act_array(const Activation& f, float* p, int64_t n, const RnnAttrs& a) {
+  if (a.has_clip)
+    for (int64_t i = 0; i < n; ++i) p[i] = std::max(-a.clip, std::min(a.clip, p[i]));
+  if (f.fn == ActFn::sigmoid)
+    sigmoid_array(p, n);
+  else
+    tanh_array(p, n);
+}
+
+// One LSTM cell for one batch row with sigmoid / tanh activations, as passes over arrays:
+// gates (i, o, f, c) = xg + rec (+ peepholes), then C and H in place. `tmp` holds 2 * 4 * hid.
+void lstm_cell(const float* xg, const float* rec, const float* peep, const RnnAttrs& a,
+               const Activation* act, int64_t hid, float* tmp, float* cst, float* hst) {
+  float* gi = tmp;
+  float* go = tmp + hid;
+  float* gf = tmp + 2 * hid;
+  float* gc = tmp + 3 * hid;
+  float* ct = tmp + 4 * hid;
+  for (int64_t j = 0; j < 4 * hid; ++j) tmp[j] = xg[j] + rec[j];
+  if (peep)
+    for (int64_t j = 0; j < hid; ++j) {
+      gi[j] += peep[j] * cst[j];
+      gf[j] += peep[2 * hid + j] * cst[j];
+    }
+  act_array(act[0], gi, hid, a);
+  if (a.input_forget)
+    for (int64_t j = 0; j < hid; ++j) gf[j] = 1.0f - gi[j];
+  else
+    act_array(act[0], gf, hid, a);
+  act_array(act[1], gc, hid, a);
+  for (int64_t j = 0; j < hid; ++j) {
+    cst[j] = gf[j] * cst[j] + gi[j] * gc[j];
+    ct[j] = cst[j];
+  }
+  if (peep)
+    for (int64_t j = 0; j < hid; ++j) go[j] += peep[hid + j] * cst[j];
+  act_array(act[0], go, hid, a);
+  if (act[2].fn == ActFn::sigmoid)
+    sigmoid_array(ct, hid);
+  else
+    tanh_array(ct, hid);
+  for (int64_t j = 0; j < hid; ++j) hst[j] = go[j] * ct[j];
+}
+
+// The weights re-laid out for acim's GEMM once per Executor: per direction Wᵀ [input, gates]
+// and Rᵀ [hidden, gates], so the input projection and every recurrent step read B row-major.
+struct RnnPrepared {
+  int64_t nd = 0, gh = 0, hid = 0, in = 0;
+  std::vector<float> wt, rt;
+};
+
+std::shared_ptr<const void> prepare_rnn(const Node&, const std::vector<const Tensor*>& inputs) {
+  if (!fast_gemm_available() || inputs.size() < 3 || !inputs[1] || !inputs[2]) return nullptr;
+  const Tensor& w = *inputs[1];
+  const Tensor& r = *inputs[2];
+  if (w.dtype() != DType::f32 || r.dtype() != DType::f32 || w.rank() != 3 || r.rank() != 3)
+    return nullptr;  // the kernel reports it
+  auto p = std::make_shared<RnnPrepared>();
+  p->nd = w.shape()[0];
+  p->gh = w.shape()[1];
+  p->in = w.shape()[2];
+  p->hid = r.shape()[2];
+  if (r.shape()[0] != p->nd || r.shape()[1] != p->gh) return nullptr;
+  p->wt.resize(static_cast<size_t>(p->nd * p->gh * p->in));
+  p->rt.resize(static_cast<size_t>(p->nd * p->gh * p->hid));
+  const float* wd = w.data<float>();
+  const float* rd = r.data<float>();
+  for (int64_t d = 0; d < p->nd; ++d)
+    for (int64_t j = 0; j < p->gh; ++j) {
+      for (int64_t q = 0; q < p->in; ++q)
+        p->wt[static_cast<size_t>((d * p->in + q) * p->gh + j)] = wd[(d * p->gh + j) * p->in + q];
+      for (int64_t q = 0; q < p->hid; ++q)
+        p->rt[static_cast<size_t>((d * p->hid + q) * p->gh + j)] =
+            rd[(d * p->gh + j) * p->hid + q];
+    }
+  return p;
+}
+
 void run_rnn(RunContext& ctx) {
   RnnAttrs a = parse_attrs(ctx.node, ctx.where);
   for (size_t i = 0; i < 3; ++i) ctx.in(i);  // required; throws naming the node when absent
@@ -365,19 +453,31 @@ void run_rnn(RunContext& ctx) {
   };
 
   const size_t rows = static_cast<size_t>(seq * batch);
+  const bool fast = fast_gemm_available();
   std::vector<float> xproj(rows * static_cast<size_t>(gh));
-  std::vector<float> xg(static_cast<size_t>(batch * gh)), rec(static_cast<size_t>(batch * gh));
+  std::vector<float> rec(static_cast<size_t>(batch * gh));
   std::vector<float> h(static_cast<size_t>(batch * hid)), c(static_cast<size_t>(batch * hid));
   std::vector<float> rh(static_cast<size_t>(batch * hid));  // GRU: r ⊙ H(t-1)
   std::vector<float> bx(static_cast<size_t>(gh)), rbh(static_cast<size_t>(hid));
+  std::vector<float> zeros(static_cast<size_t>(gh), 0.0f);
+  std::vector<float> rt(fast ? static_cast<size_t>(gh * hid) : 0);  // Rᵀ: [hid, gh]
+  std::vector<float> cell(static_cast<size_t>(batch * 2 * gh));     // per-row LSTM scratch
   std::vector<int64_t> t_of(static_cast<size_t>(batch));
+  std::vector<const float*> xg_of(static_cast<size_t>(batch));
+  const bool lstm_vec = a.kind == RnnKind::lstm;
+  const auto* prep = static_cast<const RnnPrepared*>(ctx.prepared);
+  if (prep && (!fast || prep->nd != nd || prep->gh != gh || prep->hid != hid || prep->in != in_size))
+    prep = nullptr;
+  if (prep) rt.clear();
 
   for (int64_t dir = 0; dir < nd; ++dir) {
     const bool backward = a.reverse || dir == 1;
-    const Activation* act = &a.acts[static_cast<size_t>(dir) * nacts];
+    const Activation* act_d = &a.acts[static_cast<size_t>(dir) * nacts];
     const float* w_d = w + dir * gh * in_size;
     const float* r_d = r + dir * gh * hid;
     const float* p_d = peep ? peep + dir * 3 * hid : nullptr;
+    const bool lstm_vec_d = lstm_vec && vector_act(act_d[0]) && vector_act(act_d[1]) &&
+                            vector_act(act_d[2]);
 
     // Biases: Wb + Rb folded into the input projection, except GRU's Rbh with
     // linear_before_reset, which sits inside the reset gate's product.
@@ -392,13 +492,43 @@ void run_rnn(RunContext& ctx) {
         if (separate) rbh[static_cast<size_t>(j - 2 * hid)] = rb[j];
       }
     }
-    if (rows > 0 && in_size > 0)
+    // xproj = X·Wᵀ + bias, every row of the sequence at once.
+    if (rows > 0 && in_size > 0 && fast) {
+      GemmEpilogue e;
+      e.col_bias = bx.data();
+      if (prep)
+        fast_gemm_parallel(static_cast<int64_t>(rows), gh, in_size, x, in_size,
+                           prep->wt.data() + dir * in_size * gh, gh, false, xproj.data(), gh, e);
+      else
+        fast_gemm_parallel(static_cast<int64_t>(rows), gh, in_size, x, in_size, w_d, in_size,
+                           true, xproj.data(), gh, e);
+    } else if (rows > 0 && in_size > 0) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
                   static_cast<int>(gh), static_cast<int>(in_size), 1.0f, x,
                   static_cast<int>(in_size), w_d, static_cast<int>(in_size), 0.0f, xproj.data(),
                   static_cast<int>(gh));
-    else
-      std::fill(xproj.begin(), xproj.end(), 0.0f);
+      for (size_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < gh; ++j)
+          xproj[i * static_cast<size_t>(gh) + static_cast<size_t>(j)] += bx[static_cast<size_t>(j)];
+    } else {
+      for (size_t i = 0; i < rows; ++i)
+        std::copy(bx.begin(), bx.end(), xproj.begin() + static_cast<std::ptrdiff_t>(i * gh));
+    }
+    if (fast && !prep)
+      for (int64_t j = 0; j < gh; ++j)
+        for (int64_t p = 0; p < hid; ++p) rt[static_cast<size_t>(p * gh + j)] = r_d[j * hid + p];
+    const float* rt_d = prep ? prep->rt.data() + dir * hid * gh : rt.data();
+    // out[m, 0..n) = A[m, 0..hid) · (rows col0.. col0+n of R)ᵀ.
+    auto recurrent = [&](int64_t m, int64_t n, const float* am, int64_t col0, float* out) {
+      if (fast) {
+        fast_gemm_parallel(m, n, hid, am, hid, rt_d + col0, gh, false, out, gh,
+                           GemmEpilogue{});
+      } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
+                    static_cast<int>(n), static_cast<int>(hid), 1.0f, am, static_cast<int>(hid),
+                    r_d + col0 * hid, static_cast<int>(hid), 0.0f, out, static_cast<int>(gh));
+      }
+    };
 
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t j = 0; j < hid; ++j) {
@@ -415,73 +545,68 @@ void run_rnn(RunContext& ctx) {
         int64_t t = s < len ? (backward ? len - 1 - s : s) : -1;
         t_of[static_cast<size_t>(b)] = t;
         any |= t >= 0;
-        float* dst = xg.data() + b * gh;
-        if (t < 0) {
-          std::fill(dst, dst + gh, 0.0f);
-          continue;
-        }
-        const float* src = xproj.data() + x_row(t, b) * gh;
-        for (int64_t j = 0; j < gh; ++j) dst[j] = src[j] + bx[static_cast<size_t>(j)];
+        xg_of[static_cast<size_t>(b)] = t < 0 ? zeros.data() : xproj.data() + x_row(t, b) * gh;
       }
       if (!any) break;
       // Recurrent part. GRU without linear_before_reset multiplies by Rh after the reset gate.
       const int64_t n_first = a.kind == RnnKind::gru && !a.linear_before_reset ? 2 * hid : gh;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(batch),
-                  static_cast<int>(n_first), static_cast<int>(hid), 1.0f, h.data(),
-                  static_cast<int>(hid), r_d, static_cast<int>(hid), 0.0f, rec.data(),
-                  static_cast<int>(gh));
+      recurrent(batch, n_first, h.data(), 0, rec.data());
 
       if (a.kind == RnnKind::gru && !a.linear_before_reset) {
         for (int64_t b = 0; b < batch; ++b)
           for (int64_t j = 0; j < hid; ++j) {
             size_t k = static_cast<size_t>(b * gh + hid + j);
-            float rg = gate(act[0], xg[k] + rec[k], a);
+            float rg = gate(act_d[0], xg_of[static_cast<size_t>(b)][hid + j] + rec[k], a);
             rh[static_cast<size_t>(b * hid + j)] = rg * h[static_cast<size_t>(b * hid + j)];
           }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(batch),
-                    static_cast<int>(hid), static_cast<int>(hid), 1.0f, rh.data(),
-                    static_cast<int>(hid), r_d + 2 * hid * hid, static_cast<int>(hid), 0.0f,
-                    rec.data() + 2 * hid, static_cast<int>(gh));
+        recurrent(batch, hid, rh.data(), 2 * hid, rec.data() + 2 * hid);
       }
 
-#pragma omp parallel for schedule(static) if (batch * gh > 16384)
+      const bool par = batch > 1 && batch * gh > 16384 && omp_get_max_threads() > 1;
+#pragma omp parallel for schedule(static) if (par)
       for (int64_t b = 0; b < batch; ++b) {
         const int64_t t = t_of[static_cast<size_t>(b)];
         if (t < 0) continue;
-        const float* xgb = xg.data() + b * gh;
+        const float* xgb = xg_of[static_cast<size_t>(b)];
         const float* rb = rec.data() + b * gh;
         float* hb = h.data() + b * hid;
         float* cb = c.data() + b * hid;
-        for (int64_t j = 0; j < hid; ++j) {
-          float hn = 0.0f;
-          if (a.kind == RnnKind::rnn) {
-            hn = gate(act[0], xgb[j] + rb[j], a);
-          } else if (a.kind == RnnKind::gru) {
-            float z = gate(act[0], xgb[j] + rb[j], a);
-            float hh;
-            if (a.linear_before_reset) {
-              float rg = gate(act[0], xgb[hid + j] + rb[hid + j], a);
-              hh = gate(act[1],
-                        xgb[2 * hid + j] + rg * (rb[2 * hid + j] + rbh[static_cast<size_t>(j)]), a);
+        if (lstm_vec_d) {
+          lstm_cell(xgb, rb, p_d, a, act_d, hid, cell.data() + b * 2 * gh, cb, hb);
+        } else {
+          for (int64_t j = 0; j < hid; ++j) {
+            float hn = 0.0f;
+            if (a.kind == RnnKind::rnn) {
+              hn = gate(act_d[0], xgb[j] + rb[j], a);
+            } else if (a.kind == RnnKind::gru) {
+              float z = gate(act_d[0], xgb[j] + rb[j], a);
+              float hh;
+              if (a.linear_before_reset) {
+                float rg = gate(act_d[0], xgb[hid + j] + rb[hid + j], a);
+                hh = gate(act_d[1],
+                          xgb[2 * hid + j] + rg * (rb[2 * hid + j] + rbh[static_cast<size_t>(j)]),
+                          a);
+              } else {
+                hh = gate(act_d[1], xgb[2 * hid + j] + rb[2 * hid + j], a);
+              }
+              hn = (1.0f - z) * hh + z * hb[j];
             } else {
-              hh = gate(act[1], xgb[2 * hid + j] + rb[2 * hid + j], a);
+              const float c_prev = cb[j];
+              float pi = p_d ? p_d[j] * c_prev : 0.0f;
+              float pf = p_d ? p_d[2 * hid + j] * c_prev : 0.0f;
+              float ig = gate(act_d[0], xgb[j] + rb[j] + pi, a);
+              float fg = a.input_forget
+                             ? 1.0f - ig
+                             : gate(act_d[0], xgb[2 * hid + j] + rb[2 * hid + j] + pf, a);
+              float cg = gate(act_d[1], xgb[3 * hid + j] + rb[3 * hid + j], a);
+              float cn = fg * c_prev + ig * cg;
+              float po = p_d ? p_d[hid + j] * cn : 0.0f;
+              float og = gate(act_d[0], xgb[hid + j] + rb[hid + j] + po, a);
+              hn = og * activate(act_d[2], cn);
+              cb[j] = cn;
             }
-            hn = (1.0f - z) * hh + z * hb[j];
-          } else {
-            const float c_prev = cb[j];
-            float pi = p_d ? p_d[j] * c_prev : 0.0f;
-            float pf = p_d ? p_d[2 * hid + j] * c_prev : 0.0f;
-            float ig = gate(act[0], xgb[j] + rb[j] + pi, a);
-            float fg = a.input_forget ? 1.0f - ig
-                                      : gate(act[0], xgb[2 * hid + j] + rb[2 * hid + j] + pf, a);
-            float cg = gate(act[1], xgb[3 * hid + j] + rb[3 * hid + j], a);
-            float cn = fg * c_prev + ig * cg;
-            float po = p_d ? p_d[hid + j] * cn : 0.0f;
-            float og = gate(act[0], xgb[hid + j] + rb[hid + j] + po, a);
-            hn = og * activate(act[2], cn);
-            cb[j] = cn;
+            hb[j] = hn;
           }
-          hb[j] = hn;
         }
         if (yp) std::copy(hb, hb + hid, yp + y_off(t, dir, b));
       }
@@ -503,9 +628,9 @@ void run_rnn(RunContext& ctx) {
 }  // namespace
 
 void register_rnn(std::vector<OpDef>& ops) {
-  ops.push_back(OpDef{"RNN", 3, 6, infer_rnn, run_rnn, rnn_macs});
-  ops.push_back(OpDef{"GRU", 3, 6, infer_rnn, run_rnn, rnn_macs});
-  ops.push_back(OpDef{"LSTM", 3, 8, infer_rnn, run_rnn, rnn_macs});
+  ops.push_back(OpDef{"RNN", 3, 6, infer_rnn, run_rnn, rnn_macs, false, prepare_rnn});
+  ops.push_back(OpDef{"GRU", 3, 6, infer_rnn, run_rnn, rnn_macs, false, prepare_rnn});
+  ops.push_back(OpDef{"LSTM", 3, 8, infer_rnn, run_rnn, rnn_macs, false, prepare_rnn});
 }
 
 }  // namespace acim::ops

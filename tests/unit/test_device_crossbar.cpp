@@ -45,7 +45,8 @@ Tensor representable(const ArrayParams& p, int rows, int cols, uint64_t seed) {
 
 // Per output element: |y - y_ref| <= tol * sum_i |x_i| |w_ij| (the natural scale of a dot
 // product's rounding error).
-void expect_close(const Tensor& x, const Tensor& w, const Tensor& y, const Tensor& ref, double tol) {
+void expect_close(const Tensor& x, const Tensor& w, const Tensor& y, const Tensor& ref,
+                  double tol) {
   const int64_t batch = x.dim(0), rows = x.dim(1), cols = w.dim(1);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t j = 0; j < cols; ++j) {
@@ -119,8 +120,7 @@ TEST(Crossbar, SixteenBitConvertersStayWithinTheirQuantisationBound) {
         double sw = 0;
         for (int i = 0; i < rows; ++i) sw += std::fabs(w.data<float>()[i * cols + j]);
         const double bound = sw * x_max / (2 * 32767.0) + sw * x_max / 32767.0 + 1e-5 * sw;
-        EXPECT_LE(std::fabs(y.data<float>()[b * cols + j] - ref.data<float>()[b * cols + j]),
-                  bound)
+        EXPECT_LE(std::fabs(y.data<float>()[b * cols + j] - ref.data<float>()[b * cols + j]), bound)
             << "mode " << static_cast<int>(mode) << " b=" << b << " j=" << j;
       }
   }
@@ -178,7 +178,8 @@ Moments moments(const std::vector<double>& v) {
 
 // Sample mean and std against analytic (mu, sigma), 5 standard errors each:
 //   SE(mean) = sigma / sqrt(n);  SE(std) ~= sigma / sqrt(2 (n - 1)) (Gaussian samples).
-void expect_moments(const std::vector<double>& v, double mu, double sigma, const std::string& what) {
+void expect_moments(const std::vector<double>& v, double mu, double sigma,
+                    const std::string& what) {
   Moments m = moments(v);
   const double se_mean = sigma / std::sqrt(static_cast<double>(m.n));
   const double se_sd = sigma / std::sqrt(2.0 * static_cast<double>(m.n - 1));
@@ -267,7 +268,7 @@ TEST(CrossbarStats, PcmProgrammingNoiseOverInstancesMatchesTheModel) {
   const int rows = 16, cols = 2, n = 2000;
   Tensor w(DType::f32, {rows, cols});
   for (int i = 0; i < rows; ++i) {
-    w.data<float>()[i * cols] = 0.25f + 0.05f * static_cast<float>(i % 5);   // positive
+    w.data<float>()[i * cols] = 0.25f + 0.05f * static_cast<float>(i % 5);     // positive
     w.data<float>()[i * cols + 1] = -0.5f - 0.1f * static_cast<float>(i % 5);  // negative
   }
   w.data<float>()[0] = 1.0f;
@@ -417,7 +418,8 @@ TEST(CrossbarStats, StaticCellEffectsHaveTheirPublishedStatistics) {
     p.effects.drift = true;
     p.cell.flash.temperature_k = 350;
     cells(p, 1e4, on, tgt);
-    const double f = (1 + p.cell.flash.temp_coeff_per_k * 50) * (1 - p.cell.flash.drift_rel_per_decade * 4);
+    const double f =
+        (1 + p.cell.flash.temp_coeff_per_k * 50) * (1 - p.cell.flash.drift_rel_per_decade * 4);
     EXPECT_NEAR(on[0], tgt[0] * f, 1e-5 * tgt[0]);
   }
 }
@@ -472,10 +474,118 @@ TEST(CrossbarStats, OutputSideReadNoiseMatchesPerWeightSamplingInDistribution) {
       const double v = std::min(f[i1], s[i2]);
       while (i1 < f.size() && f[i1] <= v) ++i1;
       while (i2 < s.size() && s[i2] <= v) ++i2;
-      d = std::max(d, std::fabs(static_cast<double>(i1) / f.size() - static_cast<double>(i2) / s.size()));
+      d = std::max(
+          d, std::fabs(static_cast<double>(i1) / f.size() - static_cast<double>(i2) / s.size()));
     }
     EXPECT_LT(d, d_crit) << "column " << j;
   }
+}
+
+}  // namespace
+}  // namespace acim
+
+namespace acim {
+namespace {
+
+// Offset-column encoding: every output subtracts the same reference column, so its read noise
+// is common to all outputs. Per output: var_j = scale_j^2 sum_i x_i^2 s^2 (g_ij^2 + g_ref^2);
+// between outputs: cov_jk = scale_j scale_k sum_i x_i^2 s^2 g_ref^2. The sample correlation's
+// standard error is about (1 - rho^2) / sqrt(n); 5 SE.
+TEST(CrossbarStats, OffsetColumnReferenceNoiseIsSharedBetweenOutputs) {
+  ArrayParams p = default_array_params(CellType::rram);
+  p.rows = 16;
+  p.cols = 8;
+  p.effects = all_off();
+  p.effects.read_noise = true;
+  p.cell.levels = 0;
+  p.cell.rram.read_noise_rel = 0.05;
+  p.encoding.scheme = Encoding::offset_column;
+  const int rows = 16, cols = 3, n = 20000;
+  Tensor w = uniform(81, rows, cols);
+  Tensor x = uniform(82, 1, rows);
+  CrossbarArray a(p, RandomStream(7));
+  a.program(w);
+  Tensor ref = a.mvm_reference(x);
+  EncodedWeights e = encode_weights(w.data<float>(), rows, cols, p);
+  std::vector<std::vector<double>> ys(cols);
+  for (int k = 0; k < n; ++k) {
+    Tensor y = a.mvm(x);
+    for (int j = 0; j < cols; ++j) ys[j].push_back(y.data<float>()[j]);
+  }
+  auto gx = [&](int i, int col) { return static_cast<double>(e.g_us[i * e.phys_cols + col]); };
+  double shared = 0;
+  for (int i = 0; i < rows; ++i) {
+    const double xi = x.data<float>()[i];
+    shared += xi * xi * 0.0025 * gx(i, cols) * gx(i, cols);
+  }
+  std::vector<double> var(cols, shared);
+  for (int j = 0; j < cols; ++j) {
+    for (int i = 0; i < rows; ++i) {
+      const double xi = x.data<float>()[i];
+      var[j] += xi * xi * 0.0025 * gx(i, j) * gx(i, j);
+    }
+    expect_moments(ys[j], ref.data<float>()[j], e.scale[j] * std::sqrt(var[j]),
+                   "column " + std::to_string(j));
+  }
+  const double rho = shared / std::sqrt(var[0] * var[1]);
+  Moments m0 = moments(ys[0]), m1 = moments(ys[1]);
+  double c = 0;
+  for (int k = 0; k < n; ++k) c += (ys[0][k] - m0.mean) * (ys[1][k] - m1.mean);
+  const double r = c / (n - 1) / (m0.sd * m1.sd);
+  EXPECT_GT(rho, 0.1);
+  EXPECT_NEAR(r, rho, 5 * (1 - rho * rho) / std::sqrt(static_cast<double>(n)));
+}
+
+// IR drop: the first-order model captures most of the exact nodal solution's effect on a small
+// array with small wires, and both shrink the outputs' magnitude.
+TEST(Crossbar, FirstOrderIrDropAgreesWithTheNodalSolveOnASmallArray) {
+  ArrayParams p = default_array_params(CellType::pcm);
+  p.rows = 16;
+  p.cols = 32;
+  p.effects = all_off();
+  p.effects.ir_drop = true;
+  p.ir_drop.wire_r_ohm = 2.0;
+  const int rows = 16, cols = 16;
+  Tensor w = uniform(91, rows, cols);
+  Tensor x = uniform(92, 4, rows);
+  auto run = [&](IrDropModel m) {
+    ArrayParams q = p;
+    q.ir_drop.model = m;
+    CrossbarArray a(q, RandomStream(1));
+    a.program(w);
+    a.calibrate(x);
+    return a.mvm(x);
+  };
+  Tensor fo = run(IrDropModel::first_order), nodal = run(IrDropModel::nodal);
+  CrossbarArray ideal(p, RandomStream(1));
+  ideal.program(w);
+  Tensor ref = ideal.mvm_reference(x);
+  const double effect = relative_error(nodal, ref);
+  const double model_error = relative_error(fo, nodal);
+  std::printf("IR drop 16x32, 2 ohm: nodal effect %.3g, first-order vs nodal %.3g\n", effect,
+              model_error);
+  EXPECT_GT(effect, 1e-3);
+  EXPECT_LT(model_error, 0.1 * effect);
+}
+
+// SRAM bitline swing: every + column current beyond swing * full scale saturates there.
+TEST(Crossbar, SramBitlineSwingClipsColumnCurrents) {
+  ArrayParams p = default_array_params(CellType::sram_current);
+  p.rows = 8;
+  p.cols = 14;
+  p.effects = all_off();
+  p.effects.adc = true;
+  p.adc.bits = 16;
+  p.cell.sram.bitline_swing_fraction = 0.25;
+  Tensor w(DType::f32, {8, 1});
+  for (int i = 0; i < 8; ++i) w.data<float>()[i] = 1.0f;  // every bit of every slice set
+  Tensor x(DType::f32, {1, 8});
+  for (int i = 0; i < 8; ++i) x.data<float>()[i] = 1.0f;
+  CrossbarArray a(p, RandomStream(2));
+  a.program(w);
+  Tensor y = a.mvm(x), ref = a.mvm_reference(x);
+  // Each + column would carry 8 g_max v_read = the full scale; it clips at 1/4 of it.
+  EXPECT_NEAR(y.data<float>()[0], 0.25 * ref.data<float>()[0], 1e-3 * ref.data<float>()[0]);
 }
 
 }  // namespace

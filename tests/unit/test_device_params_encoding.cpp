@@ -45,7 +45,12 @@ TEST(DeviceParams, EachBadFieldNamesItselfAndTheAllowedRange) {
   expect_bad([](ArrayParams& p) { p.adc.bits = 0; }, "adc.bits");
   expect_bad([](ArrayParams& p) { p.adc.bits = 17; }, "adc.bits");
   expect_bad([](ArrayParams& p) { p.dac.bits = 0; }, "dac.bits");
-  expect_bad([](ArrayParams& p) { p.cell.g_max_us = 0.5; p.cell.g_min_us = 1.0; }, "cell.g_max_us");
+  expect_bad(
+      [](ArrayParams& p) {
+        p.cell.g_max_us = 0.5;
+        p.cell.g_min_us = 1.0;
+      },
+      "cell.g_max_us");
   expect_bad([](ArrayParams& p) { p.cell.g_min_us = -1; }, "cell.g_min_us");
   expect_bad([](ArrayParams& p) { p.rows = 0; }, "rows");
   expect_bad([](ArrayParams& p) { p.cols = 0; }, "cols");
@@ -53,16 +58,19 @@ TEST(DeviceParams, EachBadFieldNamesItselfAndTheAllowedRange) {
   expect_bad([](ArrayParams& p) { p.parallel_rows = -1; }, "parallel_rows");
   expect_bad([](ArrayParams& p) { p.cell.levels = 1; }, "cell.levels");
   expect_bad([](ArrayParams& p) { p.cell.levels = -4; }, "cell.levels");
-  expect_bad([](ArrayParams& p) {
-    p.encoding.scheme = Encoding::bit_sliced;
-    p.encoding.bits_per_cell = 5;
-    p.encoding.slices = 4;
-  }, "encoding.bits_per_cell");
+  expect_bad(
+      [](ArrayParams& p) {
+        p.encoding.scheme = Encoding::bit_sliced;
+        p.encoding.bits_per_cell = 5;
+        p.encoding.slices = 4;
+      },
+      "encoding.bits_per_cell");
   expect_bad([](ArrayParams& p) { p.cell.rram.read_noise_rel = -0.1; }, "cell.rram.read_noise_rel");
   expect_bad([](ArrayParams& p) { p.cell.rram.prog_sigma_us = -1; }, "cell.rram.prog_sigma_us");
   expect_bad([](ArrayParams& p) { p.cell.sram.thermal_noise_sigma_rel = -1; },
              "cell.sram.thermal_noise_sigma_rel");
-  expect_bad([](ArrayParams& p) { p.cell.flash.prog_sigma_rel = -0.01; }, "cell.flash.prog_sigma_rel");
+  expect_bad([](ArrayParams& p) { p.cell.flash.prog_sigma_rel = -0.01; },
+             "cell.flash.prog_sigma_rel");
   expect_bad([](ArrayParams& p) { p.adc.noise_sigma_lsb = -1; }, "adc.noise_sigma_lsb");
   expect_bad([nan](ArrayParams& p) { p.cell.pcm.prog_c1_us = nan; }, "cell.pcm.prog_c1_us");
   expect_bad([nan](ArrayParams& p) { p.adc.gain_sigma_rel = nan; }, "adc.gain_sigma_rel");
@@ -118,8 +126,7 @@ std::vector<float> representable_weights(int steps, int rows, int cols, uint64_t
   std::vector<float> w(static_cast<size_t>(rows) * cols);
   for (size_t k = 0; k < w.size(); ++k) {
     double u = s.uniform_at(k) * 2 - 1;
-    w[k] = steps == 0 ? static_cast<float>(u)
-                      : static_cast<float>(std::round(u * steps) / steps);
+    w[k] = steps == 0 ? static_cast<float>(u) : static_cast<float>(std::round(u * steps) / steps);
   }
   for (int j = 0; j < cols; ++j) w[static_cast<size_t>(j % rows) * cols + j] = j % 2 ? -1.0f : 1.0f;
   return w;

@@ -76,6 +76,22 @@ TEST(Dac, QuantizationErrorIsAtMostHalfAStep) {
   }
 }
 
+TEST(Dac, PulseWidthQuantizesLikeAmplitude) {
+  DacParams amp, pw;
+  amp.bits = pw.bits = 5;
+  pw.mode = DacMode::pulse_width;
+  DacModel a(amp, true), b(pw, true);
+  a.set_input_range(2.0f);
+  b.set_input_range(2.0f);
+  std::vector<float> x(500);
+  RandomStream(4).normal(x.data(), x.size());
+  std::vector<float> ya = x, yb = x;
+  a.quantize(ya.data(), ya.size());
+  b.quantize(yb.data(), yb.size());
+  EXPECT_EQ(ya, yb);
+  EXPECT_NE(ya, x);
+}
+
 TEST(Dac, DisabledIsIdentity) {
   DacParams p;
   p.bits = 2;

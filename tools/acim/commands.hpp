@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 void add_info_command(CLI::App& app, Action& action);
 void add_run_command(CLI::App& app, Action& action);
 void add_ops_command(CLI::App& app, Action& action);
+void add_array_command(CLI::App& app, Action& action);
 
 }  // namespace acim::cli
