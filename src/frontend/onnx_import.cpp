@@ -17,6 +17,7 @@
 #include "acim/executor.hpp"
 #include "acim/onnx.hpp"
 #include "acim/shape_inference.hpp"
+#include "ops/util.hpp"
 
 namespace acim {
 
@@ -43,96 +44,6 @@ std::string tensor_where(const Source& src, const std::string& tensor_name) {
   return prefix(src) + "tensor '" + tensor_name + "'";
 }
 
-const char* onnx_type_name(int32_t t) {
-  switch (t) {
-    case onnx::TensorProto::FLOAT:
-      return "float";
-    case onnx::TensorProto::UINT8:
-      return "uint8";
-    case onnx::TensorProto::INT8:
-      return "int8";
-    case onnx::TensorProto::UINT16:
-      return "uint16";
-    case onnx::TensorProto::INT16:
-      return "int16";
-    case onnx::TensorProto::INT32:
-      return "int32";
-    case onnx::TensorProto::INT64:
-      return "int64";
-    case onnx::TensorProto::STRING:
-      return "string";
-    case onnx::TensorProto::BOOL:
-      return "bool";
-    case onnx::TensorProto::FLOAT16:
-      return "float16";
-    case onnx::TensorProto::DOUBLE:
-      return "double";
-    case onnx::TensorProto::UINT32:
-      return "uint32";
-    case onnx::TensorProto::UINT64:
-      return "uint64";
-    case onnx::TensorProto::COMPLEX64:
-      return "complex64";
-    case onnx::TensorProto::COMPLEX128:
-      return "complex128";
-    case onnx::TensorProto::BFLOAT16:
-      return "bfloat16";
-    // Newer than the onnx.proto acim is built against: numbered as in ONNX 1.16.
-    case 17:
-      return "float8e4m3fn";
-    case 18:
-      return "float8e4m3fnuz";
-    case 19:
-      return "float8e5m2";
-    case 20:
-      return "float8e5m2fnuz";
-    case 21:
-      return "uint4";
-    case 22:
-      return "int4";
-    case onnx::TensorProto::UNDEFINED:
-      return "undefined";
-    default:
-      return nullptr;
-  }
-}
-
-// ONNX element type -> DType; Error(unsupported) naming `where` for the others.
-DType to_dtype(int32_t t, const std::string& where) {
-  switch (t) {
-    case onnx::TensorProto::FLOAT:
-      return DType::f32;
-    case onnx::TensorProto::DOUBLE:
-      return DType::f64;
-    case onnx::TensorProto::FLOAT16:
-      return DType::f16;
-    case onnx::TensorProto::INT8:
-      return DType::i8;
-    case onnx::TensorProto::UINT8:
-      return DType::u8;
-    case onnx::TensorProto::INT16:
-      return DType::i16;
-    case onnx::TensorProto::UINT16:
-      return DType::u16;
-    case onnx::TensorProto::INT32:
-      return DType::i32;
-    case onnx::TensorProto::UINT32:
-      return DType::u32;
-    case onnx::TensorProto::INT64:
-      return DType::i64;
-    case onnx::TensorProto::UINT64:
-      return DType::u64;
-    case onnx::TensorProto::BOOL:
-      return DType::boolean;
-    default:
-      break;
-  }
-  const char* name = onnx_type_name(t);
-  throw Error(
-      ErrorKind::unsupported, where,
-      std::string("data type ") + (name ? name : "#" + std::to_string(t)) + " is not supported",
-      "acim handles float32/float64/float16 and integer/bool tensors");
-}
 
 // Allocates a tensor, renaming the size-limit error after the tensor it is for.
 Tensor make_tensor(DType dtype, const Shape& shape, const std::string& where) {
@@ -283,7 +194,7 @@ void copy_field(const Field& field, Tensor& t) {
 Tensor tensor_from_proto(const onnx::TensorProto& tp, const Source& src, const std::string& where) {
   if (tp.has_segment())
     throw Error(ErrorKind::unsupported, where, "segmented tensors are not supported");
-  const DType dtype = to_dtype(tp.data_type(), where);
+  const DType dtype = ops::dtype_from_onnx(tp.data_type(), where);
   Shape shape;
   for (int64_t d : tp.dims()) {
     if (d < 0)
@@ -383,7 +294,7 @@ ValueInfo value_from_proto(const onnx::ValueInfoProto& vp, const Source& src, co
             " is not a tensor (sequence, map, optional and sparse values are not supported)");
   const auto& tt = vp.type().tensor_type();
   if (tt.elem_type() != onnx::TensorProto::UNDEFINED || require_type)
-    vi.dtype = to_dtype(tt.elem_type(), where);
+    vi.dtype = ops::dtype_from_onnx(tt.elem_type(), where);
   if (tt.has_shape()) {
     vi.shape_known = true;
     for (const auto& d : tt.shape().dim())

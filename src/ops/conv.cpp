@@ -488,6 +488,116 @@ __attribute__((target("avx512f"))) void depthwise_s1_plane_avx512(
 }
 #endif
 
+#if ACIM_CONV_AVX512
+// Depthwise 2-D, strides 1, output as wide as the input (a "same" width padding): output point
+// f = oh*W + ow reads, for tap (kh, kw), the input at f + shift(kh, kw) in the unpadded plane,
+// so every tap is one shifted whole-vector load per 16 outputs with the lanes that fall in the
+// padding zeroed by a mask computed once per call (masks[t * nvec + v]). No padded copy, no
+// output grid. Each output is the bias plus the taps in order, as fused multiply-adds.
+struct DepthwiseDirect {
+  int64_t osz = 0, nvec = 0, ntap = 0;
+  std::vector<int64_t> shift;     // per tap
+  std::vector<__mmask16> masks;   // per tap and vector of 16 outputs
+  int64_t before = 0;  // the most floats read before a plane's start
+  int64_t end = 0;     // one past the furthest float read, from a plane's start
+};
+
+DepthwiseDirect depthwise_direct_plan(const Window& w) {
+  DepthwiseDirect d;
+  const int64_t in_h = w.in[1], in_w = w.in[2], out_h = w.out[1], out_w = w.out[2];
+  d.osz = out_h * out_w;
+  d.nvec = (d.osz + 15) / 16;
+  d.ntap = w.k[1] * w.k[2];
+  d.masks.assign(static_cast<size_t>(d.ntap * d.nvec), 0);
+  for (int64_t kh = 0; kh < w.k[1]; ++kh)
+    for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+      const int64_t t = kh * w.k[2] + kw;
+      const int64_t dh = kh * w.dil[1] - w.pad_b[1], dw = kw * w.dil[2] - w.pad_b[2];
+      d.shift.push_back(dh * in_w + dw);
+      d.before = std::max(d.before, -(dh * in_w + dw));
+      d.end = std::max(d.end, dh * in_w + dw + 16 * d.nvec);
+      for (int64_t f = 0; f < d.osz; ++f) {
+        const int64_t ih = f / out_w + dh, iw = f % out_w + dw;
+        if (ih >= 0 && ih < in_h && iw >= 0 && iw < in_w)
+          d.masks[static_cast<size_t>(t * d.nvec + f / 16)] |= static_cast<__mmask16>(1u << (f % 16));
+      }
+    }
+  return d;
+}
+
+template <int NV>
+__attribute__((target("avx512f"))) inline void depthwise_direct_block(
+    const float* xs, const DepthwiseDirect& d, int64_t v0, const float* wk, float b,
+    __mmask16 last, float* out, bool clamp, __m512 vlo, __m512 vhi) {
+  __m512 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = _mm512_set1_ps(b);
+  for (int64_t t = 0; t < d.ntap; ++t) {
+    const __m512 wv = _mm512_set1_ps(wk[t]);
+    const float* src = xs + d.shift[static_cast<size_t>(t)];
+    const __mmask16* mk = d.masks.data() + t * d.nvec + v0;
+    for (int v = 0; v < NV; ++v)  // whole loads, then a register mask (see depthwise_block)
+      acc[v] = _mm512_fmadd_ps(wv, _mm512_maskz_mov_ps(mk[v], _mm512_loadu_ps(src + 16 * v)),
+                               acc[v]);
+  }
+  const __mmask16 all = 0xFFFF;
+  for (int v = 0; v < NV; ++v) {
+    __m512 r = acc[v];
+    if (clamp) r = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, r));  // np.clip
+    _mm512_mask_storeu_ps(out + 16 * v, v == NV - 1 ? last : all, r);
+  }
+}
+
+using DirectBlockFn = void (*)(const float*, const DepthwiseDirect&, int64_t, const float*, float,
+                               __mmask16, float*, bool, __m512, __m512);
+constexpr DirectBlockFn kDirectBlocks[9] = {
+    nullptr,
+    depthwise_direct_block<1>,
+    depthwise_direct_block<2>,
+    depthwise_direct_block<3>,
+    depthwise_direct_block<4>,
+    depthwise_direct_block<5>,
+    depthwise_direct_block<6>,
+    depthwise_direct_block<7>,
+    depthwise_direct_block<8>};
+
+// All n*c planes. The loads reach from d.before floats before a plane's start to d.end after
+// it: a plane for which that leaves the tensor (the first and last) is first copied into
+// `edge` (per thread, d.before + max(d.end, plane size) floats).
+__attribute__((target("avx512f"))) void conv_depthwise_direct(
+    const float* x, const float* wt, const float* bias, float* y, int64_t n, int64_t c,
+    const Window& w, const DepthwiseDirect& d, float* edge, int64_t edge_per_thread,
+    const FusedActs* acts) {
+  const int64_t osz = d.osz, ksz = d.ntap, isz = w.in_size(), total = n * c * isz;
+  const bool clamp = acts && acts->single_clamp();
+  const __m512 vlo = _mm512_set1_ps(clamp ? acts->steps[0].a : 0.0f);
+  const __m512 vhi = _mm512_set1_ps(clamp ? acts->steps[0].b : 0.0f);
+#pragma omp parallel if (n * c > 1 && n * c * osz * ksz > (int64_t{1} << 15) && \
+                            omp_get_max_threads() > 1)
+  {
+    float* ebuf = edge + omp_get_thread_num() * edge_per_thread;
+#pragma omp for schedule(static)
+    for (int64_t nc = 0; nc < n * c; ++nc) {
+      const float* xp = x + nc * isz;
+      if (nc * isz < d.before || nc * isz + d.end > total) {
+        std::fill(ebuf, ebuf + edge_per_thread, 0.0f);
+        std::copy(xp, xp + isz, ebuf + d.before);
+        xp = ebuf + d.before;
+      }
+      const float* wk = wt + (nc % c) * ksz;
+      const float b = bias ? bias[nc % c] : 0.0f;
+      float* yp = y + nc * osz;
+      for (int64_t v0 = 0; v0 < d.nvec; v0 += 8) {
+        const int64_t nv = std::min<int64_t>(8, d.nvec - v0);
+        const int64_t left = osz - 16 * (v0 + nv - 1);
+        kDirectBlocks[nv](xp + 16 * v0, d, v0, wk, b, tail_mask(left), yp + 16 * v0, clamp,
+                          vlo, vhi);
+      }
+      if (acts && !clamp) apply_acts(*acts, yp, osz);
+    }
+  }
+}
+#endif
+
 // Depthwise with all strides 1: each channel is copied into a zero-padded plane, and every tap
 // is then one long contiguous multiply-add over an output grid with the padded row pitch (the
 // columns past the output width are computed and dropped), which vectorises even for narrow
@@ -598,6 +708,24 @@ void conv_run(RunContext& ctx) {
     ctx.outputs[0] = y;
     return;
   }
+#if ACIM_CONV_AVX512
+  // Depthwise 2-D, strides 1, as wide as the input: the direct AVX-512 kernel.
+  const bool direct = depthwise && g.n > 0 && g.m > 0 && osz > 0 && fast_gemm_available() &&
+                      w.stride[1] == 1 && w.stride[2] == 1 && w.in[0] == 1 && w.k[0] == 1 &&
+                      w.pad_b[0] == 0 && w.pad_e[0] == 0 && w.out[2] == w.in[2];
+  if (direct) {
+    const DepthwiseDirect d = depthwise_direct_plan(w);
+    const int64_t per_thread = d.before + std::max(d.end, isz);
+    Tensor y = Tensor::uninitialized(DType::f32, out_shape);  // every element is written
+    float* yd = y.data<float>();
+    std::unique_ptr<float[]> edge(new float[omp_get_max_threads() * per_thread]);
+    conv_depthwise_direct(xd, wd, b ? b->data<float>() : nullptr, yd, g.n, g.c, w, d,
+                          edge.get(), per_thread, ap);
+    if (!acts_ok) run_fused_ops(ctx.node, y);
+    ctx.outputs[0] = y;
+    return;
+  }
+#endif
   Tensor y(DType::f32, out_shape);
   float* yd = y.data<float>();
   if (b) {

@@ -21,23 +21,14 @@ bool is_quant_type(DType dt) {
   return dt == DType::i8 || dt == DType::u8 || dt == DType::i16 || dt == DType::u16;
 }
 
-// ONNX TensorProto.DataType codes for QuantizeLinear's output_dtype attribute.
+// QuantizeLinear's output_dtype attribute: an ONNX data type code of an 8- or 16-bit integer.
 DType quant_type_from_onnx(int64_t code, const std::string& where) {
-  switch (code) {
-    case 2:
-      return DType::u8;
-    case 3:
-      return DType::i8;
-    case 4:
-      return DType::u16;
-    case 5:
-      return DType::i16;
-    default:
-      break;
-  }
-  throw Error(ErrorKind::unsupported, where,
-              "output_dtype " + std::to_string(code) + " is not supported",
-              "quantize to int8, uint8, int16 or uint16");
+  DType dt = dtype_from_onnx(code, where);
+  if (!is_quant_type(dt))
+    throw Error(ErrorKind::unsupported, where,
+                "output_dtype " + dtype_name(dt) + " is not supported",
+                "quantize to int8, uint8, int16 or uint16");
+  return dt;
 }
 
 void check_block_size(const Node& node, const std::string& where) {

@@ -46,46 +46,6 @@ std::vector<int64_t> int_values(const Tensor& t, const std::string& where,
   return t.to_int64s();
 }
 
-DType dtype_from_onnx(int64_t code, const std::string& where) {
-  switch (code) {
-    case 1:
-      return DType::f32;
-    case 2:
-      return DType::u8;
-    case 3:
-      return DType::i8;
-    case 4:
-      return DType::u16;
-    case 5:
-      return DType::i16;
-    case 6:
-      return DType::i32;
-    case 7:
-      return DType::i64;
-    case 9:
-      return DType::boolean;
-    case 10:
-      return DType::f16;
-    case 11:
-      return DType::f64;
-    case 12:
-      return DType::u32;
-    case 13:
-      return DType::u64;
-    default:
-      break;
-  }
-  static const char* const kNames[] = {
-      "UNDEFINED",      "FLOAT",      "UINT8",          "INT8",       "UINT16",   "INT16",
-      "INT32",          "INT64",      "STRING",         "BOOL",       "FLOAT16",  "DOUBLE",
-      "UINT32",         "UINT64",     "COMPLEX64",      "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN",
-      "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4",      "INT4"};
-  std::string name = code >= 0 && code < static_cast<int64_t>(std::size(kNames))
-                         ? std::string(kNames[code])
-                         : "code " + std::to_string(code);
-  throw Error(ErrorKind::unsupported, where, "ONNX data type " + name + " is not supported",
-              "use float32, float64, float16, bool or an integer type");
-}
 
 std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t rank,
                                     const std::string& where) {

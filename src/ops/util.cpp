@@ -1,6 +1,7 @@
 #include "ops/util.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace acim::ops {
 
@@ -37,6 +38,35 @@ void require_f32(const InferContext& ctx, size_t input, DType dt) {
              "input " + std::to_string(input) + " is " + dtype_name(dt) +
                  "; this op runs in float32 only",
              "export the model with float32 tensors");
+}
+
+DType dtype_from_onnx(int64_t code, const std::string& where) {
+  // TensorProto.DataType numbering (onnx.proto, as of ONNX 1.16).
+  static const char* const kNames[] = {
+      "undefined",      "float",      "uint8",      "int8",           "uint16",  "int16",
+      "int32",          "int64",      "string",     "bool",           "float16", "double",
+      "uint32",         "uint64",     "complex64",  "complex128",     "bfloat16", "float8e4m3fn",
+      "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",    "int4"};
+  switch (code) {
+    case 1: return DType::f32;
+    case 2: return DType::u8;
+    case 3: return DType::i8;
+    case 4: return DType::u16;
+    case 5: return DType::i16;
+    case 6: return DType::i32;
+    case 7: return DType::i64;
+    case 9: return DType::boolean;
+    case 10: return DType::f16;
+    case 11: return DType::f64;
+    case 12: return DType::u32;
+    case 13: return DType::u64;
+    default: break;
+  }
+  std::string name = code >= 0 && code < static_cast<int64_t>(std::size(kNames))
+                         ? std::string(kNames[code])
+                         : "#" + std::to_string(code);
+  throw Error(ErrorKind::unsupported, where, "data type " + name + " is not supported",
+              "acim handles float32/float64/float16 and integer/bool tensors");
 }
 
 }  // namespace acim::ops

@@ -38,6 +38,10 @@ void visit_dtype(DType dt, const std::string& where, F&& f) {
               "export the model with float32 tensors");
 }
 
+// An ONNX TensorProto.DataType code (1 = FLOAT, 7 = INT64, ...) as a DType; Error(unsupported)
+// naming `where` and the ONNX type for codes acim has no dtype for.
+DType dtype_from_onnx(int64_t code, const std::string& where);
+
 // Throws Error(shape) unless `dt` is float32 (the dtype of the float kernels).
 void require_f32(const InferContext& ctx, size_t input, DType dt);
 
