@@ -60,6 +60,8 @@ if "$VENV/bin/python" -c "import aihwkit, sys; sys.exit(aihwkit.__version__ != '
   echo "setup_aihwkit: aihwkit $AIHWKIT_VERSION already installed"
 else
   echo "setup_aihwkit: building aihwkit $AIHWKIT_VERSION from source (CPU only; takes a while)"
+  # The build runs mypy's stubgen from PATH after linking: the venv's bin must be on it.
+  export PATH="$PWD/$VENV/bin:$PATH"
   export USE_CUDA=OFF
   export CMAKE_BUILD_PARALLEL_LEVEL=$JOBS MAX_JOBS=$JOBS
   export SKBUILD_CONFIGURE_OPTIONS="-DUSE_CUDA=OFF -DRPU_BLAS=OpenBLAS"

@@ -37,4 +37,14 @@ class RandomStream {
   uint64_t key_ = 0;
 };
 
+namespace detail {
+// The normal draws of whole Philox blocks first_block .. first_block + blocks - 1 of the stream
+// with key `key` (4 per block, in stream order), by the portable scalar path and by the SIMD
+// path (AVX-512, chosen at run time). The two give the same bits; normal() uses the SIMD path
+// where it can. normal_blocks_simd returns false (writing nothing) when the CPU lacks AVX-512
+// or blocks is not a multiple of 16. Exposed for tests and benchmarks.
+void normal_blocks_scalar(uint64_t key, uint64_t first_block, size_t blocks, float* out);
+bool normal_blocks_simd(uint64_t key, uint64_t first_block, size_t blocks, float* out);
+}  // namespace detail
+
 }  // namespace acim

@@ -26,11 +26,206 @@
 #include "device/ir_drop.hpp"
 #include "ops/kernels_blas.hpp"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's AVX-512 headers trip -Wuninitialized (_mm512_undefined_*) when inlined into a
+// target("avx512f") function: a known false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define ACIM_CROSSBAR_AVX512 1
+#endif
+
 namespace acim {
 
 namespace {
 
 constexpr const char* kWhere = "crossbar array";
+
+// Small batches (GEMV-like products) use a fused kernel that reads the signal matrix and the
+// read-noise variance matrix in one sweep, instead of two BLAS calls that each do poorly at
+// batch 1. Every output column is a sum over rows in row order, whatever the threads.
+constexpr int kFusedMaxBatch = 4;
+
+#ifdef ACIM_CROSSBAR_AVX512
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
+// sig[b, j] = sum_i v[b, i] g[i, j] and, if s2, var[b, j] = sum_i (v[b, i] v[b, i]) s2[i, j],
+// summed in row order i = 0, 1, ... (g and s2 row-major with leading dimension ld).
+__attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, int ns,
+                                                         const float* v, const float* g,
+                                                         const float* s2, int ld, float* sig,
+                                                         float* var) {
+  constexpr int kVecs = 4;  // 64 columns per block: 4 + 4 accumulators
+  constexpr int kBlock = 16 * kVecs;
+  const int blocks = (ns + kBlock - 1) / kBlock;
+  const int64_t work = static_cast<int64_t>(batch) * nrows * ns * (s2 ? 2 : 1);
+#pragma omp parallel for schedule(static) if (work > (int64_t{1} << 18))
+  for (int blk = 0; blk < blocks * batch; ++blk) {
+    const int b = blk / blocks, j0 = (blk % blocks) * kBlock;
+    __mmask16 mask[kVecs];
+    for (int t = 0; t < kVecs; ++t) {
+      const int left = ns - j0 - 16 * t;
+      mask[t] = left >= 16 ? __mmask16(0xFFFF)
+                           : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u));
+    }
+    __m512 as[kVecs], av[kVecs];
+    for (int t = 0; t < kVecs; ++t) as[t] = av[t] = _mm512_setzero_ps();
+    const float* vb = v + static_cast<size_t>(b) * nrows;
+    for (int i = 0; i < nrows; ++i) {
+      const float vi = vb[i];
+      const __m512 x = _mm512_set1_ps(vi);
+      const float* gi = g + static_cast<size_t>(i) * ld + j0;
+      for (int t = 0; t < kVecs; ++t)
+        as[t] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mask[t], gi + 16 * t), as[t]);
+      if (s2 != nullptr) {
+        const __m512 x2 = _mm512_set1_ps(vi * vi);
+        const float* si = s2 + static_cast<size_t>(i) * ld + j0;
+        for (int t = 0; t < kVecs; ++t)
+          av[t] = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(mask[t], si + 16 * t), av[t]);
+      }
+    }
+    float* sb = sig + static_cast<size_t>(b) * ns + j0;
+    for (int t = 0; t < kVecs; ++t) _mm512_mask_storeu_ps(sb + 16 * t, mask[t], as[t]);
+    if (s2 != nullptr) {
+      float* rb = var + static_cast<size_t>(b) * ns + j0;
+      for (int t = 0; t < kVecs; ++t) _mm512_mask_storeu_ps(rb + 16 * t, mask[t], av[t]);
+    }
+  }
+}
+
+// Packed B for gemm_packed_avx512: panel p holds columns 64p .. 64p + 63 as [rows][64] floats,
+// zero beyond the last column. A row range [r0, r0 + k) of B is the k-range of every panel.
+constexpr int kPanel = 64;
+
+std::vector<float> pack_panels(const std::vector<float>& b, int rows, int cols) {
+  const int panels = (cols + kPanel - 1) / kPanel;
+  std::vector<float> out(static_cast<size_t>(panels) * rows * kPanel, 0.0f);
+  for (int pnl = 0; pnl < panels; ++pnl)
+    for (int i = 0; i < rows; ++i)
+      for (int t = 0; t < kPanel && pnl * kPanel + t < cols; ++t)
+        out[(static_cast<size_t>(pnl) * rows + i) * kPanel + t] =
+            b[static_cast<size_t>(i) * cols + pnl * kPanel + t];
+  return out;
+}
+
+// C[MR rows, 64 cols] = A[MR, k] * Bpanel[k, 64]; k summed in order (row i, then i + 1, ...).
+template <int MR>
+__attribute__((target("avx512f"))) inline void gemm_tile(int k, const float* a, int lda,
+                                                         const float* bp, float* c, int ldc,
+                                                         int valid_cols) {
+  __m512 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int i = 0; i < k; ++i) {
+    const float* bi = bp + static_cast<size_t>(i) * kPanel;
+    const __m512 b0 = _mm512_loadu_ps(bi), b1 = _mm512_loadu_ps(bi + 16);
+    const __m512 b2 = _mm512_loadu_ps(bi + 32), b3 = _mm512_loadu_ps(bi + 48);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 x = _mm512_set1_ps(a[static_cast<size_t>(r) * lda + i]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+    }
+  }
+  for (int t = 0; t < 4; ++t) {
+    const int left = valid_cols - 16 * t;
+    const __mmask16 m =
+        left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u));
+    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(c + static_cast<size_t>(r) * ldc + 16 * t, m, acc[r][t]);
+  }
+}
+
+// C[m, n] = A[m, k] * B[r0 .. r0 + k, n] with B packed by pack_panels (b_rows rows in all).
+// Tiles of 6 x 64 outputs, each summed over k in row order by one thread: the result does not
+// depend on the thread count.
+__attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, const float* a,
+                                                          int lda, const float* bpacked,
+                                                          int b_rows, int r0, float* c, int ldc) {
+  constexpr int kMr = 6;
+  const int row_tiles = (m + kMr - 1) / kMr, panels = (n + kPanel - 1) / kPanel;
+  const int64_t work = static_cast<int64_t>(m) * n * k;
+#pragma omp parallel for schedule(static) if (work > (int64_t{1} << 20))
+  for (int tile = 0; tile < row_tiles * panels; ++tile) {
+    const int rt = tile / panels, pnl = tile % panels;
+    const int i0 = rt * kMr, mr = std::min(kMr, m - i0);
+    const float* at = a + static_cast<size_t>(i0) * lda;
+    const float* bp = bpacked + (static_cast<size_t>(pnl) * b_rows + r0) * kPanel;
+    float* ct = c + static_cast<size_t>(i0) * ldc + pnl * kPanel;
+    const int valid = std::min(kPanel, n - pnl * kPanel);
+    switch (mr) {
+      case 6: gemm_tile<6>(k, at, lda, bp, ct, ldc, valid); break;
+      case 5: gemm_tile<5>(k, at, lda, bp, ct, ldc, valid); break;
+      case 4: gemm_tile<4>(k, at, lda, bp, ct, ldc, valid); break;
+      case 3: gemm_tile<3>(k, at, lda, bp, ct, ldc, valid); break;
+      case 2: gemm_tile<2>(k, at, lda, bp, ct, ldc, valid); break;
+      default: gemm_tile<1>(k, at, lda, bp, ct, ldc, valid); break;
+    }
+  }
+}
+#endif
+
+// C[m, n] = A[m, k] * B[r0 .. r0 + k, :] by the packed AVX-512 kernel where the CPU has it and
+// B was packed; false if the caller must use the BLAS.
+bool gemm_packed(int m, int n, int k, const float* a, int lda, const std::vector<float>& bpacked,
+                 int b_rows, int r0, float* c, int ldc) {
+#ifdef ACIM_CROSSBAR_AVX512
+  if (!bpacked.empty() && cpu_has_avx512()) {
+    gemm_packed_avx512(m, n, k, a, lda, bpacked.data(), b_rows, r0, c, ldc);
+    return true;
+  }
+#endif
+  (void)m, (void)n, (void)k, (void)a, (void)lda, (void)bpacked, (void)b_rows, (void)r0, (void)c,
+      (void)ldc;
+  return false;
+}
+
+// o[k] += sqrt(max(var[k], 0) + extra) * z[k] for k < n: the per-MVM noise of n signals.
+#ifdef ACIM_CROSSBAR_AVX512
+__attribute__((target("avx512f"))) void add_noise_avx512(float* o, const float* var, float extra,
+                                                        const float* z, int n) {
+  const __m512 e = _mm512_set1_ps(extra), zero = _mm512_setzero_ps();
+  for (int k = 0; k < n; k += 16) {
+    const __mmask16 m = n - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - k)) - 1u);
+    const __m512 sd =
+        _mm512_sqrt_ps(_mm512_add_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, var + k), zero), e));
+    const __m512 r = _mm512_fmadd_ps(sd, _mm512_maskz_loadu_ps(m, z + k), _mm512_maskz_loadu_ps(m, o + k));
+    _mm512_mask_storeu_ps(o + k, m, r);
+  }
+}
+#endif
+
+void add_noise(float* o, const float* var, float extra, const float* z, int n) {
+#ifdef ACIM_CROSSBAR_AVX512
+  if (cpu_has_avx512()) {
+    add_noise_avx512(o, var, extra, z, n);
+    return;
+  }
+#endif
+  for (int k = 0; k < n; ++k) o[k] += std::sqrt(std::max(var[k], 0.0f) + extra) * z[k];
+}
+
+// The fused small-batch product where the CPU has it; false if the caller must use the BLAS.
+bool fused_gemv(int batch, int nrows, int ns, const float* v, const float* g, const float* s2,
+                int ld, float* sig, float* var) {
+#ifdef ACIM_CROSSBAR_AVX512
+  if (batch <= kFusedMaxBatch && cpu_has_avx512()) {
+    fused_gemv_avx512(batch, nrows, ns, v, g, s2, ld, sig, var);
+    return true;
+  }
+#endif
+  (void)batch, (void)nrows, (void)ns, (void)v, (void)g, (void)s2, (void)ld, (void)sig,
+      (void)var;
+  return false;
+}
+
+#ifdef ACIM_CROSSBAR_AVX512
+#pragma GCC diagnostic pop
+#endif
 // The exact nodal IR-drop solve is for small arrays (it validates the first-order model).
 constexpr int64_t kMaxNodalCells = 128 * 128;
 
@@ -47,6 +242,8 @@ struct CrossbarArray::State {
   // shared minus column (offset encoding) sigma^2(plus) only, the shared column's variance in
   // sigma2_shared [rows_used]. Empty if none.
   std::vector<float> sigma2_sig;
+  // g_sig and sigma2_sig packed for the AVX-512 kernel (empty without AVX-512).
+  std::vector<float> g_sig_packed, sigma2_packed;
   std::vector<float> sigma2_shared;
   bool shared_minus = false;  // every signal subtracts the same physical column
   double time_s = 0;
@@ -57,6 +254,11 @@ struct CrossbarArray::State {
   double drift_baseline = 0;
   double drift_alpha = 1.0;
   uint64_t mvm_count = 0;
+  // Scratch buffers of mvm(), kept between calls so a stream of MVMs does not allocate (and
+  // page-fault) on every call. Sized on use; contents are never carried from one MVM to the next.
+  struct Workspace {
+    std::vector<float> xq, acc, v, v2, cur, var, var_shared, sig, z;
+  } ws;
 
   int rows() const { return enc.rows; }
   int phys() const { return enc.phys_cols; }
@@ -121,8 +323,15 @@ double reference_readout(const EncodedWeights& e, const std::vector<float>& g) {
 }
 
 void check_finite(const Tensor& t, const std::string& what) {
-  for (float v : t.span<float>())
-    if (!std::isfinite(v))
+  const float* d = t.data<float>();
+  const int64_t n = t.numel();
+  // NaN and infinity are the floats whose exponent bits are all ones (a vectorisable test).
+  uint32_t all_ones = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const uint32_t e = std::bit_cast<uint32_t>(d[k]) & 0x7F800000u;
+    all_ones |= static_cast<uint32_t>(e == 0x7F800000u);
+  }
+  if (all_ones != 0)
       throw Error(ErrorKind::invalid, kWhere, what + " contain NaN or infinity",
                   "pass finite values");
 }
@@ -214,6 +423,14 @@ void CrossbarArray::set_time(double t) {
       }
     }
   }
+  s.g_sig_packed.clear();
+  s.sigma2_packed.clear();
+#ifdef ACIM_CROSSBAR_AVX512
+  if (cpu_has_avx512()) {
+    s.g_sig_packed = pack_panels(s.g_sig, s.rows(), ns);
+    if (!s.sigma2_sig.empty()) s.sigma2_packed = pack_panels(s.sigma2_sig, s.rows(), ns);
+  }
+#endif
   s.drift_alpha = 1.0;
   if (params_.drift_compensation) {
     const double now = reference_readout(s.enc, s.g_t);
@@ -276,11 +493,19 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
     }
   }
   const size_t bsz = static_cast<size_t>(batch);
-  std::vector<float> v(bsz * rows), cur, var, var_shared, sig(bsz * ns);
+  State::Workspace& ws = s.ws;
+  std::vector<float>& v = ws.v;
+  std::vector<float>& cur = ws.cur;
+  std::vector<float>& var = ws.var;
+  std::vector<float>& var_shared = ws.var_shared;
+  std::vector<float>& sig = ws.sig;
+  v.resize(bsz * rows);
+  sig.resize(bsz * ns);
   const bool nodal = ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal;
   for (size_t pi = 0; pi < passes.size(); ++pi) {
     const Pass& ps = passes[pi];
     const RandomStream noise = mvm_stream.child(pi);
+    bool var_done = false;  // var already holds the read-noise variances of this pass
     // 1. Row voltages of the pass's rows.
     for (int b = 0; b < batch; ++b) {
       const float* x = xq + static_cast<size_t>(b) * rows + ps.row0;
@@ -320,9 +545,21 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       }
       form_signals(s.enc, cur.data(), batch, sig.data());
     } else {
-      ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v.data(), ps.nrows,
-                         s.g_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f, sig.data(),
-                         ns, kWhere);
+      // The signal product, fused with the read-noise variance product for small batches.
+      const bool want_var = !ideal_readout && !s.sigma2_sig.empty();
+      if (want_var) var.resize(bsz * ns);
+      var_done = fused_gemv(batch, ps.nrows, ns, v.data(),
+                            s.g_sig.data() + static_cast<size_t>(ps.row0) * ns,
+                            want_var ? s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns
+                                     : nullptr,
+                            ns, sig.data(), var.data());
+      if (!var_done &&
+          !gemm_packed(batch, ns, ps.nrows, v.data(), ps.nrows, s.g_sig_packed, rows, ps.row0,
+                       sig.data(), ns))
+        ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v.data(), ps.nrows,
+                           s.g_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f,
+                           sig.data(), ns, kWhere);
+      var_done = var_done && want_var;
     }
     if (!ideal_readout) {
       // 3. Per-MVM noise on the output side. Independent Gaussian noise on every cell makes
@@ -334,22 +571,29 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       const double col_sigma = column_noise_sigma_ua(p, ps.nrows);
       const float col_var = static_cast<float>(col_sigma * col_sigma);
       if (cell_noise || col_sigma > 0) {
-        std::vector<float> v2(v.size());
-        for (size_t k = 0; k < v.size(); ++k) v2[k] = v[k] * v[k];
-        var.assign(bsz * ns, 0.0f);
+        std::vector<float>& v2 = ws.v2;
+        if (cell_noise && (!var_done || s.shared_minus)) {
+          v2.resize(v.size());
+          for (size_t k = 0; k < v.size(); ++k) v2[k] = v[k] * v[k];
+        }
+        if (!var_done) var.assign(bsz * ns, 0.0f);
         var_shared.assign(bsz, 0.0f);
-        if (cell_noise) {
+        ws.z.resize(bsz * ns);
+        if (cell_noise && !var_done &&
+            !gemm_packed(batch, ns, ps.nrows, v2.data(), ps.nrows, s.sigma2_packed, rows, ps.row0,
+                         var.data(), ns)) {
           ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v2.data(), ps.nrows,
                              s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f,
                              var.data(), ns, kWhere);
-          if (s.shared_minus)
-            for (int b = 0; b < batch; ++b) {
-              double acc_v = 0;
-              for (int i = 0; i < ps.nrows; ++i)
-                acc_v += static_cast<double>(v2[static_cast<size_t>(b) * ps.nrows + i]) *
-                         s.sigma2_shared[static_cast<size_t>(ps.row0 + i)];
-              var_shared[static_cast<size_t>(b)] = static_cast<float>(acc_v);
-            }
+        }
+        if (cell_noise && s.shared_minus) {
+          for (int b = 0; b < batch; ++b) {
+            double acc_v = 0;
+            for (int i = 0; i < ps.nrows; ++i)
+              acc_v += static_cast<double>(v2[static_cast<size_t>(b) * ps.nrows + i]) *
+                       s.sigma2_shared[static_cast<size_t>(ps.row0 + i)];
+            var_shared[static_cast<size_t>(b)] = static_cast<float>(acc_v);
+          }
         }
         const float per_signal_col_var = s.shared_minus ? col_var : 2.0f * col_var;
         const RandomStream sig_stream = noise.child(0), shared_stream = noise.child(1);
@@ -357,10 +601,9 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
         for (int b = 0; b < batch; ++b) {
           float* o = sig.data() + static_cast<size_t>(b) * ns;
           const float* vr = var.data() + static_cast<size_t>(b) * ns;
-          std::vector<float> z(static_cast<size_t>(ns));
-          sig_stream.normal(z.data(), z.size(), static_cast<uint64_t>(b) * ns);
-          for (int k = 0; k < ns; ++k)
-            o[k] += std::sqrt(std::max(vr[k], 0.0f) + per_signal_col_var) * z[k];
+          float* z = ws.z.data() + static_cast<size_t>(b) * ns;
+          sig_stream.normal(z, static_cast<size_t>(ns), static_cast<uint64_t>(b) * ns);
+          add_noise(o, vr, per_signal_col_var, z, ns);
           if (s.shared_minus) {
             const float zs = static_cast<float>(shared_stream.normal_at(static_cast<uint64_t>(b)));
             const float d =
@@ -431,15 +674,18 @@ Tensor CrossbarArray::mvm(const Tensor& inputs) {
   Tensor y(DType::f32, {batch, s.enc.cols});
   const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(s.mvm_count++);
   if (batch == 0) return y;
-  std::vector<float> xq(inputs.span<float>().begin(), inputs.span<float>().end());
+  std::vector<float>& xq = s.ws.xq;
+  xq.assign(inputs.data<float>(), inputs.data<float>() + inputs.numel());
   s.dac->quantize(xq.data(), xq.size());
-  std::vector<float> acc(static_cast<size_t>(batch) * s.enc.signals(), 0.0f);
+  std::vector<float>& acc = s.ws.acc;
+  acc.assign(static_cast<size_t>(batch) * s.enc.signals(), 0.0f);
   run_passes(xq.data(), batch, false, mvm_stream, acc.data(), nullptr);
   float* out = y.data<float>();
   decode_signals(s.enc, acc.data(), batch, out);
   if (s.drift_alpha != 1.0) {
     const float a = static_cast<float>(s.drift_alpha);
-    for (int64_t k = 0; k < y.numel(); ++k) out[k] *= a;
+    const int64_t n = y.numel();
+    for (int64_t k = 0; k < n; ++k) out[k] *= a;
   }
   return y;
 }

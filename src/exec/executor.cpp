@@ -126,6 +126,31 @@ void Executor::run_fused(const Step& step, const Node& node, ops::RunContext& ct
 
 static std::string describe_type(DType dt, const Shape& s) { return dtype_name(dt) + shape_str(s); }
 
+namespace {
+
+// Intermediate buffers freed during one run, handed back to kernels that ask for an output of
+// the same dtype and size (RunContext::new_output): a run then allocates (and the OS maps) only
+// a few large buffers instead of one per layer.
+struct RunPool {
+  static constexpr size_t kMaxBuffers = 8;
+  static constexpr size_t kMinBytes = size_t{1} << 16;  // smaller ones are cheap to allocate
+  std::vector<Tensor> free;
+};
+
+Tensor take_buffer(void* p, DType dtype, const Shape& shape) {
+  auto* pool = static_cast<RunPool*>(p);
+  const int64_t n = shape_numel(shape);
+  for (size_t i = 0; i < pool->free.size(); ++i) {
+    if (pool->free[i].dtype() != dtype || pool->free[i].numel() != n) continue;
+    Tensor t = pool->free[i].reshaped(shape);
+    pool->free.erase(pool->free.begin() + static_cast<std::ptrdiff_t>(i));
+    return t;
+  }
+  return Tensor();
+}
+
+}  // namespace
+
 TensorMap Executor::run(const TensorMap& inputs) const {
   const std::string where = graph_.source.empty() ? "" : graph_.source + ": ";
   std::vector<Tensor> values(static_cast<size_t>(num_slots_));
@@ -156,11 +181,12 @@ TensorMap Executor::run(const TensorMap& inputs) const {
                   "the graph has no input of this name");
   }
 
+  RunPool pool;
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& step = steps_[i];
     const Node& node = graph_.nodes[i];
     ops::RunContext ctx{node, {}, {}, std::vector<Tensor>(step.outputs.size()),
-                        step.prepared.get()};
+                        step.prepared.get(), take_buffer, &pool};
     ctx.inputs.reserve(step.inputs.size());
     for (int s : step.inputs) ctx.inputs.push_back(s < 0 ? nullptr : &values[static_cast<size_t>(s)]);
     try {
@@ -177,7 +203,21 @@ TensorMap Executor::run(const TensorMap& inputs) const {
       ACIM_ASSERT(!ctx.outputs[o].empty(), "kernel left an output unset");
       values[static_cast<size_t>(step.outputs[o])] = std::move(ctx.outputs[o]);
     }
-    for (int s : step.release) values[static_cast<size_t>(s)] = Tensor();
+    for (int s : step.release) {
+      Tensor t = std::move(values[static_cast<size_t>(s)]);
+      values[static_cast<size_t>(s)] = Tensor();
+      // Recycled only if nothing else can see the buffer: no live value (constants, graph
+      // inputs and views share buffers, and a view has its buffer's data pointer), no caller's
+      // input, nothing already in the pool.
+      bool reuse = !t.empty() && t.nbytes() >= RunPool::kMinBytes &&
+                   pool.free.size() < RunPool::kMaxBuffers;
+      for (size_t v = 0; reuse && v < values.size(); ++v)
+        reuse = values[v].empty() || values[v].raw() != t.raw();
+      for (auto it = inputs.begin(); reuse && it != inputs.end(); ++it)
+        reuse = it->second.raw() != t.raw();
+      for (size_t f = 0; reuse && f < pool.free.size(); ++f) reuse = pool.free[f].raw() != t.raw();
+      if (reuse) pool.free.push_back(std::move(t));
+    }
   }
 
   TensorMap out;

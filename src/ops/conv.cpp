@@ -1,9 +1,11 @@
 // Conv and ConvTranspose (ONNX opset 11+), float32, 1 to 3 spatial dims.
 //
 // Conv: depthwise (one input and one output channel per group) runs direct loops parallel over
-// (image, channel); a 1x1 stride-1 unpadded conv is one sgemm per image and group on the input
-// itself; everything else is im2col into a scratch buffer and one sgemm per image and group.
-// ConvTranspose: one sgemm per image and group into a column buffer, then col2im.
+// (image, channel) (AVX-512: masked shifted loads straight from the input when the output is
+// as wide as the input); with AVX-512 the others run acim's GEMM (kernels_gemm.hpp): a 1x1
+// stride-1 unpadded conv on the input itself, other stride-1 1-D / 2-D convs on zero-padded
+// planes given to the GEMM as row pointers (conv_fast_s1), the rest on an im2col buffer.
+// Without AVX-512: im2col and one sgemm per image and group.
 #include <omp.h>
 
 #include <algorithm>
@@ -231,7 +233,7 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   const int64_t items = ng * nblk * mblk;
   std::unique_ptr<float[]> scratch;
   if (!pointwise) scratch.reset(new float[static_cast<size_t>(threads * kdim * nb)]);
-#pragma omp parallel if (items > 1 && g.n * g.m * osz * kdim > (int64_t{1} << 15))
+#pragma omp parallel if (items > 1 && g.n * g.m * osz * kdim > kParallelMinMacs)
   {
     float* col = pointwise ? nullptr : scratch.get() + omp_get_thread_num() * kdim * nb;
 #pragma omp for schedule(static)
@@ -492,8 +494,8 @@ __attribute__((target("avx512f"))) void depthwise_s1_plane_avx512(
 // Depthwise 2-D, strides 1, output as wide as the input (a "same" width padding): output point
 // f = oh*W + ow reads, for tap (kh, kw), the input at f + shift(kh, kw) in the unpadded plane,
 // so every tap is one shifted whole-vector load per 16 outputs with the lanes that fall in the
-// padding zeroed by a mask computed once per call (masks[t * nvec + v]). No padded copy, no
-// output grid. Each output is the bias plus the taps in order, as fused multiply-adds.
+// padding masked off (masks[t * nvec + v], computed once per call). No padded copy, no output
+// grid. Each output is the bias plus its in-range taps in order, as fused multiply-adds.
 struct DepthwiseDirect {
   int64_t osz = 0, nvec = 0, ntap = 0;
   std::vector<int64_t> shift;     // per tap
@@ -516,10 +518,21 @@ DepthwiseDirect depthwise_direct_plan(const Window& w) {
       d.shift.push_back(dh * in_w + dw);
       d.before = std::max(d.before, -(dh * in_w + dw));
       d.end = std::max(d.end, dh * in_w + dw + 16 * d.nvec);
-      for (int64_t f = 0; f < d.osz; ++f) {
-        const int64_t ih = f / out_w + dh, iw = f % out_w + dw;
-        if (ih >= 0 && ih < in_h && iw >= 0 && iw < in_w)
-          d.masks[static_cast<size_t>(t * d.nvec + f / 16)] |= static_cast<__mmask16>(1u << (f % 16));
+      // Bit f % 16 of mask f / 16: output point f = (oh, ow) reads inside the plane.
+      uint32_t bits = 0;
+      int64_t oh = 0, ow = 0;
+      for (int64_t f = 0; f < 16 * d.nvec; ++f) {
+        const bool in = f < d.osz && oh + dh >= 0 && oh + dh < in_h && ow + dw >= 0 &&
+                        ow + dw < in_w;
+        bits |= static_cast<uint32_t>(in) << (f % 16);
+        if (f % 16 == 15) {
+          d.masks[static_cast<size_t>(t * d.nvec + f / 16)] = static_cast<__mmask16>(bits);
+          bits = 0;
+        }
+        if (++ow == out_w) {
+          ow = 0;
+          ++oh;
+        }
       }
     }
   return d;
@@ -535,9 +548,8 @@ __attribute__((target("avx512f"))) inline void depthwise_direct_block(
     const __m512 wv = _mm512_set1_ps(wk[t]);
     const float* src = xs + d.shift[static_cast<size_t>(t)];
     const __mmask16* mk = d.masks.data() + t * d.nvec + v0;
-    for (int v = 0; v < NV; ++v)  // whole loads, then a register mask (see depthwise_block)
-      acc[v] = _mm512_fmadd_ps(wv, _mm512_maskz_mov_ps(mk[v], _mm512_loadu_ps(src + 16 * v)),
-                               acc[v]);
+    for (int v = 0; v < NV; ++v)  // whole loads (see depthwise_block); padding lanes keep acc
+      acc[v] = _mm512_mask3_fmadd_ps(wv, _mm512_loadu_ps(src + 16 * v), acc[v], mk[v]);
   }
   const __mmask16 all = 0xFFFF;
   for (int v = 0; v < NV; ++v) {
@@ -571,7 +583,7 @@ __attribute__((target("avx512f"))) void conv_depthwise_direct(
   const bool clamp = acts && acts->single_clamp();
   const __m512 vlo = _mm512_set1_ps(clamp ? acts->steps[0].a : 0.0f);
   const __m512 vhi = _mm512_set1_ps(clamp ? acts->steps[0].b : 0.0f);
-#pragma omp parallel if (n * c > 1 && n * c * osz * ksz > (int64_t{1} << 15) && \
+#pragma omp parallel if (n * c > 1 && n * c * osz * ksz > kParallelMinMacs / 4 && \
                             omp_get_max_threads() > 1)
   {
     float* ebuf = edge + omp_get_thread_num() * edge_per_thread;
@@ -609,7 +621,7 @@ void conv_depthwise_s1(const float* x, const float* wt, const float* bias, float
   const int64_t dp = w.in[0] + w.pad_b[0] + w.pad_e[0], hp = w.in[1] + w.pad_b[1] + w.pad_e[1],
                 wp = w.in[2] + w.pad_b[2] + w.pad_e[2];
   const bool avx512 = fast_gemm_available();
-#pragma omp parallel if (n * c * osz * ksz > (int64_t{1} << 15))
+#pragma omp parallel if (n * c * osz * ksz > kParallelMinMacs)
   {
     float* xpad = scratch + omp_get_thread_num() * scratch_per_thread;
     float* ygrid = xpad + dp * hp * wp;
@@ -697,7 +709,7 @@ void conv_run(RunContext& ctx) {
   const float* xd = x.data<float>();
   const float* wd = wt.data<float>();
   if (fast) {
-    Tensor y = Tensor::uninitialized(DType::f32, out_shape);  // the GEMM writes every element
+    Tensor y = ctx.new_output(DType::f32, out_shape);  // the GEMM writes every element
     const bool s1_2d = !pointwise && w.in[0] == 1 && w.k[0] == 1 && w.pad_b[0] == 0 &&
                        w.pad_e[0] == 0 && w.stride[1] == 1 && w.stride[2] == 1;
     if (s1_2d)
@@ -714,9 +726,18 @@ void conv_run(RunContext& ctx) {
                       w.stride[1] == 1 && w.stride[2] == 1 && w.in[0] == 1 && w.k[0] == 1 &&
                       w.pad_b[0] == 0 && w.pad_e[0] == 0 && w.out[2] == w.in[2];
   if (direct) {
-    const DepthwiseDirect d = depthwise_direct_plan(w);
+    // The plan depends on the geometry only: kept per thread for the next call (the layers of
+    // a network often share it).
+    thread_local Window plan_w;
+    thread_local DepthwiseDirect plan;
+    if (plan.osz == 0 || plan_w.in != w.in || plan_w.k != w.k || plan_w.dil != w.dil ||
+        plan_w.pad_b != w.pad_b || plan_w.out != w.out) {
+      plan = depthwise_direct_plan(w);
+      plan_w = w;
+    }
+    const DepthwiseDirect& d = plan;
     const int64_t per_thread = d.before + std::max(d.end, isz);
-    Tensor y = Tensor::uninitialized(DType::f32, out_shape);  // every element is written
+    Tensor y = ctx.new_output(DType::f32, out_shape);  // every element is written
     float* yd = y.data<float>();
     std::unique_ptr<float[]> edge(new float[omp_get_max_threads() * per_thread]);
     conv_depthwise_direct(xd, wd, b ? b->data<float>() : nullptr, yd, g.n, g.c, w, d,

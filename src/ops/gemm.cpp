@@ -1,5 +1,7 @@
-// Gemm and MatMul (ONNX opset 11+). Float32 goes to cblas_sgemm; MatMul on int32/int64 (shape
-// arithmetic in some exporters) is a plain loop.
+// Gemm and MatMul (ONNX opset 11+). Float32 goes to acim's AVX-512 GEMM (below; a constant
+// transposed B of Gemm is laid out once per Executor by gemm_prepare), or to cblas_sgemm on
+// CPUs without AVX-512; MatMul on int32/int64 (shape arithmetic in some exporters) is a plain
+// loop.
 #include <omp.h>
 
 #include <algorithm>
@@ -115,7 +117,8 @@ ACIM_TARGET_AVX512 void row_kernel(int64_t k, const float* a, const float* const
     for (int64_t p = 0; p < k; ++p) {
       const float* b = brows[p] + boff;
       const __m512 av = _mm512_set1_ps(a[p]);
-      for (int v = 0; v < kV; ++v) acc[v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16 * v), acc[v]);
+      for (int v = 0; v < kV; ++v)
+        acc[v] = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16 * v), acc[v]);
     }
   } else {
     for (int64_t p = 0; p < k; ++p) {
@@ -143,8 +146,26 @@ ACIM_TARGET_AVX512 void row_kernel(int64_t k, const float* a, const float* const
   if (e.acts && !clamp && !e.acts->empty()) apply_acts(*e.acts, c, nc);
 }
 
+// Rows p of B's columns [boff, boff + nc) copied into out[p * 32 .. + 32), zero-padded, with
+// row pointers to them.
+ACIM_TARGET_AVX512 void pad_panel(int64_t k, const float* const* brows, int64_t boff, int nc,
+                                  float* out, const float** out_rows) {
+  const __mmask16 m0 = nc >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nc) - 1u);
+  const __mmask16 m1 = nc >= 32   ? __mmask16(0xFFFF)
+                       : nc > 16 ? __mmask16((1u << (nc - 16)) - 1u)
+                                 : __mmask16(0);
+  for (int64_t p = 0; p < k; ++p) {
+    const float* src = brows[p] + boff;
+    float* t = out + p * kNr;
+    _mm512_storeu_ps(t, _mm512_maskz_loadu_ps(m0, src));
+    _mm512_storeu_ps(t + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    out_rows[p] = t;
+  }
+}
+
 using TileFn = void (*)(int64_t, const float*, int64_t, const float* const*, int64_t, float*,
-                        int64_t, int, const GemmEpilogue&, const float*, const float*, float, float, bool);
+                        int64_t, int, const GemmEpilogue&, const float*, const float*, float, float,
+                        bool);
 constexpr TileFn kTiles[kMr + 1] = {nullptr,        tile_kernel<1>, tile_kernel<2>,
                                     tile_kernel<3>, tile_kernel<4>, tile_kernel<5>,
                                     tile_kernel<6>, tile_kernel<7>, tile_kernel<8>};
@@ -220,12 +241,7 @@ void fast_gemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
         tail.resize(static_cast<size_t>(k * kNr));
         tail_rows.resize(static_cast<size_t>(k));
       }
-      for (int64_t p = 0; p < k; ++p) {
-        float* t = tail.data() + p * kNr;
-        const float* src = brows[p] + bo;
-        for (int jj = 0; jj < kNr; ++jj) t[jj] = jj < nc ? src[jj] : 0.0f;
-        tail_rows[static_cast<size_t>(p)] = t;
-      }
+      pad_panel(k, brows, bo, nc, tail.data(), tail_rows.data());
       br = tail_rows.data();
       bo = 0;
     }
@@ -291,7 +307,7 @@ void fast_gemm_parallel(int64_t m, int64_t n, int64_t k, const float* a, int64_t
   int64_t nb = 32 * std::max<int64_t>(1, panels * mblk / (2 * threads));
   nb = std::min(nb, std::max<int64_t>(32, 32 * (int64_t{8192} / std::max<int64_t>(k, 1))));
   const int64_t nblk = (n + nb - 1) / nb, items = mblk * nblk;
-  if (threads == 1 || items == 1 || m * n * k <= (int64_t{1} << 16)) {
+  if (threads == 1 || items == 1 || m * n * k <= kParallelMinMacs) {
     // No OpenMP region. Whole rows of blocks at once: splitting columns never changes an
     // element, splitting rows can (few-row products take other kernels), so rows keep mb.
     for (int64_t i0 = 0; i0 < m; i0 += mb) {
@@ -411,7 +427,7 @@ void gemm_run(RunContext& ctx) {
   const FusedActs* ap = acts_ok && !acts.empty() ? &acts : nullptr;
   if (!ta && fast_gemm_available() && d.m > 0 && d.n > 0) {
     for (int64_t v : {d.m, d.n, d.k}) blas_dim(v, ctx.where);
-    Tensor y = Tensor::uninitialized(DType::f32, {d.m, d.n});
+    Tensor y = ctx.new_output(DType::f32, {d.m, d.n});  // every element is written
     float* yd = y.data<float>();
     GemmEpilogue e;
     e.alpha = alpha;

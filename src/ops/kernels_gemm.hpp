@@ -14,6 +14,10 @@
 
 namespace acim::ops {
 
+// Multiply-accumulates below which a kernel runs on the calling thread alone: waking the other
+// threads costs more than they save (and far more on a loaded machine).
+constexpr int64_t kParallelMinMacs = int64_t{1} << 18;
+
 struct GemmEpilogue {
   float alpha = 1.0f;               // scales A*B
   bool accumulate = false;          // add C's current contents (after alpha)

@@ -2,10 +2,14 @@
 // optional bias, sequence_lens, initial states, peepholes, layout, activations, clip,
 // input_forget, linear_before_reset).
 //
-// For each direction the input projection of the whole sequence, X·Wᵀ, is one sgemm; each time
-// step then does one sgemm of the previous hidden state with Rᵀ (two for GRU without
-// linear_before_reset) and an elementwise pass over the gates. Gate order in W, R and B is the
-// ONNX one: RNN i; GRU z, r, h; LSTM i, o, f, c (peepholes P: i, o, f).
+// For each direction the input projection of the whole sequence, X·Wᵀ + biases, is one GEMM;
+// each time step then does one GEMM of the previous hidden state with Rᵀ (two for GRU without
+// linear_before_reset) and an elementwise pass over the gates. With AVX-512 these are acim's
+// GEMM (kernels_gemm.hpp) on Wᵀ and Rᵀ laid out once per Executor (prepare_rnn), LSTM gates
+// with sigmoid / tanh use the vectorised functions of kernels_vmath.hpp, and blocks of batch
+// rows run the whole sequence on separate threads (rows never mix); without it, cblas_sgemm
+// and scalar gates. Gate order in W, R and B is the ONNX one: RNN i; GRU z, r, h; LSTM i, o,
+// f, c (peepholes P: i, o, f).
 #include <cblas.h>
 #include <omp.h>
 
@@ -466,7 +470,8 @@ void run_rnn(RunContext& ctx) {
   std::vector<const float*> xg_of(static_cast<size_t>(batch));
   const bool lstm_vec = a.kind == RnnKind::lstm;
   const auto* prep = static_cast<const RnnPrepared*>(ctx.prepared);
-  if (prep && (!fast || prep->nd != nd || prep->gh != gh || prep->hid != hid || prep->in != in_size))
+  if (prep &&
+      (!fast || prep->nd != nd || prep->gh != gh || prep->hid != hid || prep->in != in_size))
     prep = nullptr;
   if (prep) rt.clear();
 
@@ -521,8 +526,7 @@ void run_rnn(RunContext& ctx) {
     // out[m, 0..n) = A[m, 0..hid) · (rows col0.. col0+n of R)ᵀ.
     auto recurrent = [&](int64_t m, int64_t n, const float* am, int64_t col0, float* out) {
       if (fast) {
-        fast_gemm_parallel(m, n, hid, am, hid, rt_d + col0, gh, false, out, gh,
-                           GemmEpilogue{});
+        fast_gemm(m, n, hid, am, hid, rt_d + col0, gh, false, out, gh, GemmEpilogue{});
       } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
                     static_cast<int>(n), static_cast<int>(hid), 1.0f, am, static_cast<int>(hid),
@@ -538,78 +542,92 @@ void run_rnn(RunContext& ctx) {
       }
     }
 
-    for (int64_t s = 0; s < seq; ++s) {
-      bool any = false;
-      for (int64_t b = 0; b < batch; ++b) {
-        int64_t len = lens[static_cast<size_t>(b)];
-        int64_t t = s < len ? (backward ? len - 1 - s : s) : -1;
-        t_of[static_cast<size_t>(b)] = t;
-        any |= t >= 0;
-        xg_of[static_cast<size_t>(b)] = t < 0 ? zeros.data() : xproj.data() + x_row(t, b) * gh;
-      }
-      if (!any) break;
-      // Recurrent part. GRU without linear_before_reset multiplies by Rh after the reset gate.
-      const int64_t n_first = a.kind == RnnKind::gru && !a.linear_before_reset ? 2 * hid : gh;
-      recurrent(batch, n_first, h.data(), 0, rec.data());
-
-      if (a.kind == RnnKind::gru && !a.linear_before_reset) {
-        for (int64_t b = 0; b < batch; ++b)
-          for (int64_t j = 0; j < hid; ++j) {
-            size_t k = static_cast<size_t>(b * gh + hid + j);
-            float rg = gate(act_d[0], xg_of[static_cast<size_t>(b)][hid + j] + rec[k], a);
-            rh[static_cast<size_t>(b * hid + j)] = rg * h[static_cast<size_t>(b * hid + j)];
-          }
-        recurrent(batch, hid, rh.data(), 2 * hid, rec.data() + 2 * hid);
-      }
-
-      const bool par = batch > 1 && batch * gh > 16384 && omp_get_max_threads() > 1;
-#pragma omp parallel for schedule(static) if (par)
-      for (int64_t b = 0; b < batch; ++b) {
-        const int64_t t = t_of[static_cast<size_t>(b)];
-        if (t < 0) continue;
-        const float* xgb = xg_of[static_cast<size_t>(b)];
-        const float* rb = rec.data() + b * gh;
-        float* hb = h.data() + b * hid;
-        float* cb = c.data() + b * hid;
-        if (lstm_vec_d) {
-          lstm_cell(xgb, rb, p_d, a, act_d, hid, cell.data() + b * 2 * gh, cb, hb);
-        } else {
-          for (int64_t j = 0; j < hid; ++j) {
-            float hn = 0.0f;
-            if (a.kind == RnnKind::rnn) {
-              hn = gate(act_d[0], xgb[j] + rb[j], a);
-            } else if (a.kind == RnnKind::gru) {
-              float z = gate(act_d[0], xgb[j] + rb[j], a);
-              float hh;
-              if (a.linear_before_reset) {
-                float rg = gate(act_d[0], xgb[hid + j] + rb[hid + j], a);
-                hh = gate(act_d[1],
-                          xgb[2 * hid + j] + rg * (rb[2 * hid + j] + rbh[static_cast<size_t>(j)]),
-                          a);
-              } else {
-                hh = gate(act_d[1], xgb[2 * hid + j] + rb[2 * hid + j], a);
-              }
-              hn = (1.0f - z) * hh + z * hb[j];
-            } else {
-              const float c_prev = cb[j];
-              float pi = p_d ? p_d[j] * c_prev : 0.0f;
-              float pf = p_d ? p_d[2 * hid + j] * c_prev : 0.0f;
-              float ig = gate(act_d[0], xgb[j] + rb[j] + pi, a);
-              float fg = a.input_forget
-                             ? 1.0f - ig
-                             : gate(act_d[0], xgb[2 * hid + j] + rb[2 * hid + j] + pf, a);
-              float cg = gate(act_d[1], xgb[3 * hid + j] + rb[3 * hid + j], a);
-              float cn = fg * c_prev + ig * cg;
-              float po = p_d ? p_d[hid + j] * cn : 0.0f;
-              float og = gate(act_d[0], xgb[hid + j] + rb[hid + j] + po, a);
-              hn = og * activate(act_d[2], cn);
-              cb[j] = cn;
-            }
-            hb[j] = hn;
-          }
+    // Batch rows are independent through the whole sequence (row b's state feeds only row b),
+    // so blocks of rows run all the steps on their own, on separate threads when there are
+    // several. Each element is computed the same way in any block (kernels_gemm.hpp).
+    auto run_rows = [&](int64_t b0, int64_t b1) {
+      const int64_t nb = b1 - b0;
+      for (int64_t s = 0; s < seq; ++s) {
+        bool any = false;
+        for (int64_t b = b0; b < b1; ++b) {
+          int64_t len = lens[static_cast<size_t>(b)];
+          int64_t t = s < len ? (backward ? len - 1 - s : s) : -1;
+          t_of[static_cast<size_t>(b)] = t;
+          any |= t >= 0;
+          xg_of[static_cast<size_t>(b)] = t < 0 ? zeros.data() : xproj.data() + x_row(t, b) * gh;
         }
-        if (yp) std::copy(hb, hb + hid, yp + y_off(t, dir, b));
+        if (!any) break;
+        // Recurrent part. GRU without linear_before_reset multiplies by Rh after the reset gate.
+        const int64_t n_first = a.kind == RnnKind::gru && !a.linear_before_reset ? 2 * hid : gh;
+        recurrent(nb, n_first, h.data() + b0 * hid, 0, rec.data() + b0 * gh);
+
+        if (a.kind == RnnKind::gru && !a.linear_before_reset) {
+          for (int64_t b = b0; b < b1; ++b)
+            for (int64_t j = 0; j < hid; ++j) {
+              size_t k = static_cast<size_t>(b * gh + hid + j);
+              float rg = gate(act_d[0], xg_of[static_cast<size_t>(b)][hid + j] + rec[k], a);
+              rh[static_cast<size_t>(b * hid + j)] = rg * h[static_cast<size_t>(b * hid + j)];
+            }
+          recurrent(nb, hid, rh.data() + b0 * hid, 2 * hid, rec.data() + b0 * gh + 2 * hid);
+        }
+
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t t = t_of[static_cast<size_t>(b)];
+          if (t < 0) continue;
+          const float* xgb = xg_of[static_cast<size_t>(b)];
+          const float* rb = rec.data() + b * gh;
+          float* hb = h.data() + b * hid;
+          float* cb = c.data() + b * hid;
+          if (lstm_vec_d) {
+            lstm_cell(xgb, rb, p_d, a, act_d, hid, cell.data() + b * 2 * gh, cb, hb);
+          } else {
+            for (int64_t j = 0; j < hid; ++j) {
+              float hn = 0.0f;
+              if (a.kind == RnnKind::rnn) {
+                hn = gate(act_d[0], xgb[j] + rb[j], a);
+              } else if (a.kind == RnnKind::gru) {
+                float z = gate(act_d[0], xgb[j] + rb[j], a);
+                float hh;
+                if (a.linear_before_reset) {
+                  float rg = gate(act_d[0], xgb[hid + j] + rb[hid + j], a);
+                  hh = gate(act_d[1],
+                            xgb[2 * hid + j] + rg * (rb[2 * hid + j] + rbh[static_cast<size_t>(j)]),
+                            a);
+                } else {
+                  hh = gate(act_d[1], xgb[2 * hid + j] + rb[2 * hid + j], a);
+                }
+                hn = (1.0f - z) * hh + z * hb[j];
+              } else {
+                const float c_prev = cb[j];
+                float pi = p_d ? p_d[j] * c_prev : 0.0f;
+                float pf = p_d ? p_d[2 * hid + j] * c_prev : 0.0f;
+                float ig = gate(act_d[0], xgb[j] + rb[j] + pi, a);
+                float fg = a.input_forget
+                               ? 1.0f - ig
+                               : gate(act_d[0], xgb[2 * hid + j] + rb[2 * hid + j] + pf, a);
+                float cg = gate(act_d[1], xgb[3 * hid + j] + rb[3 * hid + j], a);
+                float cn = fg * c_prev + ig * cg;
+                float po = p_d ? p_d[hid + j] * cn : 0.0f;
+                float og = gate(act_d[0], xgb[hid + j] + rb[hid + j] + po, a);
+                hn = og * activate(act_d[2], cn);
+                cb[j] = cn;
+              }
+              hb[j] = hn;
+            }
+          }
+          if (yp) std::copy(hb, hb + hid, yp + y_off(t, dir, b));
+        }
       }
+    };
+    const int64_t threads = omp_get_max_threads();
+    const bool split =
+        fast && batch > 1 && threads > 1 && seq * batch * gh * hid > kParallelMinMacs;
+    const int64_t blocks = split ? std::min(threads, batch) : 1;
+    if (blocks == 1) {
+      run_rows(0, batch);
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < blocks; ++i) run_rows(i * batch / blocks, (i + 1) * batch / blocks);
     }
 
     float* yhp = y_h.data<float>();

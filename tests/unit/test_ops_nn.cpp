@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "acim/executor.hpp"
+#include "acim/onnx.hpp"
+#include "acim/passes.hpp"
 #include "acim/threads.hpp"
 #include "ops/op.hpp"
 
@@ -187,6 +190,9 @@ TEST(OpsConv, MatchesNaiveReference2D) {
       {{2, 8, 5, 5}, 16, 1, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, true},
       // 1x1 stride 2 (not the fast path).
       {{1, 8, 7, 7}, 4, 1, {1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, true},
+      // stride 2 along a wide row (im2col's two-load permute, several vectors per row).
+      {{1, 2, 9, 70}, 3, 1, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 0}, true},
+      {{1, 2, 5, 41}, 3, 1, {2, 4}, {1, 2}, {1, 2}, {0, 3}, {1, 2}, false},
       // strides, asymmetric pads, odd sizes.
       {{2, 3, 11, 13}, 5, 1, {3, 5}, {2, 3}, {1, 1}, {0, 2}, {1, 1}, true},
       // dilation.
@@ -833,6 +839,152 @@ TEST(OpsConv, BatchOneResultsDoNotDependOnThreadCount) {
   ASSERT_EQ(y1.numel(), y2.numel());
   for (int64_t i = 0; i < y1.numel(); ++i)
     ASSERT_EQ(y1.data<float>()[i], y2.data<float>()[i]) << "element " << i;
+}
+
+// ---- round 2 kernels: direct depthwise, few-row GEMM, prepared weights ----
+
+TEST(OpsConv, DepthwiseSameWidthDirectPath) {
+  // Depthwise, strides 1, output as wide as the input: the direct kernel (shifted loads with
+  // padding masks). First and last planes (loads past the tensor), planes of more than 128
+  // points (several register blocks), unpadded height, asymmetric and dilated width padding,
+  // planes smaller than the kernel's reach, and every activation kind.
+  struct Case {
+    ConvCase cc;
+    std::vector<std::string> acts;
+  };
+  const std::vector<Case> cases = {
+      {{{2, 64, 25, 5}, 64, 64, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Relu"}},
+      {{{1, 3, 40, 33}, 3, 3, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {}},
+      {{{2, 2, 10, 7}, 2, 2, {3, 3}, {1, 1}, {1, 1}, {0, 1}, {0, 1}, false}, {"Tanh"}},
+      {{{1, 4, 6, 8}, 4, 4, {2, 4}, {1, 1}, {1, 1}, {1, 2}, {0, 1}, true}, {"Clip"}},
+      {{{1, 4, 6, 8}, 4, 4, {2, 4}, {1, 1}, {1, 1}, {0, 1}, {1, 2}, true}, {}},
+      {{{2, 3, 9, 11}, 3, 3, {3, 3}, {1, 1}, {2, 2}, {2, 3}, {2, 1}, true}, {"LeakyRelu"}},
+      {{{3, 2, 1, 2}, 2, 2, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Relu"}},
+      {{{1, 5, 2, 1}, 5, 5, {5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}, true}, {}},
+  };
+  uint32_t seed = 1200;
+  for (const auto& c : cases) {
+    const ConvCase& cc = c.cc;
+    SCOPED_TRACE("depthwise X " + shape_str(cc.x) + " kernel " + shape_str(cc.k) + " pads " +
+                 shape_str(cc.pb) + shape_str(cc.pe));
+    Shape ws{cc.m, 1};
+    ws.insert(ws.end(), cc.k.begin(), cc.k.end());
+    Tensor x = random_tensor(cc.x, seed += 10), w = random_tensor(ws, seed + 1),
+           b = random_tensor({cc.m}, seed + 2);
+    std::vector<int64_t> pads = cc.pb;
+    pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
+    Attrs attrs{{"group", ai(cc.group)}, {"strides", ais(cc.s)}, {"dilations", ais(cc.d)},
+                {"pads", ais(pads)}, {"kernel_shape", ais(cc.k)}};
+    std::vector<Node> fused;
+    for (const auto& a : c.acts) fused.push_back(act_for(a));
+    Geo g{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe};
+    ASSERT_EQ(g.out()[1], cc.x[3]) << "not a same-width case";
+    Shape ys{cc.x[0], cc.m};
+    for (int64_t o : g.out()) ys.push_back(o);
+    std::vector<double> want = conv_ref(x, w, cc.bias ? &b : nullptr, cc.group, g, g.out());
+    for (double& v : want)
+      for (const auto& a : c.acts) v = act_ref(a, v);
+    const int saved = num_threads();
+    Tensor y[2];
+    for (int t = 0; t < 2; ++t) {
+      set_num_threads(t + 1);
+      y[t] = run_with_fused("Conv", {&x, &w, cc.bias ? &b : nullptr}, attrs, fused);
+    }
+    set_num_threads(saved);
+    expect_close(y[0], ys, want, 1e-5);
+    for (int64_t i = 0; i < y[0].numel(); ++i)
+      ASSERT_EQ(y[0].data<float>()[i], y[1].data<float>()[i]) << "element " << i;
+  }
+}
+
+TEST(OpsGemm, FewRowsWideAndNarrowOutputs) {
+  // M = 1 and 2 with B not transposed take the one-row kernel (128 columns per pass); N = 300
+  // is two full passes and a partial one, N = 7 one masked vector; M = 9 with N = 300 ends in
+  // a partial 32-column panel (zero-padded copy) and a 1-row tile.
+  uint32_t seed = 1300;
+  for (int64_t m : {1, 2, 9}) {
+    for (int64_t n : {7, 300}) {
+      SCOPED_TRACE("M " + std::to_string(m) + " N " + std::to_string(n));
+      const int64_t k = 70;
+      Tensor a = random_tensor({m, k}, seed += 10), b = random_tensor({k, n}, seed + 1),
+             c = random_tensor({n}, seed + 2);
+      Tensor y = run_with_fused("Gemm", {&a, &b, &c}, {}, {act_for("Relu")});
+      std::vector<double> want =
+          matmul2d_ref(a.data<float>(), b.data<float>(), m, n, k, false, false);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double& v = want[static_cast<size_t>(i * n + j)];
+          v = act_ref("Relu", v + c.data<float>()[j]);
+        }
+      expect_close(y, {m, n}, want, 1e-5);
+    }
+  }
+}
+
+// Runs the graph node by node through ops::run_node (no prepared weights), as a reference
+// for the Executor, which prepares the weights of Gemm and LSTM once.
+TensorMap run_unprepared(const Graph& g, const TensorMap& inputs) {
+  std::map<std::string, Tensor> values = inputs;
+  for (const auto& [name, t] : g.initializers) values[name] = t;
+  for (const Node& node : g.nodes) {
+    std::vector<const Tensor*> ins;
+    for (const auto& in : node.inputs) ins.push_back(in.empty() ? nullptr : &values.at(in));
+    const ops::OpDef* def = ops::find_op(node.op_type);
+    EXPECT_NE(def, nullptr) << node.op_type;
+    if (!def) return {};
+    std::vector<Tensor> outs = ops::run_node(*def, node, "test", ins);
+    for (size_t o = 0; o < node.outputs.size(); ++o)
+      if (!node.outputs[o].empty()) values[node.outputs[o]] = outs[o];
+  }
+  TensorMap out;
+  for (const auto& o : g.outputs) out[o.name] = values.at(o.name);
+  return out;
+}
+
+TEST(Executor, PreparedWeightsAndRecycledBuffersMatchNodeByNodeRuns) {
+  // The Executor prepares Gemm / LSTM weights once and recycles intermediate buffers within a
+  // run (conv outputs reuse freed ones; Flatten views and the caller's input must never be
+  // reused). Node-by-node runs do neither. Also: 1 and 2 threads bitwise, a second run equal to
+  // the first, and the input left untouched.
+  const std::string zoo = std::string(ACIM_SOURCE_DIR) + "/zoo/";
+  for (const char* model : {"mlp/mlp_mnist.onnx", "lstm/lstm_kws.onnx", "kws/ds_cnn_s.onnx",
+                            "resnet/resnet20_cifar.onnx"}) {
+    for (int64_t batch : {1, 3, 20}) {
+      if (batch == 20 && std::string(model).find("resnet") != std::string::npos) continue;
+      SCOPED_TRACE(std::string(model) + " batch " + std::to_string(batch));
+      Graph g = load_onnx(zoo + model);
+      run_default_passes(g);
+      Shape s = g.inputs[0].shape;
+      s[0] = batch;
+      TensorMap in{
+          {g.inputs[0].name, random_tensor(s, static_cast<uint32_t>(batch), -2.0f, 2.0f)}};
+      const Tensor input_copy = in.begin()->second.clone();
+      TensorMap want = run_unprepared(g, in);
+      const int saved = num_threads();
+      TensorMap got[2];
+      for (int t = 0; t < 2; ++t) {
+        set_num_threads(t + 1);
+        Executor ex(g);
+        got[t] = ex.run(in);
+        TensorMap again = ex.run(in);
+        for (const auto& [name, y] : again)
+          for (int64_t i = 0; i < y.numel(); ++i)
+            ASSERT_EQ(y.data<float>()[i], got[t].at(name).data<float>()[i]) << "rerun " << name;
+      }
+      set_num_threads(saved);
+      for (int64_t i = 0; i < input_copy.numel(); ++i)
+        ASSERT_EQ(in.begin()->second.data<float>()[i], input_copy.data<float>()[i]) << "input";
+      for (const auto& [name, w] : want) {
+        const Tensor& y = got[0].at(name);
+        ASSERT_EQ(y.shape(), w.shape()) << name;
+        for (int64_t i = 0; i < y.numel(); ++i) {
+          const double wv = w.data<float>()[i];
+          ASSERT_NEAR(y.data<float>()[i], wv, 1e-5 * std::max(1.0, std::fabs(wv))) << name << i;
+          ASSERT_EQ(y.data<float>()[i], got[1].at(name).data<float>()[i]) << name << i;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <limits>
 #include <random>
 
+#include "acim/threads.hpp"
+#include "ops/kernels_vmath.hpp"
 #include "ops/op.hpp"
 
 namespace acim::ops {
@@ -709,6 +711,115 @@ TEST(Lstm, ReverseBatchFirstWithClipInputForgetAndCustomActivations) {
   n.attrs["activation_beta"].value = std::vector<float>{0.4f, -0.1f};
   n.attrs["input_forget"].value = int64_t{1};
   check_rnn(c, n, 13, /*batch_first=*/true);
+}
+
+TEST(Lstm, VectorisedGatesWithClipPeepholesAndOddSizes) {
+  // Sigmoid / tanh gates take the vectorised cell (kernels_vmath.hpp): hidden 37 (a partial
+  // 16-lane vector) and 70 (a partial 128-column pass of the one-row GEMM), batch 1 and 5,
+  // with clip, peepholes, lens and initial states, and bidirectional with input_forget.
+  for (int batch : {1, 5}) {
+    for (int hidden : {37, 70}) {
+      SCOPED_TRACE("batch " + std::to_string(batch) + " hidden " + std::to_string(hidden));
+      RnnCase c{.op = "LSTM",
+                .seq = 7,
+                .batch = batch,
+                .input = 9,
+                .hidden = hidden,
+                .lens = true,
+                .init = true,
+                .peep = true,
+                .clip = 1.5,
+                .acts = {kSigmoid, kTanh, kTanh}};
+      check_rnn(c, make_node("LSTM", 8, 3), static_cast<uint32_t>(40 + batch + hidden));
+      RnnCase b{.op = "LSTM",
+                .dirs = 2,
+                .seq = 5,
+                .batch = batch,
+                .input = 4,
+                .hidden = hidden,
+                .input_forget = true,
+                .acts = {kSigmoid, kTanh, kSigmoid, kTanh, kTanh, kTanh}};
+      Node n = make_node("LSTM", 3, 3);
+      n.attrs["activations"].value =
+          std::vector<std::string>{"Sigmoid", "Tanh", "Sigmoid", "Tanh", "Tanh", "Tanh"};
+      n.attrs["input_forget"].value = int64_t{1};
+      check_rnn(b, n, static_cast<uint32_t>(60 + batch + hidden), /*batch_first=*/true);
+    }
+  }
+}
+
+TEST(Rnn, BatchRowBlocksOnThreadsMatchReferenceAndOneThread) {
+  // Large enough that the batch rows are split among the threads (each block runs every
+  // step): results match the reference and are bitwise those of one thread, with varying
+  // sequence lengths, both directions and GRU's second product.
+  const int saved = num_threads();
+  for (const std::string op : {"LSTM", "GRU", "RNN"}) {
+    SCOPED_TRACE(op);
+    const int g = gates_of(op);
+    RnnCase c{.op = op,
+              .dirs = 2,
+              .seq = 20,
+              .batch = 7,
+              .input = 5,
+              .hidden = 70,
+              .lens = true,
+              .init = true};
+    for (int d = 0; d < 2; ++d) {
+      if (op == "LSTM") c.acts.insert(c.acts.end(), {kSigmoid, kTanh, kTanh});
+      if (op == "GRU") c.acts.insert(c.acts.end(), {kSigmoid, kTanh});
+      if (op == "RNN") c.acts.push_back(kTanh);
+    }
+    const size_t n_in = op == "LSTM" ? 7 : 6, n_out = op == "LSTM" ? 3 : 2;
+    set_num_threads(2);
+    check_rnn(c, make_node(op, n_in, n_out), 90);
+    std::mt19937 rng(91);
+    RnnData d = make_data(c, rng);
+    const int64_t S = c.seq, B = c.batch, H = c.hidden;
+    Tensor x = Tensor::from_vector<float>({S, B, c.input}, d.x);
+    Tensor w = Tensor::from_vector<float>({2, g * H, c.input}, d.w);
+    Tensor r = Tensor::from_vector<float>({2, g * H, H}, d.r);
+    Tensor b = Tensor::from_vector<float>({2, 2 * g * H}, d.b);
+    Tensor lens = Tensor::from_vector<int32_t>({B}, d.lens);
+    Tensor h0 = Tensor::from_vector<float>({2, B, H}, d.h0);
+    Node n = make_node(op, 6, n_out);
+    n.attrs["hidden_size"].value = H;
+    n.attrs["direction"].value = std::string("bidirectional");
+    std::vector<Tensor> out[2];
+    for (int t = 0; t < 2; ++t) {
+      set_num_threads(t + 1);
+      out[t] = run_op(n, {&x, &w, &r, &b, &lens, &h0});
+    }
+    for (size_t o = 0; o < out[0].size(); ++o)
+      for (int64_t i = 0; i < out[0][o].numel(); ++i)
+        ASSERT_EQ(out[0][o].data<float>()[i], out[1][o].data<float>()[i]) << "output " << o;
+  }
+  set_num_threads(saved);
+}
+
+TEST(VMath, SigmoidAndTanhArraysMatchLibmAcrossTheRange) {
+  // Every float step of 1/1024 over [-100, 100] plus the extremes; absolute error at most
+  // 3e-7 (tanh near 0 and sigmoid of large negatives are small: relative error 1e-6 there).
+  std::vector<float> x;
+  for (int i = -102400; i <= 102400; ++i) x.push_back(static_cast<float>(i) / 1024.0f);
+  for (float v : {1e-30f, -1e-30f, 1e-7f, -3e-5f, 0.2499f, 0.25f, -0.25f, 88.0f, -88.0f, 1e30f,
+                  -1e30f, std::numeric_limits<float>::max(), -std::numeric_limits<float>::max()})
+    x.push_back(v);
+  std::vector<float> s = x, t = x;
+  ops::sigmoid_array(s.data(), static_cast<int64_t>(s.size()));
+  ops::tanh_array(t.data(), static_cast<int64_t>(t.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double ws = 1.0 / (1.0 + std::exp(-v)), wt = std::tanh(v);
+    ASSERT_LE(std::fabs(s[i] - ws), std::max(3e-7 * 1.0, 1e-6 * ws)) << "sigmoid(" << v << ")";
+    ASSERT_LE(std::fabs(t[i] - wt), std::min(3e-7, std::max(1e-6 * std::fabs(wt), 1e-38)))
+        << "tanh(" << v << ")";
+    ASSERT_GE(s[i], 0.0f);
+    ASSERT_LE(s[i], 1.0f);
+    ASSERT_LE(std::fabs(t[i]), 1.0f);
+  }
+  std::vector<float> nan{std::numeric_limits<float>::quiet_NaN()};
+  ops::tanh_array(nan.data(), 1);
+  EXPECT_TRUE(std::isnan(nan[0]));
 }
 
 TEST(Gru, DefaultsAndLinearBeforeReset) {

@@ -13,5 +13,6 @@ void add_info_command(CLI::App& app, Action& action);
 void add_run_command(CLI::App& app, Action& action);
 void add_ops_command(CLI::App& app, Action& action);
 void add_array_command(CLI::App& app, Action& action);
+void add_chips_command(CLI::App& app, Action& action);
 
 }  // namespace acim::cli
