@@ -63,12 +63,12 @@ acim::ArrayParams config_params(const std::string& config, int n) {
 }
 
 // Seconds per call of a plain sgemm x[batch, n] * W[n, n], over `iters` calls.
-double sgemm_seconds(const std::vector<float>& x, const std::vector<float>& w, std::vector<float>& y,
-                     int batch, int n, int64_t iters) {
+double sgemm_seconds(const std::vector<float>& x, const std::vector<float>& w,
+                     std::vector<float>& y, int batch, int n, int64_t iters) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t k = 0; k < iters; ++k) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, n, n, 1.0f, x.data(), n,
-                w.data(), n, 0.0f, y.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, n, n, 1.0f, x.data(), n, w.data(),
+                n, 0.0f, y.data(), n);
     benchmark::DoNotOptimize(y.data());
   }
   const auto t1 = std::chrono::steady_clock::now();
@@ -83,8 +83,8 @@ void bm_sgemm(benchmark::State& state, int width_factor) {
   const std::vector<float> x = uniform_values(static_cast<size_t>(batch) * k, 2);
   std::vector<float> y(static_cast<size_t>(batch) * n);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, n, k, 1.0f, x.data(), k,
-                w.data(), n, 0.0f, y.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, n, k, 1.0f, x.data(), k, w.data(),
+                n, 0.0f, y.data(), n);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -112,7 +112,8 @@ void bm_mvm(benchmark::State& state, const std::string& config) {
   const auto t1 = std::chrono::steady_clock::now();
   const double mvm_s = std::chrono::duration<double>(t1 - t0).count() / static_cast<double>(iters);
   // The baseline over at least the same wall time as a few MVMs, right after.
-  const int64_t base_iters = std::max<int64_t>(10, static_cast<int64_t>(0.05 / std::max(mvm_s, 1e-9)));
+  const int64_t base_iters =
+      std::max<int64_t>(10, static_cast<int64_t>(0.05 / std::max(mvm_s, 1e-9)));
   const double base_s = sgemm_seconds(x, w, y_ref, batch, n, std::min<int64_t>(base_iters, 100000));
   state.SetItemsProcessed(state.iterations() * batch);
   state.counters["ratio"] = mvm_s / base_s;
@@ -129,9 +130,8 @@ const int kRegistered = [] {
   add_shapes(
       benchmark::RegisterBenchmark("sgemm_phys", [](benchmark::State& s) { bm_sgemm(s, 2); }));
   for (const char* config : {"off", "rram", "rram_noadc", "pcm"})
-    add_shapes(benchmark::RegisterBenchmark(
-        (std::string("mvm_") + config).c_str(),
-        [config](benchmark::State& s) { bm_mvm(s, config); }));
+    add_shapes(benchmark::RegisterBenchmark((std::string("mvm_") + config).c_str(),
+                                            [config](benchmark::State& s) { bm_mvm(s, config); }));
   return 0;
 }();
 

@@ -44,7 +44,9 @@ inline std::array<uint32_t, 4> block(uint64_t key, uint64_t index) {
 
 // 32 random bits to a float in (0, 1] for the normal transform: 24 bits, offset by half a step
 // (k + 0.5 rounds to even in float for k >= 2^23, so the top value is 1.0: harmless there).
-inline float to_unit(uint32_t x) { return (static_cast<float>(x >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+inline float to_unit(uint32_t x) {
+  return (static_cast<float>(x >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
 
 // 32 random bits to a float in the open interval (0, 1): 23 bits plus half a step, exact in
 // float, so the largest value is 1 - 2^-24 and the smallest 2^-24.
@@ -130,7 +132,7 @@ void normals_of_block(const std::array<uint32_t, 4>& r, float z[4]) {
 #define ACIM_AVX512 __attribute__((target("avx512f")))
 
 ACIM_AVX512 inline void mulhilo16(__m512i m, __m512i c, __m512i& hi, __m512i& lo) {
-  const __m512i even = _mm512_mul_epu32(c, m);                         // lanes 0, 2, ...
+  const __m512i even = _mm512_mul_epu32(c, m);                        // lanes 0, 2, ...
   const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m);  // lanes 1, 3, ...
   lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
   hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
@@ -144,8 +146,8 @@ ACIM_AVX512 inline __m512 to_unit16(__m512i x) {
 ACIM_AVX512 inline void box_muller16(__m512i a, __m512i b, __m512& z0, __m512& z1) {
   const __m512i ub = _mm512_castps_si512(to_unit16(a));
   __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(ub, 23), _mm512_set1_epi32(127));
-  __m512 m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(ub, _mm512_set1_epi32(0x007FFFFF)),
-                                                 _mm512_set1_epi32(0x3F800000)));
+  __m512 m = _mm512_castsi512_ps(_mm512_or_si512(
+      _mm512_and_si512(ub, _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x3F800000)));
   const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237309505f), _CMP_GT_OQ);
   m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
   e = _mm512_mask_add_epi32(e, big, e, _mm512_set1_epi32(1));
@@ -200,10 +202,10 @@ ACIM_AVX512 void normals16(uint64_t key, uint64_t first_block, float* out) {
     __m512i hi0, lo0, hi1, lo1;
     mulhilo16(m0, c0, hi0, lo0);
     mulhilo16(m1, c2, hi1, lo1);
-    const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1),
-                                        _mm512_set1_epi32(static_cast<int>(k0)));
-    const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3),
-                                        _mm512_set1_epi32(static_cast<int>(k1)));
+    const __m512i n0 =
+        _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k0)));
+    const __m512i n2 =
+        _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k1)));
     c0 = n0;
     c1 = lo1;
     c2 = n2;
@@ -217,10 +219,14 @@ ACIM_AVX512 void normals16(uint64_t key, uint64_t first_block, float* out) {
   // Transpose: out[4 l + k] = zk[l].
   const __m512 t0 = _mm512_unpacklo_ps(z0, z1), t1 = _mm512_unpackhi_ps(z0, z1);
   const __m512 t2 = _mm512_unpacklo_ps(z2, z3), t3 = _mm512_unpackhi_ps(z2, z3);
-  const __m512 u0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
-  const __m512 u1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
-  const __m512 u2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
-  const __m512 u3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+  const __m512 u0 =
+      _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+  const __m512 u1 =
+      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+  const __m512 u2 =
+      _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+  const __m512 u3 =
+      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
   const __m512 a = _mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(1, 0, 1, 0));
   const __m512 b = _mm512_shuffle_f32x4(u2, u3, _MM_SHUFFLE(1, 0, 1, 0));
   const __m512 c = _mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(3, 2, 3, 2));
@@ -280,7 +286,8 @@ bool normal_blocks_simd(uint64_t key, uint64_t first_block, size_t blocks, float
 
 }  // namespace detail
 
-RandomStream::RandomStream(uint64_t seed, std::initializer_list<uint64_t> path) : key_(mix64(seed)) {
+RandomStream::RandomStream(uint64_t seed, std::initializer_list<uint64_t> path)
+    : key_(mix64(seed)) {
   for (uint64_t p : path) key_ = mix64(key_ ^ mix64(p + 0x632BE59BD9B4E019ull));
 }
 

@@ -56,9 +56,9 @@ bool cpu_has_avx512() {
 // sig[b, j] = sum_i v[b, i] g[i, j] and, if s2, var[b, j] = sum_i (v[b, i] v[b, i]) s2[i, j],
 // summed in row order i = 0, 1, ... (g and s2 row-major with leading dimension ld).
 __attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, int ns,
-                                                         const float* v, const float* g,
-                                                         const float* s2, int ld, float* sig,
-                                                         float* var) {
+                                                          const float* v, const float* g,
+                                                          const float* s2, int ld, float* sig,
+                                                          float* var) {
   constexpr int kVecs = 4;  // 64 columns per block: 4 + 4 accumulators
   constexpr int kBlock = 16 * kVecs;
   const int blocks = (ns + kBlock - 1) / kBlock;
@@ -136,7 +136,8 @@ __attribute__((target("avx512f"))) inline void gemm_tile(int k, const float* a, 
     const int left = valid_cols - 16 * t;
     const __mmask16 m =
         left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u));
-    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(c + static_cast<size_t>(r) * ldc + 16 * t, m, acc[r][t]);
+    for (int r = 0; r < MR; ++r)
+      _mm512_mask_storeu_ps(c + static_cast<size_t>(r) * ldc + 16 * t, m, acc[r][t]);
   }
 }
 
@@ -144,8 +145,8 @@ __attribute__((target("avx512f"))) inline void gemm_tile(int k, const float* a, 
 // Tiles of 6 x 64 outputs, each summed over k in row order by one thread: the result does not
 // depend on the thread count.
 __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, const float* a,
-                                                          int lda, const float* bpacked,
-                                                          int b_rows, int r0, float* c, int ldc) {
+                                                           int lda, const float* bpacked,
+                                                           int b_rows, int r0, float* c, int ldc) {
   constexpr int kMr = 6;
   const int row_tiles = (m + kMr - 1) / kMr, panels = (n + kPanel - 1) / kPanel;
   const int64_t work = static_cast<int64_t>(m) * n * k;
@@ -158,12 +159,24 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
     float* ct = c + static_cast<size_t>(i0) * ldc + pnl * kPanel;
     const int valid = std::min(kPanel, n - pnl * kPanel);
     switch (mr) {
-      case 6: gemm_tile<6>(k, at, lda, bp, ct, ldc, valid); break;
-      case 5: gemm_tile<5>(k, at, lda, bp, ct, ldc, valid); break;
-      case 4: gemm_tile<4>(k, at, lda, bp, ct, ldc, valid); break;
-      case 3: gemm_tile<3>(k, at, lda, bp, ct, ldc, valid); break;
-      case 2: gemm_tile<2>(k, at, lda, bp, ct, ldc, valid); break;
-      default: gemm_tile<1>(k, at, lda, bp, ct, ldc, valid); break;
+      case 6:
+        gemm_tile<6>(k, at, lda, bp, ct, ldc, valid);
+        break;
+      case 5:
+        gemm_tile<5>(k, at, lda, bp, ct, ldc, valid);
+        break;
+      case 4:
+        gemm_tile<4>(k, at, lda, bp, ct, ldc, valid);
+        break;
+      case 3:
+        gemm_tile<3>(k, at, lda, bp, ct, ldc, valid);
+        break;
+      case 2:
+        gemm_tile<2>(k, at, lda, bp, ct, ldc, valid);
+        break;
+      default:
+        gemm_tile<1>(k, at, lda, bp, ct, ldc, valid);
+        break;
     }
   }
 }
@@ -187,13 +200,14 @@ bool gemm_packed(int m, int n, int k, const float* a, int lda, const std::vector
 // o[k] += sqrt(max(var[k], 0) + extra) * z[k] for k < n: the per-MVM noise of n signals.
 #ifdef ACIM_CROSSBAR_AVX512
 __attribute__((target("avx512f"))) void add_noise_avx512(float* o, const float* var, float extra,
-                                                        const float* z, int n) {
+                                                         const float* z, int n) {
   const __m512 e = _mm512_set1_ps(extra), zero = _mm512_setzero_ps();
   for (int k = 0; k < n; k += 16) {
     const __mmask16 m = n - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - k)) - 1u);
     const __m512 sd =
         _mm512_sqrt_ps(_mm512_add_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, var + k), zero), e));
-    const __m512 r = _mm512_fmadd_ps(sd, _mm512_maskz_loadu_ps(m, z + k), _mm512_maskz_loadu_ps(m, o + k));
+    const __m512 r =
+        _mm512_fmadd_ps(sd, _mm512_maskz_loadu_ps(m, z + k), _mm512_maskz_loadu_ps(m, o + k));
     _mm512_mask_storeu_ps(o + k, m, r);
   }
 }
@@ -218,8 +232,7 @@ bool fused_gemv(int batch, int nrows, int ns, const float* v, const float* g, co
     return true;
   }
 #endif
-  (void)batch, (void)nrows, (void)ns, (void)v, (void)g, (void)s2, (void)ld, (void)sig,
-      (void)var;
+  (void)batch, (void)nrows, (void)ns, (void)v, (void)g, (void)s2, (void)ld, (void)sig, (void)var;
   return false;
 }
 
@@ -332,8 +345,8 @@ void check_finite(const Tensor& t, const std::string& what) {
     all_ones |= static_cast<uint32_t>(e == 0x7F800000u);
   }
   if (all_ones != 0)
-      throw Error(ErrorKind::invalid, kWhere, what + " contain NaN or infinity",
-                  "pass finite values");
+    throw Error(ErrorKind::invalid, kWhere, what + " contain NaN or infinity",
+                "pass finite values");
 }
 
 }  // namespace
@@ -548,17 +561,15 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       // The signal product, fused with the read-noise variance product for small batches.
       const bool want_var = !ideal_readout && !s.sigma2_sig.empty();
       if (want_var) var.resize(bsz * ns);
-      var_done = fused_gemv(batch, ps.nrows, ns, v.data(),
-                            s.g_sig.data() + static_cast<size_t>(ps.row0) * ns,
-                            want_var ? s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns
-                                     : nullptr,
-                            ns, sig.data(), var.data());
-      if (!var_done &&
-          !gemm_packed(batch, ns, ps.nrows, v.data(), ps.nrows, s.g_sig_packed, rows, ps.row0,
-                       sig.data(), ns))
+      var_done = fused_gemv(
+          batch, ps.nrows, ns, v.data(), s.g_sig.data() + static_cast<size_t>(ps.row0) * ns,
+          want_var ? s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns : nullptr, ns,
+          sig.data(), var.data());
+      if (!var_done && !gemm_packed(batch, ns, ps.nrows, v.data(), ps.nrows, s.g_sig_packed, rows,
+                                    ps.row0, sig.data(), ns))
         ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v.data(), ps.nrows,
-                           s.g_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f,
-                           sig.data(), ns, kWhere);
+                           s.g_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f, sig.data(),
+                           ns, kWhere);
       var_done = var_done && want_var;
     }
     if (!ideal_readout) {

@@ -30,7 +30,7 @@ bool cpu_has_avx512() {
 // the same bits. Rounding gives -0.0 where lrint's integer gives +0.0: adding +0.0 makes it +0.0.
 // NaN inputs are left as they are.
 __attribute__((target("avx512f,avx512vl"))) void quantize_avx512(float* x, size_t n, double x_max,
-                                                                   double lv, double st) {
+                                                                 double lv, double st) {
   const __m512d vmax = _mm512_set1_pd(x_max), vlv = _mm512_set1_pd(lv), vneg = _mm512_set1_pd(-lv);
   const __m512d vst = _mm512_set1_pd(st), zero = _mm512_setzero_pd();
   size_t i = 0;

@@ -190,6 +190,26 @@ __attribute__((target("avx512f"))) void im2col_avx512(const float* x, int64_t ch
                                                  src + (ow + off_w));
           _mm512_mask_storeu_ps(d + ow, static_cast<__mmask16>((1u << n) - 1u), v);
         }
+      } else if (s_w == 2) {
+        // 16 outputs read 32 consecutive inputs: two masked loads (the lanes outside the valid
+        // outputs' inputs are zeros) and the even lanes picked out.
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                              4, 2, 0);
+        for (int64_t ow = ow0; ow < ow1; ow += 16) {
+          const int64_t n = std::min<int64_t>(16, ow1 - ow);
+          const int64_t va = std::clamp<int64_t>(a - ow, 0, n);
+          const int64_t vb = std::clamp<int64_t>(b - ow, va, n);
+          // Input lanes 2*va .. 2*vb - 2 (even) are the valid outputs' taps.
+          const uint64_t in_bits = vb > va ? ((uint64_t{1} << (2 * vb - 1)) - 1u) &
+                                                 ~((uint64_t{1} << (2 * va)) - 1u)
+                                           : 0u;
+          const float* s0 = src + (ow * 2 + off_w);
+          const __m512 v0 = _mm512_maskz_loadu_ps(static_cast<__mmask16>(in_bits & 0xFFFFu), s0);
+          const __m512 v1 =
+              _mm512_maskz_loadu_ps(static_cast<__mmask16>((in_bits >> 16) & 0xFFFFu), s0 + 16);
+          const __m512 v = _mm512_permutex2var_ps(v0, even, v1);
+          _mm512_mask_storeu_ps(d + ow, static_cast<__mmask16>((1u << n) - 1u), v);
+        }
       } else {
         for (int64_t ow = ow0; ow < ow1; ++ow)
           d[ow] = ow >= a && ow < b ? src[ow * s_w + off_w] : 0.0f;

@@ -49,7 +49,8 @@ TEST(CrossbarFastPaths, FusedSmallBatchKernelMatchesTheBlasPath) {
       double scale = 0;
       for (int i = 0; i < n; ++i)
         scale += std::fabs(x.data<float>()[i] * w.data<float>()[i * n + j]);
-      EXPECT_NEAR(y1.data<float>()[j], y16.data<float>()[j], 2e-5 * scale) << "n=" << n << " j=" << j;
+      EXPECT_NEAR(y1.data<float>()[j], y16.data<float>()[j], 2e-5 * scale)
+          << "n=" << n << " j=" << j;
       diff_to_ref += std::fabs(y1.data<float>()[j] - ref.data<float>()[j]);
     }
     EXPECT_GT(diff_to_ref, 0.0);

@@ -16,7 +16,9 @@
 namespace acim {
 namespace {
 
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(float a, float b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
 
 TEST(PeripherySimd, DacQuantizeIsBitExactAgainstTheFormula) {
   DacParams dp;
