@@ -155,6 +155,10 @@ void im2col(const float* x, int64_t channels, const Window& w, int64_t c0, int64
 }
 
 #if ACIM_CONV_AVX512
+inline __mmask16 tail_mask16(int64_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1u) : __mmask16(0);
+}
+
 // im2col (same layout as above) for the AVX-512 path: the stride-1 runs are masked 16-float
 // moves, so a row segment of any width is a few instructions and no library call.
 __attribute__((target("avx512f"))) void im2col_avx512(const float* x, int64_t channels,
@@ -223,6 +227,54 @@ __attribute__((target("avx512f"))) void im2col_avx512(const float* x, int64_t ch
     }
   }
 }
+
+// im2col (same layout) for 2-D convs with narrow output rows (fewer than 16 outputs), where
+// the row-segment loop above spends more on its bookkeeping than on the few floats it moves:
+// every 16 output positions of a row of the matrix are one masked gather, with the indices
+// and masks worked out in vector registers (positions whose tap falls in the padding are
+// zeros). Requires a 2-D window (in[0] == out[0] == k[0] == 1) and a plane under 2^31 floats.
+__attribute__((target("avx512f"))) void im2col_gather_avx512(const float* x, int64_t channels,
+                                                             const Window& w, int64_t c0,
+                                                             int64_t c1, float* col) {
+  const int64_t kh_n = w.k[1], kw_n = w.k[2], ksz = kh_n * kw_n;
+  const int64_t rows = channels * ksz, cols = c1 - c0, isz = w.in_size();
+  const int64_t nvec = (cols + 15) / 16;
+  const int ow_n = static_cast<int>(w.out[2]);
+  const __m512i in_h = _mm512_set1_epi32(static_cast<int>(w.in[1]));
+  const __m512i in_w = _mm512_set1_epi32(static_cast<int>(w.in[2]));
+  const __m512i zero_i = _mm512_setzero_si512();
+  const __m512 zero = _mm512_setzero_ps();
+  // Per vector of 16 positions: oh * stride_h and ow * stride_w, and the lanes in range.
+  thread_local std::vector<int32_t> base;
+  base.resize(static_cast<size_t>(nvec * 32));
+  for (int64_t v = 0; v < nvec; ++v)
+    for (int l = 0; l < 16; ++l) {
+      const int64_t j = std::min(c0 + 16 * v + l, c1 - 1);
+      base[static_cast<size_t>(v * 32 + l)] = static_cast<int32_t>((j / ow_n) * w.stride[1]);
+      base[static_cast<size_t>(v * 32 + 16 + l)] = static_cast<int32_t>((j % ow_n) * w.stride[2]);
+    }
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t t = r % ksz, kh = t / kw_n, kw = t % kw_n;
+    const float* xc = x + (r / ksz) * isz;
+    const __m512i off_h = _mm512_set1_epi32(static_cast<int>(kh * w.dil[1] - w.pad_b[1]));
+    const __m512i off_w = _mm512_set1_epi32(static_cast<int>(kw * w.dil[2] - w.pad_b[2]));
+    float* dst = col + r * cols;
+    for (int64_t v = 0; v < nvec; ++v) {
+      const __m512i ih = _mm512_add_epi32(
+          _mm512_loadu_si512(base.data() + v * 32), off_h);
+      const __m512i iw = _mm512_add_epi32(
+          _mm512_loadu_si512(base.data() + v * 32 + 16), off_w);
+      __mmask16 ok = _mm512_cmpge_epi32_mask(ih, zero_i);
+      ok = _mm512_mask_cmplt_epi32_mask(ok, ih, in_h);
+      ok = _mm512_mask_cmpge_epi32_mask(ok, iw, zero_i);
+      ok = _mm512_mask_cmplt_epi32_mask(ok, iw, in_w);
+      const __mmask16 keep = tail_mask16(cols - 16 * v);
+      const __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(ih, in_w), iw);
+      const __m512 g = _mm512_mask_i32gather_ps(zero, ok & keep, idx, xc, 4);
+      _mm512_mask_storeu_ps(dst + 16 * v, keep, g);
+    }
+  }
+}
 #endif
 
 // Conv as acim's GEMM (kernels_gemm.hpp): per (image, group, block of output positions, block
@@ -253,6 +305,14 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   const int64_t items = ng * nblk * mblk;
   std::unique_ptr<float[]> scratch;
   if (!pointwise) scratch.reset(new float[static_cast<size_t>(threads * kdim * nb)]);
+#if ACIM_CONV_AVX512
+  // Narrow 2-D output rows: the gathering im2col (its indices are 32-bit).
+  const bool gather = w.in[0] == 1 && w.out[0] == 1 && w.k[0] == 1 && w.out[2] < 16 &&
+                      isz < (int64_t{1} << 30) && w.out[1] * w.stride[1] < (int64_t{1} << 30) &&
+                      w.out[2] * w.stride[2] < (int64_t{1} << 30) &&
+                      w.k[1] * w.dil[1] + w.pad_b[1] < (int64_t{1} << 30) &&
+                      w.k[2] * w.dil[2] + w.pad_b[2] < (int64_t{1} << 30);
+#endif
 #pragma omp parallel if (items > 1 && g.n * g.m * osz * kdim > kParallelMinMacs)
   {
     float* col = pointwise ? nullptr : scratch.get() + omp_get_thread_num() * kdim * nb;
@@ -272,12 +332,73 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
         fast_gemm(m1 - m0, c1 - c0, kdim, wg, kdim, xg + c0, osz, false, yg, osz, e);
       } else {
 #if ACIM_CONV_AVX512
-        im2col_avx512(xg, cg, w, c0, c1, col);
+        if (gather)
+          im2col_gather_avx512(xg, cg, w, c0, c1, col);
+        else
+          im2col_avx512(xg, cg, w, c0, c1, col);
 #else
         im2col(xg, cg, w, c0, c1, col);
 #endif
         fast_gemm(m1 - m0, c1 - c0, kdim, wg, kdim, col, c1 - c0, false, yg, osz, e);
       }
+    }
+  }
+}
+
+#if ACIM_CONV_AVX512
+// dst[0, n) = src[0, n) in masked 16-float moves (the rows copied here are short: a libc
+// call per row costs more than the copy).
+__attribute__((target("avx512f"), always_inline)) inline void copy_floats_avx512(
+    const float* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+  if (i < n) {
+    const __mmask16 m = tail_mask16(n - i);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+  }
+}
+#endif
+
+// `rows` runs of n floats: dst[r * dst_pitch + i] = src[r * src_pitch + i]. For the AVX-512
+// paths only (conv_fast_s1).
+#if ACIM_CONV_AVX512
+__attribute__((target("avx512f")))
+#endif
+void copy_runs(const float* src, int64_t src_pitch, int64_t rows, int64_t n, float* dst,
+               int64_t dst_pitch) {
+  for (int64_t r = 0; r < rows; ++r)
+#if ACIM_CONV_AVX512
+    copy_floats_avx512(src + r * src_pitch, n, dst + r * dst_pitch);
+#else
+    std::copy(src + r * src_pitch, src + r * src_pitch + n, dst + r * dst_pitch);
+#endif
+}
+
+// panel[p][jj] = rows[p][grid position of output j0 + jj] for jj < nc (output j is (j / wo,
+// j % wo), at grid column (j / wo) * wp + j % wo): output rows are copied as runs.
+#if ACIM_CONV_AVX512
+__attribute__((target("avx512f")))
+#endif
+void pack_grid_panel(const float* const* rows, int64_t kdim, int64_t j0, int64_t nc, int64_t wo,
+                     int64_t wp, float* panel) {
+  int64_t dst[32], src[32], len[32];  // runs: at most one per output row, nc <= 32
+  int64_t runs = 0;
+  for (int64_t j = j0; j < j0 + nc;) {
+    const int64_t oh = j / wo, ow = j % wo, l = std::min(wo - ow, j0 + nc - j);
+    dst[runs] = j - j0;
+    src[runs] = oh * wp + ow;
+    len[runs++] = l;
+    j += l;
+  }
+  for (int64_t p = 0; p < kdim; ++p) {
+    const float* r = rows[p];
+    float* out = panel + p * 32;
+    for (int64_t i = 0; i < runs; ++i) {
+#if ACIM_CONV_AVX512
+      copy_floats_avx512(r + src[i], len[i], out + dst[i]);
+#else
+      std::copy(r + src[i], r + src[i] + len[i], out + dst[i]);
+#endif
     }
   }
 }
@@ -295,81 +416,119 @@ void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, 
   const int64_t cg = g.c / g.group, mg = g.m / g.group, khw = w.k[1] * w.k[2], kdim = cg * khw;
   const int64_t plane = hp * wp, xpad_size = cg * plane + 64;
   const int64_t ngrid = (ho - 1) * wp + wo;  // grid columns up to the last output
-  const int64_t ygrid_size = mg * ngrid;
   const int64_t threads = omp_get_max_threads(), ng = g.n * g.group;
+  const bool per_item = threads == 1 || ng >= 2 * threads;
+  // Narrow planes (8x8: a grid of 78 columns, 96 with the last panel's padding, for 64
+  // outputs) waste much of the GEMM: there each 32 output positions' taps are packed from the
+  // padded plane into a [kdim, 32] panel and the GEMM writes the output directly.
+  const int64_t grid_cols = (ngrid + 31) / 32 * 32, out_cols = (osz + 31) / 32 * 32;
+  const bool packed = grid_cols * 4 > out_cols * 5;
+  const int64_t ygrid_size = packed ? kdim * 32 : mg * ngrid;
+  // The padded planes' borders (and the slack past them) are zeroed once here; pad() writes
+  // the interiors only.
   auto pad = [&](const float* xg, float* xpad, int64_t c) {
-    float* pc = xpad + c * plane;
-    std::fill(pc, pc + plane, 0.0f);
-    for (int64_t y = 0; y < h; ++y)
-      std::copy(xg + c * isz + y * wi, xg + c * isz + (y + 1) * wi,
-                pc + (y + w.pad_b[1]) * wp + w.pad_b[2]);
+    float* pc = xpad + c * plane + w.pad_b[1] * wp + w.pad_b[2];
+    copy_runs(xg + c * isz, wi, h, wi, pc, wp);
   };
   auto rows_for = [&](const float* xpad, const float** rows) {
-    for (int64_t r = 0; r < kdim; ++r) {
-      const int64_t c = r / khw, kh = (r % khw) / w.k[2], kw = r % w.k[2];
-      rows[r] = xpad + c * plane + kh * w.dil[1] * wp + kw * w.dil[2];
-    }
+    int64_t r = 0;
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t kh = 0; kh < w.k[1]; ++kh)
+        for (int64_t kw = 0; kw < w.k[2]; ++kw)
+          rows[r++] = xpad + c * plane + kh * w.dil[1] * wp + kw * w.dil[2];
   };
   auto copy_out = [&](const float* ygrid, float* yg, int64_t m) {
-    for (int64_t y = 0; y < ho; ++y)
-      std::copy(ygrid + m * ngrid + y * wp, ygrid + m * ngrid + y * wp + wo,
-                yg + m * osz + y * wo);
+    copy_runs(ygrid + m * ngrid, wp, ho, wo, yg + m * osz, wo);
   };
-  const bool per_item = threads == 1 || ng >= 2 * threads;
-  const int64_t bufs = per_item ? threads : 1;
+  const int64_t bufs = threads;
   std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(bufs * (xpad_size + ygrid_size))]);
   std::vector<const float*> rows_all(static_cast<size_t>(bufs * kdim));
+  // Each thread's buffer is set up by that thread, on its first item.
+  auto setup = [&](int64_t t) {
+    float* xpad = scratch.get() + t * (xpad_size + ygrid_size);
+    std::fill(xpad, xpad + xpad_size, 0.0f);
+    rows_for(xpad, rows_all.data() + t * kdim);
+  };
   if (per_item) {
+    std::vector<char> ready(static_cast<size_t>(bufs), 0);
 #pragma omp parallel for schedule(static) if (ng > 1)
     for (int64_t it = 0; it < ng; ++it) {
       const int64_t t = omp_get_thread_num();
+      if (!ready[static_cast<size_t>(t)]) {
+        setup(t);
+        ready[static_cast<size_t>(t)] = 1;
+      }
       float* xpad = scratch.get() + t * (xpad_size + ygrid_size);
       float* ygrid = xpad + xpad_size;
       const float** rows = rows_all.data() + t * kdim;
       const int64_t n = it / g.group, gi = it % g.group;
       const float* xg = xd + (n * g.c + gi * cg) * isz;
       for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
-      rows_for(xpad, rows);
       GemmEpilogue e;
       e.row_bias = bd ? bd + gi * mg : nullptr;
       e.acts = acts;
-      fast_gemm_rows(mg, ngrid, kdim, wd + gi * mg * kdim, kdim, rows, 0, ygrid, ngrid, e);
       float* yg = yd + (n * g.m + gi * mg) * osz;
+      if (packed) {
+        for (int64_t j0 = 0; j0 < osz; j0 += 32) {
+          const int64_t nc = std::min<int64_t>(32, osz - j0);
+          pack_grid_panel(rows, kdim, j0, nc, wo, wp, ygrid);
+          fast_gemm(mg, nc, kdim, wd + gi * mg * kdim, kdim, ygrid, 32, false, yg + j0, osz, e);
+        }
+        continue;
+      }
+      fast_gemm_rows(mg, ngrid, kdim, wd + gi * mg * kdim, kdim, rows, 0, ygrid, ngrid, e);
       for (int64_t m = 0; m < mg; ++m) copy_out(ygrid, yg, m);
     }
     return;
   }
-  // Few images: one at a time, the GEMM split into blocks of columns and rows.
-  float* xpad = scratch.get();
-  float* ygrid = xpad + xpad_size;
-  const float** rows = rows_all.data();
-  const int64_t panels = (ngrid + 31) / 32;
-  const int64_t nb = 32 * std::max<int64_t>(1, panels / (4 * threads));
-  const int64_t nblk = (ngrid + nb - 1) / nb;
-  const int64_t mb = nblk >= 2 * threads ? mg : std::max<int64_t>(8, (mg / 2 + 7) / 8 * 8);
-  const int64_t mblk = (mg + mb - 1) / mb;
-  for (int64_t it = 0; it < ng; ++it) {
-    const int64_t n = it / g.group, gi = it % g.group;
-    const float* xg = xd + (n * g.c + gi * cg) * isz;
-    float* yg = yd + (n * g.m + gi * mg) * osz;
+  // Few images: the GEMM of each split into blocks of one 32-column panel (of the grid, or of
+  // the outputs when packed) and all rows, or half the rows when there are too few panels to
+  // share out evenly. All blocks of all images run in one parallel loop without barriers: each
+  // thread pads an image into its own buffer before its first block of it (the padding is cheap
+  // next to the GEMM) and writes its blocks' outputs itself.
+  const int64_t panels = (packed ? osz + 31 : ngrid + 31) / 32;
+  const int64_t mb =
+      panels >= 8 * threads ? mg : std::max<int64_t>(8, (mg / 2 + 7) / 8 * 8);
+  const int64_t mblk = (mg + mb - 1) / mb, per_img = panels * mblk;
 #pragma omp parallel
-    {
+  {
+    const int64_t t = omp_get_thread_num();
+    setup(t);
+    float* xpad = scratch.get() + t * (xpad_size + ygrid_size);
+    float* ygrid = xpad + xpad_size;  // the packed panel when packed
+    const float** rows = rows_all.data() + t * kdim;
+    int64_t padded = -1;  // the image and group now in xpad
 #pragma omp for schedule(static)
-      for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
-#pragma omp single
-      rows_for(xpad, rows);
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < nblk * mblk; ++b) {
-        const int64_t j0 = (b / mblk) * nb, m0 = (b % mblk) * mb;
-        GemmEpilogue e;
-        e.row_bias = bd ? bd + gi * mg + m0 : nullptr;
-        e.acts = acts;
-        fast_gemm_rows(std::min(mb, mg - m0), std::min(nb, ngrid - j0), kdim,
-                       wd + (gi * mg + m0) * kdim, kdim, rows, j0, ygrid + m0 * ngrid + j0, ngrid,
-                       e);
+    for (int64_t b = 0; b < ng * per_img; ++b) {
+      const int64_t it = b / per_img, bb = b % per_img;
+      const int64_t n = it / g.group, gi = it % g.group;
+      if (padded != it) {
+        const float* xg = xd + (n * g.c + gi * cg) * isz;
+        for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
+        padded = it;
       }
-#pragma omp for schedule(static)
-      for (int64_t m = 0; m < mg; ++m) copy_out(ygrid, yg, m);
+      const int64_t j0 = (bb / mblk) * 32, m0 = (bb % mblk) * mb;
+      const int64_t mi = std::min(mb, mg - m0);
+      GemmEpilogue e;
+      e.row_bias = bd ? bd + gi * mg + m0 : nullptr;
+      e.acts = acts;
+      float* yg = yd + (n * g.m + gi * mg) * osz;
+      const float* wg = wd + (gi * mg + m0) * kdim;
+      if (packed) {
+        const int64_t nc = std::min<int64_t>(32, osz - j0);
+        pack_grid_panel(rows, kdim, j0, nc, wo, wp, ygrid);
+        fast_gemm(mi, nc, kdim, wg, kdim, ygrid, 32, false, yg + m0 * osz + j0, osz, e);
+        continue;
+      }
+      const int64_t nj = std::min<int64_t>(32, ngrid - j0);
+      fast_gemm_rows(mi, nj, kdim, wg, kdim, rows, j0, ygrid + m0 * ngrid + j0, ngrid, e);
+      // Grid columns [j0, j0 + nj) of output rows y: the parts of [y * wp, y * wp + wo).
+      for (int64_t y = j0 / wp; y <= (j0 + nj - 1) / wp && y < ho; ++y) {
+        const int64_t a = std::max(j0, y * wp), z = std::min(j0 + nj, y * wp + wo);
+        if (a < z)
+          copy_runs(ygrid + m0 * ngrid + a, ngrid, mi, z - a,
+                    yg + m0 * osz + y * wo + (a - y * wp), osz);
+      }
     }
   }
 }
@@ -431,14 +590,17 @@ __attribute__((target("avx512f"))) inline void depthwise_block(
     const float* xs, const int64_t* off, const float* wk, int64_t ntap, float b, __mmask16 last,
     float* out, bool clamp, __m512 vlo, __m512 vhi) {
   __m512 acc[NV];
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) acc[v] = _mm512_set1_ps(b);
   for (int64_t t = 0; t < ntap; ++t) {
     const __m512 wv = _mm512_set1_ps(wk[t]);
     const float* src = xs + off[t];
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
       acc[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(src + 16 * v), acc[v]);
   }
   const __mmask16 all = 0xFFFF;  // maskz forms: GCC 12 warns on the plain min/max
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
     __m512 r = acc[v];
     if (clamp) r = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, r));  // np.clip
@@ -563,15 +725,18 @@ __attribute__((target("avx512f"))) inline void depthwise_direct_block(
     const float* xs, const DepthwiseDirect& d, int64_t v0, const float* wk, float b,
     __mmask16 last, float* out, bool clamp, __m512 vlo, __m512 vhi) {
   __m512 acc[NV];
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) acc[v] = _mm512_set1_ps(b);
   for (int64_t t = 0; t < d.ntap; ++t) {
     const __m512 wv = _mm512_set1_ps(wk[t]);
     const float* src = xs + d.shift[static_cast<size_t>(t)];
     const __mmask16* mk = d.masks.data() + t * d.nvec + v0;
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)  // whole loads (see depthwise_block); padding lanes keep acc
       acc[v] = _mm512_mask3_fmadd_ps(wv, _mm512_loadu_ps(src + 16 * v), acc[v], mk[v]);
   }
   const __mmask16 all = 0xFFFF;
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
     __m512 r = acc[v];
     if (clamp) r = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, r));  // np.clip
@@ -592,6 +757,58 @@ constexpr DirectBlockFn kDirectBlocks[9] = {
     depthwise_direct_block<7>,
     depthwise_direct_block<8>};
 
+// depthwise_direct_block for two planes at once (x1 - x0 floats apart, the same distance
+// between their outputs' planes is y1 - y0): each tap's masks are loaded once for both. Every
+// output is the same chain of multiply-adds as in depthwise_direct_block.
+template <int NV>
+__attribute__((target("avx512f"))) inline void depthwise_direct_block2(
+    const float* x0, int64_t xstep, const DepthwiseDirect& d, int64_t v0, const float* wk0,
+    const float* wk1, float b0, float b1, __mmask16 last, float* y0, int64_t ystep, bool clamp,
+    __m512 vlo, __m512 vhi) {
+  __m512 acc0[NV], acc1[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    acc0[v] = _mm512_set1_ps(b0);
+    acc1[v] = _mm512_set1_ps(b1);
+  }
+  for (int64_t t = 0; t < d.ntap; ++t) {
+    const __m512 w0 = _mm512_set1_ps(wk0[t]), w1 = _mm512_set1_ps(wk1[t]);
+    const float* src = x0 + d.shift[static_cast<size_t>(t)];
+    const __mmask16* mk = d.masks.data() + t * d.nvec + v0;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = mk[v];
+      acc0[v] = _mm512_mask3_fmadd_ps(w0, _mm512_loadu_ps(src + 16 * v), acc0[v], m);
+      acc1[v] = _mm512_mask3_fmadd_ps(w1, _mm512_loadu_ps(src + xstep + 16 * v), acc1[v], m);
+    }
+  }
+  const __mmask16 all = 0xFFFF;
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    __m512 r0 = acc0[v], r1 = acc1[v];
+    if (clamp) {
+      r0 = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, r0));
+      r1 = _mm512_maskz_min_ps(all, vhi, _mm512_maskz_max_ps(all, vlo, r1));
+    }
+    _mm512_mask_storeu_ps(y0 + 16 * v, v == NV - 1 ? last : all, r0);
+    _mm512_mask_storeu_ps(y0 + ystep + 16 * v, v == NV - 1 ? last : all, r1);
+  }
+}
+
+using DirectBlock2Fn = void (*)(const float*, int64_t, const DepthwiseDirect&, int64_t,
+                                const float*, const float*, float, float, __mmask16, float*,
+                                int64_t, bool, __m512, __m512);
+constexpr DirectBlock2Fn kDirectBlocks2[9] = {
+    nullptr,
+    depthwise_direct_block2<1>,
+    depthwise_direct_block2<2>,
+    depthwise_direct_block2<3>,
+    depthwise_direct_block2<4>,
+    depthwise_direct_block2<5>,
+    depthwise_direct_block2<6>,
+    depthwise_direct_block2<7>,
+    depthwise_direct_block2<8>};
+
 // All n*c planes. The loads reach from d.before floats before a plane's start to d.end after
 // it: a plane for which that leaves the tensor (the first and last) is first copied into
 // `edge` (per thread, d.before + max(d.end, plane size) floats).
@@ -607,10 +824,10 @@ __attribute__((target("avx512f"))) void conv_depthwise_direct(
                             omp_get_max_threads() > 1)
   {
     float* ebuf = edge + omp_get_thread_num() * edge_per_thread;
-#pragma omp for schedule(static)
-    for (int64_t nc = 0; nc < n * c; ++nc) {
+    auto edge_plane = [&](int64_t nc) { return nc * isz < d.before || nc * isz + d.end > total; };
+    auto one_plane = [&](int64_t nc) {
       const float* xp = x + nc * isz;
-      if (nc * isz < d.before || nc * isz + d.end > total) {
+      if (edge_plane(nc)) {
         std::fill(ebuf, ebuf + edge_per_thread, 0.0f);
         std::copy(xp, xp + isz, ebuf + d.before);
         xp = ebuf + d.before;
@@ -625,6 +842,33 @@ __attribute__((target("avx512f"))) void conv_depthwise_direct(
                           vlo, vhi);
       }
       if (acts && !clamp) apply_acts(*acts, yp, osz);
+    };
+    // Planes in pairs (2i, 2i + 1), which share the masks' loads; an edge plane and an odd last
+    // plane run alone.
+    const int64_t planes = n * c, pairs = (planes + 1) / 2;
+#pragma omp for schedule(static)
+    for (int64_t pi = 0; pi < pairs; ++pi) {
+      const int64_t p0 = 2 * pi, p1 = p0 + 1;
+      if (p1 >= planes || edge_plane(p0) || edge_plane(p1)) {
+        one_plane(p0);
+        if (p1 < planes) one_plane(p1);
+        continue;
+      }
+      const float* wk0 = wt + (p0 % c) * ksz;
+      const float* wk1 = wt + (p1 % c) * ksz;
+      const float b0 = bias ? bias[p0 % c] : 0.0f, b1 = bias ? bias[p1 % c] : 0.0f;
+      const float* xp = x + p0 * isz;
+      float* yp = y + p0 * osz;
+      for (int64_t v0 = 0; v0 < d.nvec; v0 += 8) {
+        const int64_t nv = std::min<int64_t>(8, d.nvec - v0);
+        const int64_t left = osz - 16 * (v0 + nv - 1);
+        kDirectBlocks2[nv](xp + 16 * v0, isz, d, v0, wk0, wk1, b0, b1, tail_mask(left),
+                           yp + 16 * v0, osz, clamp, vlo, vhi);
+      }
+      if (acts && !clamp) {
+        apply_acts(*acts, yp, osz);
+        apply_acts(*acts, yp + osz, osz);
+      }
     }
   }
 }

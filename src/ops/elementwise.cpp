@@ -320,7 +320,8 @@ void binary_kernel(const Plan& p, const TA* a, const TB* b, TO* o, Op op) {
 template <class T, class TO, class Op>
 Tensor binary_tensors(const RunContext& ctx, const Tensor& a, const Tensor& b, Op op) {
   Plan p = plan_or_fail(ctx, {a.shape(), b.shape()});
-  Tensor out(dtype_of<TO>(), p.out);
+  // A recycled buffer where the executor has one (binary_kernel writes every element).
+  Tensor out = ctx.new_output(dtype_of<TO>(), p.out);
   binary_kernel(p, a.data<T>(), b.data<T>(), out.data<TO>(), op);
   return out;
 }

@@ -39,6 +39,9 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda,
                                     const GemmEpilogue& e, const float* rb, const float* cb,
                                     float lo, float hi, bool clamp) {
   __m512 acc0[R], acc1[R];
+  // Every loop over the rows fully unrolled, so the accumulators stay in registers (else GCC
+  // keeps the arrays in memory and zeroes them there per tile, a large cost at small k).
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     acc0[r] = _mm512_setzero_ps();
     acc1[r] = _mm512_setzero_ps();
@@ -53,6 +56,7 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda,
     const float* b = brows[p] + boff;
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 av = _mm512_set1_ps(a[r * lda + p]);
       acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
@@ -63,6 +67,7 @@ ACIM_TARGET_AVX512 void tile_kernel(int64_t k, const float* a, int64_t lda,
   const __m512 cb0 = cb ? _mm512_maskz_loadu_ps(m0, cb) : _mm512_setzero_ps();
   const __m512 cb1 = cb ? _mm512_maskz_loadu_ps(m1, cb + 16) : _mm512_setzero_ps();
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     __m512 v0 = acc0[r], v1 = acc1[r];
     float* cr = c + r * ldc;

@@ -108,8 +108,8 @@ TEST(ChipPresets, PublishedChipsHaveTheirReportedGeometry) {
   EXPECT_EQ(v.technology_nm, 22);
   EXPECT_EQ(v.array.cell.type, acim::CellType::sram_charge);
   // 8-bit weights bit-sliced over 7 differential slices: 14 columns per weight, 256/14 = 18.
-  EXPECT_EQ(v.weight_capacity(), 16 * 256 * 18);
-  EXPECT_GT(v.weight_capacity(), 38600);  // holds DS-CNN-S (38.6 K weights)
+  EXPECT_EQ(v.weight_capacity(), 48 * 256 * 18);
+  EXPECT_GT(v.weight_capacity(), 24332);  // holds zoo/kws/ds_cnn_s.onnx (24,332 parameters)
 }
 
 TEST(ChipPresets, UnknownPresetListsTheNames) {

@@ -272,6 +272,47 @@ TEST(OpsConv, ResultsDoNotDependOnThreadCount) {
       ASSERT_EQ(r[0][k].data<float>()[i], r[1][k].data<float>()[i]) << "result " << k;
 }
 
+TEST(OpsConv, NarrowPlanesPackedPanels) {
+  // Stride-1 convs on small planes, where the padded-pitch grid would waste over a quarter of
+  // the GEMM: taps packed per 32 output positions from the padded plane (at batch >= 2x the
+  // threads), else the grid. Full and partial panels, dilation, 5x5, partial row tiles; each
+  // against the naive reference at 1 and 2 threads, and the same bits at both.
+  const std::vector<ConvCase> cases = {
+      {{4, 12, 8, 8}, 20, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true},
+      {{4, 7, 10, 5}, 9, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, false},
+      {{5, 6, 9, 6}, 16, 1, {3, 3}, {1, 1}, {2, 2}, {2, 2}, {2, 2}, true},
+      {{4, 4, 8, 8}, 8, 2, {5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}, true},
+      {{1, 12, 8, 8}, 20, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true},
+  };
+  const int saved = num_threads();
+  uint32_t seed = 1500;
+  for (const auto& cc : cases) {
+    seed += 10;
+    SCOPED_TRACE("conv X " + shape_str(cc.x) + " kernel " + shape_str(cc.k));
+    Shape ws{cc.m, cc.x[1] / cc.group};
+    ws.insert(ws.end(), cc.k.begin(), cc.k.end());
+    Tensor x = random_tensor(cc.x, seed), w = random_tensor(ws, seed + 1),
+           b = random_tensor({cc.m}, seed + 2);
+    std::vector<int64_t> pads = cc.pb;
+    pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
+    Attrs attrs{{"group", ai(cc.group)}, {"strides", ais(cc.s)}, {"dilations", ais(cc.d)},
+                {"pads", ais(pads)}, {"kernel_shape", ais(cc.k)}};
+    Geo g{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe};
+    Shape ys{cc.x[0], cc.m};
+    for (int64_t o : g.out()) ys.push_back(o);
+    const std::vector<double> want = conv_ref(x, w, cc.bias ? &b : nullptr, cc.group, g, g.out());
+    Tensor y[2];
+    for (int t = 0; t < 2; ++t) {
+      set_num_threads(t + 1);
+      y[t] = run_op("Conv", {&x, &w, cc.bias ? &b : nullptr}, attrs)[0];
+      expect_close(y[t], ys, want);
+    }
+    set_num_threads(saved);
+    for (int64_t i = 0; i < y[0].numel(); ++i)
+      ASSERT_EQ(y[0].data<float>()[i], y[1].data<float>()[i]) << "element " << i;
+  }
+}
+
 TEST(OpsConv, ShapeErrorsNameTheShapes) {
   Tensor x = random_tensor({1, 3, 8, 8}, 1), w = random_tensor({4, 2, 3, 3}, 2);
   expect_error("Conv", {&x, &w}, {}, ErrorKind::shape, "[1,3,8,8]");
@@ -556,6 +597,37 @@ TEST(OpsPool, GlobalPools) {
   expect_close(run_op("GlobalMaxPool", {&x})[0], {2, 3, 1, 1}, mx);
   Tensor x1 = random_tensor({1, 2, 9}, 13);
   EXPECT_EQ(run_op("GlobalAveragePool", {&x1})[0].shape(), (Shape{1, 2, 1}));
+}
+
+TEST(OpsPool, GlobalPoolsManyPlanes) {
+  // 21 planes: two groups of eight planes pooled side by side, then five alone; also with a
+  // -inf plane (max) and equal values, at 1 and 2 threads.
+  Tensor x = random_tensor({3, 7, 4, 5}, 14);
+  for (int64_t i = 0; i < 20; ++i) x.data<float>()[9 * 20 + i] = -INFINITY;
+  std::vector<double> mean, mx;
+  for (int64_t p = 0; p < 21; ++p) {
+    double s = 0.0, m = -INFINITY;
+    for (int64_t i = 0; i < 20; ++i) {
+      s += x.data<float>()[p * 20 + i];
+      m = std::max<double>(m, x.data<float>()[p * 20 + i]);
+    }
+    mean.push_back(s / 20.0);
+    mx.push_back(m);
+  }
+  const int saved = num_threads();
+  for (int t = 1; t <= 2; ++t) {
+    set_num_threads(t);
+    Tensor avg = run_op("GlobalAveragePool", {&x})[0];
+    Tensor mxt = run_op("GlobalMaxPool", {&x})[0];
+    EXPECT_EQ(avg.data<float>()[9], -INFINITY);
+    EXPECT_EQ(mxt.data<float>()[9], -INFINITY);
+    std::vector<double> m2 = mean, x2 = mx;
+    m2[9] = x2[9] = 0.0;  // compared above
+    avg.data<float>()[9] = mxt.data<float>()[9] = 0.0f;
+    expect_close(avg, {3, 7, 1, 1}, m2);
+    expect_close(mxt, {3, 7, 1, 1}, x2);
+  }
+  set_num_threads(saved);
 }
 
 TEST(OpsPool, Errors) {

@@ -14,5 +14,6 @@ void add_run_command(CLI::App& app, Action& action);
 void add_ops_command(CLI::App& app, Action& action);
 void add_array_command(CLI::App& app, Action& action);
 void add_chips_command(CLI::App& app, Action& action);
+void add_compile_command(CLI::App& app, Action& action);
 
 }  // namespace acim::cli

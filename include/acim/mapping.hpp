@@ -1,0 +1,145 @@
+// Mapping: which weight matrices of a graph go onto which crossbar arrays of a chip (or of a
+// stack of chips), how many copies of each, and what runs on the cores' digital units instead.
+//
+// Every analog layer is lowered to one or more MatrixViews, K rows (inputs) x N columns
+// (outputs), as the array sees them:
+//   Conv (any rank)   K = Cin/groups * prod(kernel), N = Cout/groups, one matrix per group
+//                     (im2col view); one MVM per output position.
+//   Gemm / MatMul     with a constant 2-D weight: K x N (transB handled); one MVM per row of A.
+//   LSTM / GRU / RNN  W: K = input size, N = gates*hidden; R: K = hidden, N = gates*hidden
+//                     (gates stacked), one of each per direction; one MVM per time step. The gate
+//                     arithmetic runs on the digital units.
+// Small groups (depthwise conv: each channel's kh*kw x 1 kernel) are packed block-diagonally:
+// floor(rows/K) x floor(logical_cols/N) groups per array (the lesser of the two), so a 64-channel
+// 3x3 depthwise conv on 256x18 arrays takes ceil(64/18) = 4 arrays instead of 64.
+// A matrix larger than an array is split into ceil(K/rows) row blocks (their partial sums are
+// added digitally: row_blocks-1 additions per output per MVM) and ceil(N/logical_cols) column
+// blocks; each block is one array. Utilisation = weights / (arrays * rows * logical_cols).
+//
+// Replication balances the layer-pipelined dataflow: while arrays remain, the slowest layers
+// (most array cycles per inference = ceil(MVMs / replication)) are doubled, all layers tied at
+// the slowest together; it stops when they cannot all be doubled (doubling only some would not
+// shorten the bottleneck). Arrays are placed in layer order (copies of one layer together), so
+// consecutive layers sit on the same or neighbouring cores.
+//
+// When the layers' arrays (one copy each) exceed one chip, the graph is split in layer order into
+// pipeline stages, one per chip, with the activations that cross each boundary made explicit.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "acim/chip.hpp"
+#include "acim/graph.hpp"
+
+namespace acim {
+
+// One weight matrix as the array sees it (K x N), `count` identical ones (groups, directions).
+struct MatrixView {
+  std::string role;  // "weight", "group", "W", "R"
+  int64_t rows = 0;  // K: inputs
+  int64_t cols = 0;  // N: outputs
+  int64_t count = 1;
+};
+
+// How one K x N matrix splits onto arrays of array_rows x array_cols (logical columns).
+struct MatrixTiling {
+  int64_t row_blocks = 0;
+  int64_t col_blocks = 0;
+  int64_t arrays = 0;            // row_blocks * col_blocks
+  int64_t partial_sum_adds = 0;  // per output element per MVM: row_blocks - 1
+  int64_t weights = 0;           // K * N (cells used, in logical weights)
+  int64_t allocated = 0;         // arrays * array_rows * array_cols
+};
+MatrixTiling tile_matrix(int64_t k, int64_t n, int64_t array_rows, int64_t array_cols);
+
+// Groups of a K x N block-diagonal packing that fit one array (0 or 1: no packing possible).
+int64_t groups_per_array(int64_t k, int64_t n, int64_t array_rows, int64_t array_cols);
+
+struct LayerMapping {
+  std::string node;  // node name
+  std::string op;    // "Conv", "Conv+Relu", "Gemm", "LSTM", ...
+  std::vector<MatrixView> matrices;
+  int64_t groups_packed = 1;  // groups sharing one array (block-diagonal), 1 = none
+  int64_t tiles = 0;          // arrays for one copy of the layer
+  int64_t row_blocks = 0;     // of the largest matrix
+  int64_t col_blocks = 0;
+  int64_t partial_sum_adds = 0;  // digital additions per inference (all outputs, all MVMs)
+  int64_t weights = 0;           // logical weights (cells used)
+  int64_t allocated = 0;         // logical cells of the tiles
+  int64_t mvms = 0;              // MVMs per inference on each tile (output positions, steps)
+  int64_t replication = 1;
+  int64_t output_elements = 0;            // per inference (for inter-chip traffic)
+  std::vector<std::string> digital;       // what this layer also needs from the digital units
+  int chip = 0;                           // pipeline stage (chip index)
+  int last_chip = 0;                      // > chip when the layer is larger than one chip
+  int64_t first_core = 0, last_core = 0;  // placement on that chip
+
+  int64_t arrays() const { return tiles * replication; }
+  int64_t cycles() const { return (mvms + replication - 1) / replication; }  // per inference
+  double utilisation() const {
+    return allocated > 0 ? static_cast<double>(weights) / static_cast<double>(allocated) : 0.0;
+  }
+};
+
+// A node the arrays cannot run.
+struct DigitalOp {
+  std::string node;
+  std::string op;
+  std::string unit;  // "activation", "pooling", "softmax", "normalization", "vector",
+                     // "data movement", or "host" when the chip lacks the unit
+  int chip = 0;
+};
+
+// Activations crossing from chip `from` to chip from+1 per inference.
+struct StageBoundary {
+  int from = 0;
+  int64_t elements = 0;
+  int64_t bytes = 0;  // at the DAC's input resolution (bytes per element = ceil(bits/8))
+};
+
+struct MappingOptions {
+  std::string model;        // for messages ("zoo/resnet/resnet20_cifar.onnx")
+  int chips = 0;            // 0: one chip, error if it does not fit; N: at most N chips
+  bool chips_auto = false;  // the fewest chips that hold it
+  bool replicate = true;
+};
+
+struct Mapping {
+  std::string chip_name;
+  int64_t arrays_per_chip = 0;
+  int chips = 1;                 // chips used
+  int64_t tiles = 0;             // arrays without replication
+  int64_t arrays_used = 0;       // with replication
+  int64_t arrays_available = 0;  // arrays_per_chip * chips
+  int64_t weights = 0;
+  int64_t allocated = 0;             // of the used arrays
+  std::vector<int64_t> cores_used;   // per chip
+  std::vector<LayerMapping> layers;  // analog layers, graph order
+  std::vector<DigitalOp> digital;    // digital nodes, graph order
+  std::vector<StageBoundary> boundaries;
+  int64_t bottleneck_cycles = 0;  // max over layers of cycles()
+  int64_t bottleneck_cycles_unreplicated = 0;
+
+  double utilisation() const {
+    return allocated > 0 ? static_cast<double>(weights) / static_cast<double>(allocated) : 0.0;
+  }
+};
+
+// Layers that need arrays, in graph order, with tiles but no replication or placement.
+// The graph must have been through shape inference (run_default_passes).
+std::vector<LayerMapping> analog_layers(const Graph& graph, const ChipSpec& chip);
+
+// Chips a layer-order split needs when each chip holds `capacity` arrays.
+int chips_for(const std::vector<LayerMapping>& layers, int64_t capacity);
+
+// Doubles the slowest layers' replication while `budget` arrays suffice (layers' replication
+// is reset to 1 first). Returns the arrays used.
+int64_t replicate_layers(std::vector<LayerMapping*>& layers, int64_t budget);
+
+// The whole mapping. Throws Error(limit) when the graph needs more chips than allowed:
+// "MODEL: needs 37 arrays; chip 'edge-voice' has 16; use --chips 3 (or --chips auto)".
+Mapping map_graph(const Graph& graph, const ChipSpec& chip, const MappingOptions& options = {});
+
+}  // namespace acim
