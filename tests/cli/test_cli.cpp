@@ -1,10 +1,8 @@
 // End-to-end tests of the `acim` command: run the built binary as a user would and check what
 // it prints, what it writes and its exit status.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,60 +13,16 @@
 #include "acim/npy.hpp"
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
+#include "cli_test_util.hpp"
 
 namespace fs = std::filesystem;
+using namespace acim::cli_test;
 
 namespace {
 
 const std::string kSrc = ACIM_SOURCE_DIR;
 const std::string kData = kSrc + "/tests/data/cli/";
 const std::string kDsCnn = kSrc + "/zoo/kws/ds_cnn_s.onnx";
-
-struct Result {
-  int status = -1;  // exit code; -1 if killed by a signal
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-// Runs `acim ARGS` through the shell with stdout and stderr captured to files.
-Result run_acim(const std::string& args) {
-  static int counter = 0;
-  fs::path dir = fs::temp_directory_path() / ("acim_cli_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::path out = dir / ("out" + std::to_string(counter));
-  fs::path err = dir / ("err" + std::to_string(counter++));
-  std::string cmd = std::string(ACIM_BIN) + " " + args + " >" + out.string() + " 2>" + err.string();
-  int raw = std::system(cmd.c_str());
-  Result r;
-  if (WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-// A user error: exit status 1, exactly one line on stderr starting "acim: error:", no trace.
-void expect_one_line_error(const Result& r, const std::vector<std::string>& must_contain) {
-  EXPECT_EQ(r.status, 1) << r.err;
-  EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("acim: error: ", 0), 0u) << r.err;
-  for (const auto& s : must_contain) EXPECT_NE(r.err.find(s), std::string::npos) << "missing '" << s << "' in: " << r.err;
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("acim_cli_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
 
 }  // namespace
 

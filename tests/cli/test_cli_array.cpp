@@ -1,55 +1,19 @@
 // End-to-end tests of `acim array`: the per-source error table, JSON, the drift table and
 // one-line errors for bad options.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "cli_test_util.hpp"
+
 namespace fs = std::filesystem;
 
-namespace {
+using namespace acim::cli_test;
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-Result run_acim(const std::string& args) {
-  static int counter = 0;
-  fs::path dir = fs::temp_directory_path() / ("acim_cli_array_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::path out = dir / ("out" + std::to_string(counter));
-  fs::path err = dir / ("err" + std::to_string(counter++));
-  std::string cmd = std::string(ACIM_BIN) + " " + args + " >" + out.string() + " 2>" + err.string();
-  int raw = std::system(cmd.c_str());
-  Result r;
-  if (WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-void expect_one_line_error(const Result& r, const std::vector<std::string>& must_contain) {
-  EXPECT_EQ(r.status, 1) << r.err;
-  int lines = 0;
-  for (char c : r.err) lines += c == '\n';
-  EXPECT_EQ(lines, 1) << r.err;
-  EXPECT_EQ(r.err.rfind("acim: error: ", 0), 0u) << r.err;
-  for (const auto& s : must_contain)
-    EXPECT_NE(r.err.find(s), std::string::npos) << "missing '" << s << "' in: " << r.err;
-}
-
-}  // namespace
 
 TEST(CliArray, PrintsEverySourceOfPcmAndTheDominantOne) {
   Result r = run_acim("array --cell pcm --rows 64 --cols 64 --batch 16 --instances 2");

@@ -1,57 +1,19 @@
 // End-to-end tests of `acim chips`: the preset table, `show` (the preset's file), `check` on good
 // and bad files (one-line errors naming file, line and key; exit status 1).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "cli_test_util.hpp"
+
 namespace fs = std::filesystem;
 
+using namespace acim::cli_test;
+
 namespace {
-
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-Result run_acim(const std::string& args) {
-  static int counter = 0;
-  fs::path dir = fs::temp_directory_path() / ("acim_cli_chips_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::path out = dir / ("out" + std::to_string(counter));
-  fs::path err = dir / ("err" + std::to_string(counter++));
-  std::string cmd = std::string(ACIM_BIN) + " " + args + " >" + out.string() + " 2>" + err.string();
-  int raw = std::system(cmd.c_str());
-  Result r;
-  if (WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-std::string slurp_file(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void expect_one_line_error(const Result& r, const std::vector<std::string>& must_contain) {
-  EXPECT_EQ(r.status, 1) << r.err;
-  int lines = 0;
-  for (char c : r.err) lines += c == '\n';
-  EXPECT_EQ(lines, 1) << r.err;
-  EXPECT_EQ(r.err.rfind("acim: error: ", 0), 0u) << r.err;
-  for (const auto& s : must_contain)
-    EXPECT_NE(r.err.find(s), std::string::npos) << "missing '" << s << "' in: " << r.err;
-}
 
 fs::path source(const std::string& rel) {
   return fs::path(ACIM_SOURCE_DIR) / rel;
