@@ -93,6 +93,16 @@ void rename_value_info(Graph& graph, const std::string& from, const std::string&
   graph.values[to] = vi;
 }
 
+// Node p, whose single output x is about to lose its only reader (a node being removed),
+// takes over that reader's output name y.
+void take_over_output(Graph& graph, std::map<std::string, int>& prod, int p, const std::string& x,
+                      const std::string& y) {
+  graph.nodes[static_cast<size_t>(p)].outputs[0] = y;
+  prod.erase(x);
+  prod[y] = p;
+  rename_value_info(graph, x, y);
+}
+
 const Tensor* f32_initializer(const Graph& graph, const Node& node, size_t input) {
   if (!node.has_input(input)) return nullptr;
   const Tensor* t = graph.initializer(node.inputs[input]);
@@ -480,11 +490,7 @@ bool fold_batchnorm(Graph& graph) {
     }
     if (!folded) continue;
     // The producer takes over the BN's output name; x had no other reader.
-    const std::string y = bn.outputs[0];
-    prev.outputs[0] = y;
-    prod.erase(x);
-    prod[y] = p;
-    rename_value_info(graph, x, y);
+    take_over_output(graph, prod, p, x, bn.outputs[0]);
     dead[i] = true;
     changed = true;
   }
@@ -510,12 +516,8 @@ bool fuse_activations(Graph& graph) {
     if (!is_fusion_producer(prev.op_type) || prev.outputs.size() != 1) continue;
     Node fused;
     if (!make_fused_node(graph, act, fused)) continue;
-    const std::string y = act.outputs[0];
     prev.fused.push_back(std::move(fused));
-    prev.outputs[0] = y;
-    prod.erase(x);
-    prod[y] = p;
-    rename_value_info(graph, x, y);
+    take_over_output(graph, prod, p, x, act.outputs[0]);
     dead[i] = true;
     changed = true;
   }
