@@ -1,6 +1,8 @@
 #include "acim/executor.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include "ops/kernels_act.hpp"
@@ -131,10 +133,14 @@ namespace {
 // Intermediate buffers freed during one run, handed back to kernels that ask for an output of
 // the same dtype and size (RunContext::new_output): a run then allocates (and the OS maps) only
 // a few large buffers instead of one per layer.
+// With the environment variable ACIM_POISON_RECYCLED set (a debugging and test aid), a buffer is
+// filled with NaN bytes (0xFF) before it is handed out again, so a kernel that lets a lane it
+// never wrote reach a kept result shows NaN instead of passing by luck.
 struct RunPool {
   static constexpr size_t kMaxBuffers = 8;
   static constexpr size_t kMinBytes = size_t{1} << 16;  // smaller ones are cheap to allocate
   std::vector<Tensor> free;
+  bool poison = false;
 };
 
 Tensor take_buffer(void* p, DType dtype, const Shape& shape) {
@@ -144,6 +150,7 @@ Tensor take_buffer(void* p, DType dtype, const Shape& shape) {
     if (pool->free[i].dtype() != dtype || pool->free[i].numel() != n) continue;
     Tensor t = pool->free[i].reshaped(shape);
     pool->free.erase(pool->free.begin() + static_cast<std::ptrdiff_t>(i));
+    if (pool->poison) std::memset(t.raw(), 0xFF, t.nbytes());
     return t;
   }
   return Tensor();
@@ -182,6 +189,7 @@ TensorMap Executor::run(const TensorMap& inputs) const {
   }
 
   RunPool pool;
+  pool.poison = std::getenv("ACIM_POISON_RECYCLED") != nullptr;
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& step = steps_[i];
     const Node& node = graph_.nodes[i];

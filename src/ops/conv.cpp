@@ -9,12 +9,17 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define ACIM_CONV_AVX512 1
+// A vector argument passed from code compiled without AVX-512 to an AVX-512 function goes in
+// memory on one side and in registers on the other: garbage operands in the builds that do not
+// inline the caller (the ASan preset). Make it a compile error everywhere it is detected.
+#pragma GCC diagnostic error "-Wpsabi"
 #else
 #define ACIM_CONV_AVX512 0
 #endif
@@ -441,26 +446,49 @@ void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, 
     copy_runs(ygrid + m * ngrid, wp, ho, wo, yg + m * osz, wo);
   };
   const int64_t bufs = threads;
-  std::unique_ptr<float[]> scratch(new float[static_cast<size_t>(bufs * (xpad_size + ygrid_size))]);
-  std::vector<const float*> rows_all(static_cast<size_t>(bufs * kdim));
-  // Each thread's buffer is set up by that thread, on its first item.
+  // The scratch (per thread: padded planes, then the output grid or panel) and the row pointers
+  // are kept per calling thread for the next call: the convs of a network that share this
+  // geometry reuse them with their zero borders as they are (no allocation, no page faults, no
+  // zeroing); another geometry sets them up again. Each thread's buffer is set up by that
+  // thread, on its first item (ready).
+  struct Scratch {
+    std::array<int64_t, 14> key{};
+    std::unique_ptr<float[]> buf;
+    size_t size = 0;
+    std::vector<const float*> rows;
+    std::vector<char> ready;
+  };
+  thread_local Scratch cache;
+  const std::array<int64_t, 14> key{hp, wp, h, wi, w.pad_b[1], w.pad_b[2], cg, w.k[1], w.k[2],
+                                    w.dil[1], w.dil[2], xpad_size, ygrid_size, bufs};
+  if (!cache.buf || cache.key != key) {
+    const size_t size = static_cast<size_t>(bufs * (xpad_size + ygrid_size));
+    if (cache.size < size) {
+      cache.buf.reset(new float[size]);
+      cache.size = size;
+    }
+    cache.rows.assign(static_cast<size_t>(bufs * kdim), nullptr);
+    cache.ready.assign(static_cast<size_t>(bufs), 0);
+    cache.key = key;
+  }
+  float* const scratch = cache.buf.get();
+  const float** const rows_all = cache.rows.data();
+  char* const ready = cache.ready.data();
   auto setup = [&](int64_t t) {
-    float* xpad = scratch.get() + t * (xpad_size + ygrid_size);
+    if (ready[t]) return;
+    float* xpad = scratch + t * (xpad_size + ygrid_size);
     std::fill(xpad, xpad + xpad_size, 0.0f);
-    rows_for(xpad, rows_all.data() + t * kdim);
+    rows_for(xpad, rows_all + t * kdim);
+    ready[t] = 1;
   };
   if (per_item) {
-    std::vector<char> ready(static_cast<size_t>(bufs), 0);
 #pragma omp parallel for schedule(static) if (ng > 1)
     for (int64_t it = 0; it < ng; ++it) {
       const int64_t t = omp_get_thread_num();
-      if (!ready[static_cast<size_t>(t)]) {
-        setup(t);
-        ready[static_cast<size_t>(t)] = 1;
-      }
-      float* xpad = scratch.get() + t * (xpad_size + ygrid_size);
+      setup(t);
+      float* xpad = scratch + t * (xpad_size + ygrid_size);
       float* ygrid = xpad + xpad_size;
-      const float** rows = rows_all.data() + t * kdim;
+      const float** rows = rows_all + t * kdim;
       const int64_t n = it / g.group, gi = it % g.group;
       const float* xg = xd + (n * g.c + gi * cg) * isz;
       for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
@@ -494,9 +522,9 @@ void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, 
   {
     const int64_t t = omp_get_thread_num();
     setup(t);
-    float* xpad = scratch.get() + t * (xpad_size + ygrid_size);
+    float* xpad = scratch + t * (xpad_size + ygrid_size);
     float* ygrid = xpad + xpad_size;  // the packed panel when packed
-    const float** rows = rows_all.data() + t * kdim;
+    const float** rows = rows_all + t * kdim;
     int64_t padded = -1;  // the image and group now in xpad
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < ng * per_img; ++b) {
@@ -588,7 +616,8 @@ inline __mmask16 tail_mask(int64_t left) {
 template <int NV>
 __attribute__((target("avx512f"))) inline void depthwise_block(
     const float* xs, const int64_t* off, const float* wk, int64_t ntap, float b, __mmask16 last,
-    float* out, bool clamp, __m512 vlo, __m512 vhi) {
+    float* out, bool clamp, float lo, float hi) {
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   __m512 acc[NV];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) acc[v] = _mm512_set1_ps(b);
@@ -608,8 +637,11 @@ __attribute__((target("avx512f"))) inline void depthwise_block(
   }
 }
 
+// The clamp bounds are passed as floats, never as __m512: a caller compiled without AVX-512 (a
+// lambda inside a target("avx512f") function does not inherit the target, and is not always
+// inlined) passes __m512 arguments in memory while these callees read them from zmm registers.
 using DepthwiseBlockFn = void (*)(const float*, const int64_t*, const float*, int64_t, float,
-                                  __mmask16, float*, bool, __m512, __m512);
+                                  __mmask16, float*, bool, float, float);
 constexpr DepthwiseBlockFn kDepthwiseBlocks[9] = {
     nullptr,            depthwise_block<1>, depthwise_block<2>, depthwise_block<3>,
     depthwise_block<4>, depthwise_block<5>, depthwise_block<6>, depthwise_block<7>,
@@ -649,8 +681,7 @@ __attribute__((target("avx512f"))) void depthwise_s1_plane_avx512(
       for (int64_t kw = 0; kw < w.k[2]; ++kw)
         off[ntap++] = kd * w.dil[0] * plane + kh * w.dil[1] * wp + kw * w.dil[2];
   const bool clamp = acts && acts->single_clamp();
-  const __m512 vlo = _mm512_set1_ps(clamp ? acts->steps[0].a : 0.0f);
-  const __m512 vhi = _mm512_set1_ps(clamp ? acts->steps[0].b : 0.0f);
+  const float vlo = clamp ? acts->steps[0].a : 0.0f, vhi = clamp ? acts->steps[0].b : 0.0f;
   for (int64_t od = 0; od < out_d; ++od) {
     const float* xs0 = xpad + od * plane;
     for (int64_t g0 = 0; g0 < grid; g0 += 128) {
@@ -723,7 +754,8 @@ DepthwiseDirect depthwise_direct_plan(const Window& w) {
 template <int NV>
 __attribute__((target("avx512f"))) inline void depthwise_direct_block(
     const float* xs, const DepthwiseDirect& d, int64_t v0, const float* wk, float b,
-    __mmask16 last, float* out, bool clamp, __m512 vlo, __m512 vhi) {
+    __mmask16 last, float* out, bool clamp, float lo, float hi) {
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   __m512 acc[NV];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) acc[v] = _mm512_set1_ps(b);
@@ -745,7 +777,7 @@ __attribute__((target("avx512f"))) inline void depthwise_direct_block(
 }
 
 using DirectBlockFn = void (*)(const float*, const DepthwiseDirect&, int64_t, const float*, float,
-                               __mmask16, float*, bool, __m512, __m512);
+                               __mmask16, float*, bool, float, float);
 constexpr DirectBlockFn kDirectBlocks[9] = {
     nullptr,
     depthwise_direct_block<1>,
@@ -764,7 +796,8 @@ template <int NV>
 __attribute__((target("avx512f"))) inline void depthwise_direct_block2(
     const float* x0, int64_t xstep, const DepthwiseDirect& d, int64_t v0, const float* wk0,
     const float* wk1, float b0, float b1, __mmask16 last, float* y0, int64_t ystep, bool clamp,
-    __m512 vlo, __m512 vhi) {
+    float lo, float hi) {
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   __m512 acc0[NV], acc1[NV];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
@@ -797,7 +830,7 @@ __attribute__((target("avx512f"))) inline void depthwise_direct_block2(
 
 using DirectBlock2Fn = void (*)(const float*, int64_t, const DepthwiseDirect&, int64_t,
                                 const float*, const float*, float, float, __mmask16, float*,
-                                int64_t, bool, __m512, __m512);
+                                int64_t, bool, float, float);
 constexpr DirectBlock2Fn kDirectBlocks2[9] = {
     nullptr,
     depthwise_direct_block2<1>,
@@ -818,8 +851,7 @@ __attribute__((target("avx512f"))) void conv_depthwise_direct(
     const FusedActs* acts) {
   const int64_t osz = d.osz, ksz = d.ntap, isz = w.in_size(), total = n * c * isz;
   const bool clamp = acts && acts->single_clamp();
-  const __m512 vlo = _mm512_set1_ps(clamp ? acts->steps[0].a : 0.0f);
-  const __m512 vhi = _mm512_set1_ps(clamp ? acts->steps[0].b : 0.0f);
+  const float vlo = clamp ? acts->steps[0].a : 0.0f, vhi = clamp ? acts->steps[0].b : 0.0f;
 #pragma omp parallel if (n * c > 1 && n * c * osz * ksz > kParallelMinMacs / 4 && \
                             omp_get_max_threads() > 1)
   {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -1017,7 +1018,12 @@ TEST(Executor, PreparedWeightsAndRecycledBuffersMatchNodeByNodeRuns) {
   // The Executor prepares Gemm / LSTM weights once and recycles intermediate buffers within a
   // run (conv outputs reuse freed ones; Flatten views and the caller's input must never be
   // reused). Node-by-node runs do neither. Also: 1 and 2 threads bitwise, a second run equal to
-  // the first, and the input left untouched.
+  // the first, and the input left untouched. Recycled buffers are filled with NaN before reuse
+  // (ACIM_POISON_RECYCLED), so a kernel that keeps a lane it never wrote fails here.
+  struct PoisonGuard {
+    PoisonGuard() { setenv("ACIM_POISON_RECYCLED", "1", 1); }
+    ~PoisonGuard() { unsetenv("ACIM_POISON_RECYCLED"); }
+  } poison;
   const std::string zoo = std::string(ACIM_SOURCE_DIR) + "/zoo/";
   for (const char* model : {"mlp/mlp_mnist.onnx", "lstm/lstm_kws.onnx", "kws/ds_cnn_s.onnx",
                             "resnet/resnet20_cifar.onnx"}) {
