@@ -102,14 +102,6 @@ void conv_infer(InferContext& ctx) {
   ctx.set_output(0, DType::f32, out);
 }
 
-void require_f32_run(const RunContext& ctx, size_t i) {
-  if (ctx.has(i) && ctx.in(i).dtype() != DType::f32)
-    ctx.fail(ErrorKind::unsupported,
-             "input " + std::to_string(i) + " is " + dtype_name(ctx.in(i).dtype()) +
-                 "; this op runs in float32 only",
-             "export the model with float32 tensors");
-}
-
 // First and one-past-last output index o in [0, out) whose input index o*stride + off lies in
 // [0, len).
 inline void valid_range(int64_t off, int64_t stride, int64_t len, int64_t out, int64_t& lo,

@@ -387,14 +387,6 @@ void gemm_infer(InferContext& ctx) {
   ctx.set_output(0, DType::f32, {d.m, d.n});
 }
 
-void require_f32_run(const RunContext& ctx, size_t i) {
-  if (ctx.has(i) && ctx.in(i).dtype() != DType::f32)
-    ctx.fail(ErrorKind::unsupported,
-             "input " + std::to_string(i) + " is " + dtype_name(ctx.in(i).dtype()) +
-                 "; this op runs in float32 only",
-             "export the model with float32 tensors");
-}
-
 // Gemm with transB = 1 and a constant B [N, K]: Bᵀ [K, N] laid out once per Executor, so the
 // GEMM reads B row-major instead of packing it on every run.
 struct GemmPrepared {

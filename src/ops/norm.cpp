@@ -15,14 +15,6 @@ namespace acim::ops {
 
 namespace {
 
-void require_f32_run(const RunContext& ctx, size_t i) {
-  if (ctx.has(i) && ctx.in(i).dtype() != DType::f32)
-    ctx.fail(ErrorKind::unsupported,
-             "input " + std::to_string(i) + " is " + dtype_name(ctx.in(i).dtype()) +
-                 "; this op runs in float32 only",
-             "export the model with float32 tensors");
-}
-
 bool output_wanted(const Node& node, size_t i) {
   return i < node.outputs.size() && !node.outputs[i].empty();
 }

@@ -25,14 +25,6 @@ Window pool_window(const Node& node, const std::string& where, const Shape& x, P
   return make_window(node, where, Shape(x.begin() + 2, x.end()), kernel, ceil_mode, true);
 }
 
-void require_f32_run(const RunContext& ctx, size_t i) {
-  if (ctx.has(i) && ctx.in(i).dtype() != DType::f32)
-    ctx.fail(ErrorKind::unsupported,
-             "input " + std::to_string(i) + " is " + dtype_name(ctx.in(i).dtype()) +
-                 "; this op runs in float32 only",
-             "export the model with float32 tensors");
-}
-
 template <PoolKind kKind>
 void pool_infer(InferContext& ctx) {
   const ValueInfo& x = ctx.in(0);

@@ -69,4 +69,12 @@ DType dtype_from_onnx(int64_t code, const std::string& where) {
               "acim handles float32/float64/float16 and integer/bool tensors");
 }
 
+void require_f32_run(const RunContext& ctx, size_t i) {
+  if (ctx.has(i) && ctx.in(i).dtype() != DType::f32)
+    ctx.fail(ErrorKind::unsupported,
+             "input " + std::to_string(i) + " is " + dtype_name(ctx.in(i).dtype()) +
+                 "; this op runs in float32 only",
+             "export the model with float32 tensors");
+}
+
 }  // namespace acim::ops

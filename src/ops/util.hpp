@@ -44,5 +44,7 @@ DType dtype_from_onnx(int64_t code, const std::string& where);
 
 // Throws Error(shape) unless `dt` is float32 (the dtype of the float kernels).
 void require_f32(const InferContext& ctx, size_t input, DType dt);
+// The same check at run time: input i, if present, must be float32.
+void require_f32_run(const RunContext& ctx, size_t i);
 
 }  // namespace acim::ops
