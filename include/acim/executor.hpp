@@ -47,6 +47,9 @@ class Executor {
   std::vector<int> input_slots_;   // per graph input
   std::vector<int> output_slots_;  // per graph output
   std::vector<std::pair<int, Tensor>> constant_slots_;  // initializers
+  // Debugging aid read once from the environment (ACIM_POISON_RECYCLED): recycled buffers are
+  // filled with NaN before reuse, so a kernel that keeps an unwritten lane shows NaN.
+  bool poison_recycled_ = false;
 };
 
 // Throws one Error listing every node whose op type acim does not support (or nothing).

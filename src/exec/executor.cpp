@@ -44,7 +44,8 @@ void check_ops_supported(const Graph& graph) {
               "replace these ops, or run `acim ops` for the supported list");
 }
 
-Executor::Executor(Graph graph) : graph_(std::move(graph)) {
+Executor::Executor(Graph graph)
+    : graph_(std::move(graph)), poison_recycled_(std::getenv("ACIM_POISON_RECYCLED") != nullptr) {
   validate_graph(graph_);
   check_ops_supported(graph_);
   std::map<std::string, int> slot;
@@ -189,7 +190,7 @@ TensorMap Executor::run(const TensorMap& inputs) const {
   }
 
   RunPool pool;
-  pool.poison = std::getenv("ACIM_POISON_RECYCLED") != nullptr;
+  pool.poison = poison_recycled_;
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& step = steps_[i];
     const Node& node = graph_.nodes[i];

@@ -15,6 +15,16 @@ namespace acim::ops {
 
 namespace {
 
+// Mean and (population) variance of x[0, n), two passes in double; 0 and 0 for n == 0.
+void mean_and_variance(const float* x, int64_t n, double& mean, double& var) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  mean = n > 0 ? sum / static_cast<double>(n) : 0.0;
+  double sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  var = n > 0 ? sq / static_cast<double>(n) : 0.0;
+}
+
 bool output_wanted(const Node& node, size_t i) {
   return i < node.outputs.size() && !node.outputs[i].empty();
 }
@@ -134,12 +144,8 @@ void instnorm_run(RunContext& ctx) {
   for (int64_t p = 0; p < nc; ++p) {
     const float* xp = xd + p * inner;
     float* yp = yd + p * inner;
-    double sum = 0.0;
-    for (int64_t i = 0; i < inner; ++i) sum += xp[i];
-    const double mean = inner > 0 ? sum / static_cast<double>(inner) : 0.0;
-    double sq = 0.0;
-    for (int64_t i = 0; i < inner; ++i) sq += (xp[i] - mean) * (xp[i] - mean);
-    const double var = inner > 0 ? sq / static_cast<double>(inner) : 0.0;
+    double mean = 0.0, var = 0.0;
+    mean_and_variance(xp, inner, mean, var);
     const double s = scale[p % c] / std::sqrt(var + eps);
     const float av = static_cast<float>(s);
     const float bv = static_cast<float>(bias[p % c] - mean * s);
@@ -238,12 +244,8 @@ void layernorm_run(RunContext& ctx) {
   for (int64_t p = 0; p < outer; ++p) {
     const float* xp = xd + p * inner;
     float* yp = yd + p * inner;
-    double sum = 0.0;
-    for (int64_t i = 0; i < inner; ++i) sum += xp[i];
-    const double mean = inner > 0 ? sum / static_cast<double>(inner) : 0.0;
-    double sq = 0.0;
-    for (int64_t i = 0; i < inner; ++i) sq += (xp[i] - mean) * (xp[i] - mean);
-    const double var = inner > 0 ? sq / static_cast<double>(inner) : 0.0;
+    double mean = 0.0, var = 0.0;
+    mean_and_variance(xp, inner, mean, var);
     const double inv = 1.0 / std::sqrt(var + eps);
     const float mf = static_cast<float>(mean), invf = static_cast<float>(inv);
     for (int64_t i = 0; i < inner; ++i) yp[i] = (xp[i] - mf) * invf * scale[i] + bias[i];
