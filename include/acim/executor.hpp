@@ -33,13 +33,13 @@ class Executor {
   // The graph resolved once into slots, so a run does no name look-ups.
   struct Step {
     const void* op = nullptr;            // ops::OpDef of the node
-    std::vector<const void*> fused_ops;  // ops::OpDef of each fused activation
     std::vector<int> inputs;             // slot per node input; -1 for omitted
     std::vector<int> outputs;            // slot per node output; -1 for omitted
     std::vector<int> release;            // slots dead after this step
     std::shared_ptr<const void> prepared;  // the op's prepare result (ops::OpDef::prepare)
   };
-  void run_fused(const Step& step, const Node& node, ops::RunContext& ctx) const;
+  // Applies node.fused to ctx.outputs[0]: in place when it can, else through the ops.
+  void run_fused(const Node& node, ops::RunContext& ctx) const;
 
   Graph graph_;
   std::vector<Step> steps_;

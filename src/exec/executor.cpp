@@ -61,7 +61,6 @@ Executor::Executor(Graph graph)
     const Node& node = graph_.nodes[i];
     Step step;
     step.op = ops::find_op(node.op_type);
-    for (const auto& f : node.fused) step.fused_ops.push_back(ops::find_op(f.op_type));
     for (const auto& in : node.inputs) step.inputs.push_back(in.empty() ? -1 : slot_of(in));
     for (const auto& out : node.outputs) step.outputs.push_back(out.empty() ? -1 : slot_of(out));
     last_use.resize(static_cast<size_t>(num_slots_), -1);
@@ -106,7 +105,7 @@ Executor::Executor(Graph graph)
 // Applies node.fused to output 0 of a kernel that does not do it itself: in place for float32
 // when the output owns its buffer (it shares none with an input) and the activations are ones
 // kernels_act.hpp knows, else by running each activation op.
-void Executor::run_fused(const Step& step, const Node& node, ops::RunContext& ctx) const {
+void Executor::run_fused(const Node& node, ops::RunContext& ctx) const {
   Tensor& out = ctx.outputs[0];
   bool in_place = out.dtype() == DType::f32 && !out.empty();
   for (const Tensor* in : ctx.inputs) in_place = in_place && (!in || in->raw() != out.raw());
@@ -120,11 +119,7 @@ void Executor::run_fused(const Step& step, const Node& node, ops::RunContext& ct
     for (int64_t b = 0; b < nb; ++b) ops::apply_acts(acts, p + b * kBlock, std::min(kBlock, n - b * kBlock));
     return;
   }
-  for (size_t f = 0; f < node.fused.size(); ++f) {
-    ops::RunContext fctx{node.fused[f], {}, {&out}, std::vector<Tensor>(1)};
-    static_cast<const ops::OpDef*>(step.fused_ops[f])->run(fctx);
-    out = std::move(fctx.outputs[0]);
-  }
+  ops::run_fused_nodes(node, {}, out);
 }
 
 static std::string describe_type(DType dt, const Shape& s) { return dtype_name(dt) + shape_str(s); }
@@ -201,7 +196,7 @@ TensorMap Executor::run(const TensorMap& inputs) const {
     try {
       const auto* op = static_cast<const ops::OpDef*>(step.op);
       op->run(ctx);
-      if (!node.fused.empty() && !op->handles_fused) run_fused(step, node, ctx);
+      if (!node.fused.empty() && !op->handles_fused) run_fused(node, ctx);
     } catch (const Error& e) {
       // Kernels leave `where` empty on the hot path; name the node here.
       if (!e.where().empty()) throw;

@@ -97,6 +97,9 @@ std::vector<std::string_view> supported_op_types();  // sorted
 // Throws Error(invalid) at `where` unless the node's number of inputs fits the op.
 void check_input_count(const OpDef& def, const Node& node, const std::string& where);
 
+// Applies node.fused (the activations fused into it) to its first output, in order.
+void run_fused_nodes(const Node& node, const std::string& where, Tensor& out);
+
 // Runs one node outside the executor (shape inference's constant propagation, constant
 // folding): the op's kernel, then its fused activations. Returns the node's outputs.
 std::vector<Tensor> run_node(const OpDef& def, const Node& node, const std::string& where,

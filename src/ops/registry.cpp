@@ -48,21 +48,22 @@ void check_input_count(const OpDef& def, const Node& node, const std::string& wh
                     (def.max_inputs < 0 ? " or more" : " to " + std::to_string(def.max_inputs)));
 }
 
+void run_fused_nodes(const Node& node, const std::string& where, Tensor& out) {
+  for (const Node& f : node.fused) {
+    const OpDef* fdef = find_op(f.op_type);
+    if (!fdef)
+      throw Error(ErrorKind::unsupported, where, "fused op type '" + f.op_type + "' is not supported");
+    RunContext fctx{f, where, {&out}, std::vector<Tensor>(1)};
+    fdef->run(fctx);
+    out = std::move(fctx.outputs[0]);
+  }
+}
+
 std::vector<Tensor> run_node(const OpDef& def, const Node& node, const std::string& where,
                              std::vector<const Tensor*> inputs) {
   RunContext ctx{node, where, std::move(inputs), std::vector<Tensor>(node.outputs.size())};
   def.run(ctx);
-  if (!def.handles_fused) {
-    for (const Node& f : node.fused) {
-      const OpDef* fdef = find_op(f.op_type);
-      if (!fdef)
-        throw Error(ErrorKind::unsupported, where,
-                    "fused op type '" + f.op_type + "' is not supported");
-      RunContext fctx{f, where, {&ctx.outputs[0]}, std::vector<Tensor>(1)};
-      fdef->run(fctx);
-      ctx.outputs[0] = std::move(fctx.outputs[0]);
-    }
-  }
+  if (!def.handles_fused) run_fused_nodes(node, where, ctx.outputs[0]);
   for (size_t o = 0; o < node.outputs.size(); ++o)
     ACIM_ASSERT(node.outputs[o].empty() || !ctx.outputs[o].empty(), "kernel left an output unset");
   return std::move(ctx.outputs);
