@@ -17,6 +17,27 @@ struct RunContext;
 
 using TensorMap = std::map<std::string, Tensor>;
 
+// Lets a caller watch or replace single nodes during one Executor::run: activation calibration
+// watches the inputs of the layers that go onto arrays; the analog simulator replaces those
+// layers with crossbar MVMs. Both are called on the thread that calls run().
+class RunHooks {
+ public:
+  virtual ~RunHooks() = default;
+  // Before node `index` (graph.nodes order) runs. Return true after assigning every present
+  // output in `outputs` (one slot per node output) to run the node this way instead of its op;
+  // the executor still applies the node's fused activations (Node::fused) to outputs[0].
+  virtual bool replace(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
+                       std::vector<Tensor>& outputs) {
+    (void)index, (void)node, (void)inputs, (void)outputs;
+    return false;
+  }
+  // After node `index` ran (fused activations applied), with its inputs and outputs.
+  virtual void observe(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
+                       const std::vector<Tensor>& outputs) {
+    (void)index, (void)node, (void)inputs, (void)outputs;
+  }
+};
+
 class Executor {
  public:
   // Takes its own copy of the graph; checks that it is valid and every op is supported
@@ -27,7 +48,8 @@ class Executor {
 
   // Runs the graph. `inputs` must hold every graph input by name, with the declared dtype and
   // a shape matching the declared one where that is known. Returns the graph outputs.
-  TensorMap run(const TensorMap& inputs) const;
+  // `hooks` (optional) sees or replaces nodes as they run.
+  TensorMap run(const TensorMap& inputs, RunHooks* hooks = nullptr) const;
 
  private:
   // The graph resolved once into slots, so a run does no name look-ups.

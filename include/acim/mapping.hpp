@@ -75,6 +75,17 @@ struct LayerMapping {
   int chip = 0;                           // pipeline stage (chip index)
   int last_chip = 0;                      // > chip when the layer is larger than one chip
   int64_t first_core = 0, last_core = 0;  // placement on that chip
+  // Placement of every array of the layer: copy-major (copy r holds arrays r*tiles ..
+  // r*tiles + tiles - 1, in the order the simulator splits the matrices: matrix views in order,
+  // then groups/packs, then row blocks, then column blocks). Global core index:
+  // chip_index * chip.cores + core.
+  std::vector<int64_t> array_cores;
+  int64_t input_elements = 0;  // activations read per inference (array inputs, before im2col)
+  // Layer-pipelined schedule, in array cycles (one cycle = one MVM on one array) from the moment
+  // one inference enters the pipeline.
+  int stage = 0;              // position in the pipeline (analog layers in graph order)
+  int64_t start_cycle = 0;    // first MVM: its producers have made the data its first MVM reads
+  int64_t finish_cycle = 0;   // last MVM done
 
   int64_t arrays() const { return tiles * replication; }
   int64_t cycles() const { return (mvms + replication - 1) / replication; }  // per inference
@@ -99,6 +110,16 @@ struct StageBoundary {
   int64_t bytes = 0;  // at the DAC's input resolution (bytes per element = ceil(bits/8))
 };
 
+// Activations moved over the on-chip network per inference, from the cores of one analog
+// layer (through the digital ops between them, which run on the producer's cores) to the cores of
+// the next that reads them. `from` is "" for the graph's inputs (entering at core 0).
+struct Transfer {
+  std::string from, to;  // analog layer node names
+  int from_chip = 0, to_chip = 0;
+  int64_t bytes = 0;     // per inference, at the DAC's input resolution
+  double hops = 0;       // mean mesh hops between the producer's and the consumer's arrays
+};
+
 struct MappingOptions {
   std::string model;        // for messages ("zoo/resnet/resnet20_cifar.onnx")
   int chips = 0;            // 0: one chip, error if it does not fit; N: at most N chips
@@ -121,6 +142,16 @@ struct Mapping {
   std::vector<StageBoundary> boundaries;
   int64_t bottleneck_cycles = 0;  // max over layers of cycles()
   int64_t bottleneck_cycles_unreplicated = 0;
+  // On-chip network: cores on a mesh_rows x mesh_cols grid (bus/tree: one row).
+  int mesh_rows = 1, mesh_cols = 1;
+  std::string placement;  // how layers were laid on the cores ("serpentine", ...)
+  std::vector<Transfer> transfers;
+  double noc_byte_hops = 0;            // sum of bytes * hops over transfers on the same chip
+  double noc_byte_hops_row_major = 0;  // the same traffic with plain row-major placement
+  // Schedule summary (array cycles): one inference's latency through the pipeline (fill
+  // included), and the interval between inferences in steady state (the slowest layer).
+  int64_t latency_cycles = 0;
+  int64_t interval_cycles = 0;
 
   double utilisation() const {
     return allocated > 0 ? static_cast<double>(weights) / static_cast<double>(allocated) : 0.0;

@@ -23,6 +23,12 @@ Graph load_onnx(const std::filesystem::path& path, const OnnxImportOptions& opti
 Graph load_onnx_from_bytes(const std::string& bytes, const std::string& source,
                            const OnnxImportOptions& options = {});
 
+// The graph as an ONNX ModelProto (bytes): nodes with their attributes, initializers (raw data),
+// inputs and outputs with dtypes and shapes, the graph's opset. Exact for graphs as load_onnx
+// returns them (before passes; fused activations are not representable and are an error):
+// load_onnx_from_bytes(save_onnx_to_bytes(g)) reproduces g.
+std::string save_onnx_to_bytes(const Graph& graph);
+
 // Reads one serialized onnx.TensorProto (the .pb files of ONNX's test data) into a Tensor.
 Tensor load_onnx_tensor(const std::filesystem::path& path);
 

@@ -154,7 +154,7 @@ Tensor take_buffer(void* p, DType dtype, const Shape& shape) {
 
 }  // namespace
 
-TensorMap Executor::run(const TensorMap& inputs) const {
+TensorMap Executor::run(const TensorMap& inputs, RunHooks* hooks) const {
   const std::string where = graph_.source.empty() ? "" : graph_.source + ": ";
   std::vector<Tensor> values(static_cast<size_t>(num_slots_));
   for (const auto& [s, t] : constant_slots_) values[static_cast<size_t>(s)] = t;
@@ -195,8 +195,13 @@ TensorMap Executor::run(const TensorMap& inputs) const {
     for (int s : step.inputs) ctx.inputs.push_back(s < 0 ? nullptr : &values[static_cast<size_t>(s)]);
     try {
       const auto* op = static_cast<const ops::OpDef*>(step.op);
-      op->run(ctx);
-      if (!node.fused.empty() && !op->handles_fused) run_fused(node, ctx);
+      if (hooks != nullptr && hooks->replace(i, node, ctx.inputs, ctx.outputs)) {
+        if (!node.fused.empty()) run_fused(node, ctx);
+      } else {
+        op->run(ctx);
+        if (!node.fused.empty() && !op->handles_fused) run_fused(node, ctx);
+      }
+      if (hooks != nullptr) hooks->observe(i, node, ctx.inputs, ctx.outputs);
     } catch (const Error& e) {
       // Kernels leave `where` empty on the hot path; name the node here.
       if (!e.where().empty()) throw;

@@ -1,0 +1,54 @@
+// Functional simulation of a compiled Program on one chip instance: every analog layer runs
+// through the crossbar arrays the mapping gave it — the same split into row blocks (partial sums
+// added digitally), column blocks, block-diagonal packs of groups, and replicas (MVM p goes to
+// copy p mod replication) — with the chip's non-idealities; everything else runs on the
+// reference executor (the digital units, exact in float32).
+//
+//   ChipInstance chip(program, {.seed = 7, .instance = 0});  // programs and calibrates
+//   TensorMap y = chip.run({{"input", x}});
+//
+// Random streams: array a of layer l in instance i draws from RandomStream(seed, {i, l, a}), so
+// results do not depend on thread count or on which other layers exist.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "acim/executor.hpp"
+#include "acim/program.hpp"
+
+namespace acim {
+
+struct SimOptions {
+  uint64_t seed = 0;
+  int64_t instance = 0;
+  // Every non-ideality off, exact continuous cells, no DAC/ADC quantisation: what is left is the
+  // mapping itself (im2col, tiling, partial sums, packing, replicas), which must reproduce the
+  // reference executor to float rounding.
+  bool ideal = false;
+  double time_since_programming_s = -1;  // < 0: the chip spec's array.time_since_programming_s
+};
+
+class ChipInstance {
+ public:
+  // Programs every array of every analog layer (all replicas) and calibrates the DAC ranges from
+  // program.quant and the ADC ranges from program.calibration_set.
+  ChipInstance(const Program& program, const SimOptions& options);
+  ~ChipInstance();
+  ChipInstance(ChipInstance&&) noexcept;
+  ChipInstance& operator=(ChipInstance&&) noexcept;
+
+  // Runs the graph on this instance. Inputs as Executor::run.
+  TensorMap run(const TensorMap& inputs);
+
+  // Moves every array to another time after programming (drift).
+  void set_time(double seconds_since_programming);
+
+  int64_t arrays() const;  // crossbar arrays programmed (replicas included)
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace acim
