@@ -108,6 +108,57 @@ struct AreaSpec {
   double router_um2 = 5000.0;          // one on-chip network router (one per core)
 };
 
+// [cost]: how the cost model (include/acim/cost.hpp) prices events beyond the per-event
+// constants above.
+//
+// adc_model picks the energy (and, where the model has one, area) of one ADC conversion, because
+// published models disagree by up to 10x on an 8-bit ADC (FACTS.md):
+//   "spec"          energy.adc_conversion_pj and area.adc_um2 as written (the default);
+//   "walden"        E = FoM_W * 2^bits (Walden figure of merit, walden_fom_fj per conversion
+//                   step; the nominal bits stand in for the ENOB); area from the spec;
+//   "murmann_bound" the Murmann ADC survey's best-ADC bound at the conversion rate
+//                   1 / time.adc_conversion_ns (FACTS.md; the Accelergy ADC plug-in's model);
+//                   area from the spec;
+//   "fitted"        the ZigZag-IMC fitted SAR model (28 nm): E = (100 B + 0.001 4^B) fF * V^2
+//                   at chip.supply_v, area = 10^(-0.0369 B + 1.206) * 2^B um^2 scaled by
+//                   (technology_nm / 28)^2;
+//   "table:NAME"    a published ADC from published_adcs(), its energy and area as published
+//                   (its resolution must equal array.adc.bits).
+// scale.*: a calibration factor per energy component (1 = as modelled), to fit the model to a
+// measured chip.
+struct CostScaleSpec {
+  double array = 1.0;
+  double dac = 1.0;
+  double adc = 1.0;
+  double shift_add = 1.0;
+  double accumulate = 1.0;
+  double digital = 1.0;
+  double buffer = 1.0;
+  double noc = 1.0;
+  double chip_link = 1.0;
+  double leakage = 1.0;
+};
+
+struct CostModelSpec {
+  std::string adc_model = "spec";
+  // Walden FoM in fJ per conversion step. Default: ISAAC's 8-bit 1.28 GS/s SAR ADC (2 mW,
+  // ≈1.6 pJ per conversion, FACTS.md): 1.6 pJ / 2^8 = 6.25 fJ.
+  double walden_fom_fj = 6.25;
+  CostScaleSpec scale;
+};
+
+// A published ADC for adc_model = "table:NAME".
+struct PublishedAdc {
+  std::string name;
+  int bits = 0;
+  double energy_pj = 0;  // per conversion
+  double area_um2 = 0;
+  int technology_nm = 0;
+  std::string source;
+};
+// The table, in a fixed order (src/chip/chip_spec.cpp cites each entry).
+const std::vector<PublishedAdc>& published_adcs();
+
 struct ChipSpec {
   // [chip]
   std::string name = "custom";
@@ -127,6 +178,7 @@ struct ChipSpec {
   EventEnergySpec energy;
   EventTimeSpec time;
   AreaSpec area;
+  CostModelSpec cost;
 
   // Derived quantities.
   int64_t arrays_per_core() const { return int64_t{core.tiles} * tile.arrays; }

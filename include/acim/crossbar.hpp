@@ -35,8 +35,11 @@ class CrossbarArray {
   const ArrayParams& params() const { return params_; }
 
   // Maps W to conductances and draws this instance's static state. Throws Error(invalid) on
-  // NaN/inf weights or a W that does not fit.
-  void program(const Tensor& weights);
+  // NaN/inf weights or a W that does not fit. `column_full_scale` (optional, one per column of
+  // W): the |w| each column maps to its top level, as the compiler's quantisation fixed it
+  // (LayerQuant::weight_full_scale), instead of the column's own max |w|; weights beyond it clip.
+  // An entry of 0 keeps the column's max |w|.
+  void program(const Tensor& weights, const std::vector<float>& column_full_scale = {});
 
   // Moves the array to another time after programming (redraws the drift and 1/f state for
   // that time, from the same instance stream, and recomputes drift compensation).
@@ -45,7 +48,9 @@ class CrossbarArray {
   // Sets the DAC input range from sample inputs (max |x|) and, with AdcRange::calibrated, each
   // column's ADC full scale from the column currents those inputs cause. Without calibration
   // the input range is 1.0 and the calibrated ADC range is the column's largest possible current.
-  void calibrate(const Tensor& sample_inputs);
+  // input_range > 0 sets the DAC range instead of max |x| (the compiler's calibrated range,
+  // LayerQuant::input_range); the ADC ranges still come from the samples, quantised to it.
+  void calibrate(const Tensor& sample_inputs, double input_range = 0);
 
   // The analog MVM with every enabled non-ideality. Deterministic for a given stream, call
   // order and input, for any thread count.

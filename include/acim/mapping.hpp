@@ -19,8 +19,30 @@
 // Replication balances the layer-pipelined dataflow: while arrays remain, the slowest layers
 // (most array cycles per inference = ceil(MVMs / replication)) are doubled, all layers tied at
 // the slowest together; it stops when they cannot all be doubled (doubling only some would not
-// shorten the bottleneck). Arrays are placed in layer order (copies of one layer together), so
-// consecutive layers sit on the same or neighbouring cores.
+// shorten the bottleneck).
+//
+// Placement: the cores sit on a grid (core c at row c / mesh_cols, column c % mesh_cols; a mesh
+// is ceil(sqrt(cores)) columns by ceil(cores / columns) rows, a bus or a tree one row). Each
+// chip's arrays are laid in layer order (copies of one layer together) along an order of its
+// cores: the serpentine (boustrophedon: alternate rows reversed) and a generalised Hilbert
+// curve are both tried and the one with the fewer byte-hops kept, so consecutive layers sit
+// on the same or neighbouring cores. Hops between two cores: mesh, Manhattan distance; bus,
+// |i - j|; tree (cores the leaves of a binary tree), 2 * bit_width(i xor j), at most
+// 2 * ceil(log2(cores)).
+//
+// Traffic: a digital node runs on the cores of the latest analog layer (graph order) whose
+// output reaches it through digital nodes only. Each analog layer reads its input from there
+// (bytes = input_elements at the DAC's resolution), and a digital node's inputs from other
+// layers (a residual Add's skip branch) are sent to its cores (bytes = that value's elements).
+// A transfer's hops are the mean over every (producer array, consumer array) pair.
+//
+// Schedule (one inference through the layer pipeline, in array cycles): a layer starts when
+// every analog layer it depends on (through digital nodes) has made what its first MVM reads —
+// a Conv reading an H-row map needs its first kh (kernel height) rows, ceil(cycles * kh / H) of
+// the producer's cycles (rows are made in order; a pooling or stride between them is folded
+// into H, a pooling window's overlap ignored), anything else the producer's whole output — and
+// finishes cycles() later, but no earlier than one cycle after its last producer. Chip-link and
+// network latencies and digital-unit time are not included.
 //
 // When the layers' arrays (one copy each) exceed one chip, the graph is split in layer order into
 // pipeline stages, one per chip, with the activations that cross each boundary made explicit.
@@ -74,7 +96,8 @@ struct LayerMapping {
   std::vector<std::string> digital;       // what this layer also needs from the digital units
   int chip = 0;                           // pipeline stage (chip index)
   int last_chip = 0;                      // > chip when the layer is larger than one chip
-  int64_t first_core = 0, last_core = 0;  // placement on that chip
+  int64_t first_core = 0, last_core = 0;  // cores of the first array (on `chip`) and the last
+                                          // (on `last_chip`); see array_cores for all
   // Placement of every array of the layer: copy-major (copy r holds arrays r*tiles ..
   // r*tiles + tiles - 1, in the order the simulator splits the matrices: matrix views in order,
   // then groups/packs, then row blocks, then column blocks). Global core index:
@@ -112,12 +135,15 @@ struct StageBoundary {
 
 // Activations moved over the on-chip network per inference, from the cores of one analog
 // layer (through the digital ops between them, which run on the producer's cores) to the cores of
-// the next that reads them. `from` is "" for the graph's inputs (entering at core 0).
+// the next that reads them, or to the cores where a digital op with inputs from several layers
+// runs (a residual Add: the skip branch). `from` is "" for the graph's inputs (entering at core
+// 0 of chip 0). One Transfer per (from, to) pair, bytes summed.
 struct Transfer {
   std::string from, to;  // analog layer node names
-  int from_chip = 0, to_chip = 0;
+  int from_chip = 0, to_chip = 0;  // from: the producer's last chip; to: the consumer's first
   int64_t bytes = 0;     // per inference, at the DAC's input resolution
-  double hops = 0;       // mean mesh hops between the producer's and the consumer's arrays
+  double hops = 0;       // mean network hops over all (producer array, consumer array) pairs on
+                         // one chip; 0 when from_chip != to_chip (that is chip-link traffic)
 };
 
 struct MappingOptions {
@@ -125,6 +151,9 @@ struct MappingOptions {
   int chips = 0;            // 0: one chip, error if it does not fit; N: at most N chips
   bool chips_auto = false;  // the fewest chips that hold it
   bool replicate = true;
+  // Core order the arrays are laid along: "serpentine", "hilbert" or "row-major"; empty: the
+  // better (fewer byte-hops) of serpentine and hilbert.
+  std::string placement;
 };
 
 struct Mapping {
@@ -144,8 +173,9 @@ struct Mapping {
   int64_t bottleneck_cycles_unreplicated = 0;
   // On-chip network: cores on a mesh_rows x mesh_cols grid (bus/tree: one row).
   int mesh_rows = 1, mesh_cols = 1;
-  std::string placement;  // how layers were laid on the cores ("serpentine", ...)
-  std::vector<Transfer> transfers;
+  std::string placement;  // the core order the arrays were laid along: "serpentine",
+                          // "hilbert" or "row-major"
+  std::vector<Transfer> transfers;  // in graph order of their first use
   double noc_byte_hops = 0;            // sum of bytes * hops over transfers on the same chip
   double noc_byte_hops_row_major = 0;  // the same traffic with plain row-major placement
   // Schedule summary (array cycles): one inference's latency through the pipeline (fill

@@ -11,7 +11,10 @@
 //   percentile  input_range = the given percentile of |x| (clips rare outliers, so the
 //               common values keep more DAC resolution).
 // LSTM/GRU/RNN recurrent matrices (R) read the hidden state, bounded by the output activation
-// (tanh, sigmoid...): their range is 1 (source "bounded").
+// (tanh, sigmoid...): their range is 1 (source "bounded"). With activations that do not bound it
+// (an RNN with Relu) R's range is calibrated like an input, on the hidden states seen.
+// Calibration memory is bounded per layer (src/compiler/quantize.cpp: exact up to 65536 values,
+// and exact for a high percentile far beyond; a fixed-seed reservoir sample otherwise).
 #pragma once
 
 #include <cstdint>
@@ -33,8 +36,9 @@ struct CalibrationOptions {
   double percentile = 99.99;  // of |x|, in (0, 100]; percentile method only
 };
 
-// "minmax" / "percentile:99.9" (or "percentile", default 99.99) -> options; Error(invalid)
-// naming the text otherwise.
+// "minmax" / "percentile:99.9" (or "percentile", default 99.99; "percentile 99.9", the name
+// below, reads back too) -> options; Error(invalid) naming the text and listing the choices
+// otherwise, and for a percentile outside (0, 100].
 CalibrationOptions parse_calibration_method(const std::string& text);
 std::string calibration_method_name(const CalibrationOptions& options);  // "percentile 99.99"
 
@@ -48,22 +52,25 @@ struct QdqWeight {
 
 // DequantizeLinear nodes with a constant integer input, by their output value name. Call on the
 // graph as imported, before run_default_passes folds them into float constants (the folded
-// constant keeps the output's name).
+// constant keeps the output's name). One with a non-zero zero point is left out (QdqWeight has
+// none to hold it): its weights get the encoding's own full scale.
 std::map<std::string, QdqWeight> find_qdq_weights(const Graph& imported);
 
 struct LayerQuant {
   std::string node;
   // Per matrix view of the layer (LayerMapping::matrices order).
   std::vector<double> input_range;         // DAC full scale; 0 = not calibrated
-  std::vector<double> input_min, input_max;  // seen on the calibration samples
+  std::vector<double> input_min, input_max;  // seen on the calibration samples (R: hidden states)
   std::vector<std::string> input_source;   // "minmax", "percentile 99.99", "qdq", "bounded", "none"
   // Weights: per output column of each matrix view, view after view, `count` copies of a view
-  // one after another (group / direction order): the |w| the encoding maps to its top level.
+  // one after another (group / direction order): the |w| the encoding maps to its top level
+  // (max |w| of the column, or of the copy's whole matrix without per_column_scale; qmax * scale
+  // for QDQ weights; 1 for an all-zero column, as the encoding does).
   std::vector<float> weight_full_scale;
   int weight_bits = 0;  // the encoding's signed resolution (0 = continuous analog levels)
-  std::string weight_source;  // "encoding" or "qdq"
+  std::string weight_source;  // "qdq" when every view's weights came from QDQ, else "encoding"
   double weight_sqnr_db = 0;  // signal-to-quantisation-noise of the layer's weights at weight_bits
-                              // (infinity reported as 0 for continuous levels)
+                              // (no noise, i.e. continuous levels, reported as 0)
 };
 
 struct Quantisation {

@@ -8,7 +8,15 @@
 //   TensorMap y = chip.run({{"input", x}});
 //
 // Random streams: array a of layer l in instance i draws from RandomStream(seed, {i, l, a}), so
-// results do not depend on thread count or on which other layers exist.
+// results do not depend on thread count or on which other layers exist. a counts the layer's
+// arrays copy-major in the mapping's order (LayerMapping::array_cores).
+//
+// Calibration at construction: each matrix view's DAC range is program.quant's input_range (0 or
+// absent: the largest |x| its arrays saw), each column's weight full scale program.quant's
+// weight_full_scale (absent: the column's max |w|), and each array's ADC ranges come from up to
+// 256 of the inputs it saw while program.calibration_set ran through the graph.
+// Recurrent layers share the reference op's gate arithmetic (src/ops/rnn.hpp): every ONNX
+// attribute it supports works here too; only X·Wᵀ and H·Rᵀ run on the arrays.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +32,9 @@ struct SimOptions {
   int64_t instance = 0;
   // Every non-ideality off, exact continuous cells, no DAC/ADC quantisation: what is left is the
   // mapping itself (im2col, tiling, partial sums, packing, replicas), which must reproduce the
-  // reference executor to float rounding.
+  // reference executor to float rounding. The cut keeps the chip's tile sizes (the ideal array,
+  // differential, is made wide enough for them); program.quant's weight full scales are not
+  // applied (no clipping).
   bool ideal = false;
   double time_since_programming_s = -1;  // < 0: the chip spec's array.time_since_programming_s
 };
@@ -32,7 +42,9 @@ struct SimOptions {
 class ChipInstance {
  public:
   // Programs every array of every analog layer (all replicas) and calibrates the DAC ranges from
-  // program.quant and the ADC ranges from program.calibration_set.
+  // program.quant and the ADC ranges from program.calibration_set. Error(invalid) naming the node
+  // when the program's mapping or quantisation does not match its graph (the cut of a layer into
+  // arrays must give LayerMapping::tiles).
   ChipInstance(const Program& program, const SimOptions& options);
   ~ChipInstance();
   ChipInstance(ChipInstance&&) noexcept;

@@ -1,11 +1,16 @@
 // Mapping a graph's weight matrices onto a chip's arrays: lowering (matrix views), tiling,
-// block-diagonal packing of small groups, replication, placement and the multi-chip split.
+// block-diagonal packing of small groups, replication, the multi-chip split, placement on the
+// on-chip network (with the traffic between layers) and the layer-pipelined schedule.
 // See include/acim/mapping.hpp for the rules; each step below is one function.
 #include "acim/mapping.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <iterator>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "acim/error.hpp"
 
@@ -63,6 +68,7 @@ bool lower_node(const Graph& g, const Node& n, int64_t rows, int64_t cols, Layer
   l.op = op_with_fused(n);
   for (const Node& f : n.fused) l.digital.push_back(f.op_type);
   if (!n.outputs.empty()) l.output_elements = known_numel(g, n.outputs[0]);
+  if (n.has_input(0)) l.input_elements = known_numel(g, n.inputs[0]);
   if (n.op_type == "Conv") {
     const Tensor* w = n.has_input(1) ? g.initializer(n.inputs[1]) : nullptr;
     const Shape* out = value_shape(g, n.outputs[0]);
@@ -174,6 +180,329 @@ int split_chips(const std::vector<LayerMapping>& layers, int64_t load, int64_t c
   return layers.empty() ? 1 : chip + 1;
 }
 
+// ---- The on-chip network: where the cores sit, and the orders layers are laid along ----
+
+// Core c sits at row c / cols, column c % cols. A mesh has ceil(sqrt(cores)) columns and
+// ceil(cores / cols) rows (the last row may be partly empty); a bus or a tree is one row.
+struct NocGrid {
+  NocTopology topology = NocTopology::mesh;
+  int rows = 1, cols = 1, cores = 1;
+};
+
+NocGrid noc_grid(const ChipSpec& chip) {
+  NocGrid g;
+  g.topology = chip.noc.topology;
+  g.cores = std::max(1, chip.cores);
+  g.cols = g.cores;
+  if (g.topology == NocTopology::mesh) {
+    g.cols = 1;
+    while (g.cols * g.cols < g.cores) ++g.cols;
+    g.rows = (g.cores + g.cols - 1) / g.cols;
+  }
+  return g;
+}
+
+// Links between cores a and b of one chip. Mesh: Manhattan distance (dimension-order routing).
+// Bus: |a - b| segments. Tree: the cores are the leaves of a binary tree in index order and a
+// message climbs to the lowest common ancestor and back, 2 * bit_width(a xor b) links (at most
+// 2 * ceil(log2(cores))).
+int64_t core_hops(const NocGrid& g, int64_t a, int64_t b) {
+  switch (g.topology) {
+    case NocTopology::mesh:
+      return std::abs(a / g.cols - b / g.cols) + std::abs(a % g.cols - b % g.cols);
+    case NocTopology::bus:
+      return std::abs(a - b);
+    case NocTopology::tree:
+      return 2 * static_cast<int64_t>(std::bit_width(static_cast<uint64_t>(a ^ b)));
+  }
+  return 0;
+}
+
+// The grid's positions in an order, as core ids (positions past the last core are skipped).
+using CoreOrder = std::vector<int>;
+
+CoreOrder row_major_order(const NocGrid& g) {
+  CoreOrder o(static_cast<size_t>(g.cores));
+  for (int c = 0; c < g.cores; ++c) o[static_cast<size_t>(c)] = c;
+  return o;
+}
+
+// Boustrophedon: even rows left to right, odd rows right to left, so consecutive cores are
+// always neighbours (row-major jumps back across the whole row at each row end).
+CoreOrder serpentine_order(const NocGrid& g) {
+  CoreOrder o;
+  for (int r = 0; r < g.rows; ++r)
+    for (int k = 0; k < g.cols; ++k) {
+      int id = r * g.cols + (r % 2 == 0 ? k : g.cols - 1 - k);
+      if (id < g.cores) o.push_back(id);
+    }
+  return o;
+}
+
+int sgn(int v) {
+  return (v > 0) - (v < 0);
+}
+int floor_half(int v) {
+  return v >= 0 ? v / 2 : -((1 - v) / 2);
+}
+
+// Generalised Hilbert ("gilbert") curve over a rectangle of any size (J. Červený, 2019,
+// github.com/jakubcerveny/gilbert): the walk from (x, y) along the major axis (ax, ay), with the
+// minor axis (bx, by). Consecutive positions are neighbours (a diagonal step only when both
+// sides are odd), and every run of positions stays compact in both directions, where a
+// serpentine run is a long thin strip: layers that talk to each other sit closer.
+void gilbert(int x, int y, int ax, int ay, int bx, int by, std::vector<std::pair<int, int>>& out) {
+  const int w = std::abs(ax + ay), h = std::abs(bx + by);
+  const int dax = sgn(ax), day = sgn(ay), dbx = sgn(bx), dby = sgn(by);
+  if (h == 1 || w == 1) {
+    const int n = h == 1 ? w : h, dx = h == 1 ? dax : dbx, dy = h == 1 ? day : dby;
+    for (int i = 0; i < n; ++i) out.emplace_back(x + i * dx, y + i * dy);
+    return;
+  }
+  int ax2 = floor_half(ax), ay2 = floor_half(ay), bx2 = floor_half(bx), by2 = floor_half(by);
+  const int w2 = std::abs(ax2 + ay2), h2 = std::abs(bx2 + by2);
+  if (2 * w > 3 * h) {  // long: split the major axis in two
+    if (w2 % 2 != 0 && w > 2) {
+      ax2 += dax;
+      ay2 += day;
+    }
+    gilbert(x, y, ax2, ay2, bx, by, out);
+    gilbert(x + ax2, y + ay2, ax - ax2, ay - ay2, bx, by, out);
+  } else {  // up, across, down
+    if (h2 % 2 != 0 && h > 2) {
+      bx2 += dbx;
+      by2 += dby;
+    }
+    gilbert(x, y, bx2, by2, ax2, ay2, out);
+    gilbert(x + bx2, y + by2, ax, ay, bx - bx2, by - by2, out);
+    gilbert(x + (ax - dax) + (bx2 - dbx), y + (ay - day) + (by2 - dby), -bx2, -by2,
+            -(ax - ax2), -(ay - ay2), out);
+  }
+}
+
+CoreOrder hilbert_order(const NocGrid& g) {
+  std::vector<std::pair<int, int>> cells;  // (column, row)
+  if (g.cols >= g.rows)
+    gilbert(0, 0, g.cols, 0, 0, g.rows, cells);
+  else
+    gilbert(0, 0, 0, g.rows, g.cols, 0, cells);
+  CoreOrder o;
+  for (const auto& [col, row] : cells)
+    if (row * g.cols + col < g.cores) o.push_back(row * g.cols + col);
+  return o;
+}
+
+CoreOrder core_order(const std::string& name, const NocGrid& g) {
+  if (name == "serpentine") return serpentine_order(g);
+  if (name == "hilbert") return hilbert_order(g);
+  return row_major_order(g);
+}
+
+// Fills every layer's array_cores (and first_core / last_core from them): layer i's arrays take
+// the consecutive slots first_slot[i], first_slot[i] + 1, ... counted over the chips in order
+// (slot / arrays_per_chip is the chip), and slot s of a chip is on core
+// order[s / arrays_per_core].
+void assign_cores(Mapping& m, const std::vector<int64_t>& first_slot, const CoreOrder& order,
+                  int64_t per_core, int cores) {
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    LayerMapping& l = m.layers[i];
+    l.array_cores.resize(static_cast<size_t>(l.arrays()));
+    for (int64_t a = 0; a < l.arrays(); ++a) {
+      const int64_t s = first_slot[i] + a;
+      const int64_t pos = (s % m.arrays_per_chip) / per_core;
+      l.array_cores[static_cast<size_t>(a)] =
+          s / m.arrays_per_chip * cores + order[static_cast<size_t>(pos)];
+    }
+    if (!l.array_cores.empty()) {
+      l.first_core = l.array_cores.front() % cores;
+      l.last_core = l.array_cores.back() % cores;
+    }
+  }
+}
+
+// Activations one analog layer (or the graph input, -1) sends to another per inference.
+struct Flow {
+  int from = -1, to = 0;
+  int64_t bytes = 0;
+};
+
+// A layer's arrays on one chip, counted per core.
+std::vector<std::pair<int64_t, int64_t>> arrays_per_core_on(const LayerMapping& l, int chip,
+                                                            int cores) {
+  std::map<int64_t, int64_t> count;
+  for (int64_t gc : l.array_cores)
+    if (gc / cores == chip) ++count[gc % cores];
+  return {count.begin(), count.end()};
+}
+
+// Mean hops over every (producer array, consumer array) pair on the same chip; 0 when the flow
+// crosses chips (that traffic is the StageBoundary's, over the chip link).
+double flow_hops(const Mapping& m, const NocGrid& g, const Flow& f) {
+  const LayerMapping& to = m.layers[static_cast<size_t>(f.to)];
+  const int from_chip = f.from < 0 ? 0 : m.layers[static_cast<size_t>(f.from)].last_chip;
+  if (from_chip != to.chip) return 0.0;
+  const auto src = f.from < 0 ? std::vector<std::pair<int64_t, int64_t>>{{0, 1}}
+                              : arrays_per_core_on(m.layers[static_cast<size_t>(f.from)],
+                                                   from_chip, g.cores);
+  const auto dst = arrays_per_core_on(to, to.chip, g.cores);
+  double sum = 0.0, pairs = 0.0;
+  for (const auto& [a, na] : src)
+    for (const auto& [b, nb] : dst) {
+      const double n = static_cast<double>(na * nb);
+      sum += n * static_cast<double>(core_hops(g, a, b));
+      pairs += n;
+    }
+  return pairs > 0 ? sum / pairs : 0.0;
+}
+
+double byte_hops(const Mapping& m, const NocGrid& g, const std::vector<Flow>& flows) {
+  double total = 0.0;
+  for (const Flow& f : flows) total += static_cast<double>(f.bytes) * flow_hops(m, g, f);
+  return total;
+}
+
+// Cycles of producer p after which consumer layer `c` (node n) can do its first MVM. A Conv
+// reading a map of H rows needs its first kernel rows: the producer makes its output in row
+// order, so it needs ceil(p.cycles() * kh / H) of them, H being the consumer's input height (a
+// pooling or a stride between them shrinks H and the consumer needs kh * (H_p / H) producer rows
+// out of H_p: the same fraction kh / H; the pooling window's own overlap is ignored). Any other
+// consumer (Gemm, MatMul, LSTM) waits for the producer's whole output.
+int64_t cycles_before_first_mvm(const Graph& g, const Node& n, const LayerMapping& p) {
+  if (n.op_type == "Conv") {
+    const Shape* in = value_shape(g, n.inputs[0]);
+    const Tensor* w = g.initializer(n.inputs[1]);
+    if (in != nullptr && in->size() >= 3 && (*in)[2] > 0 && w != nullptr) {
+      const std::vector<int64_t> dil = n.attr_ints("dilations", {});
+      const int64_t kh = (w->shape()[2] - 1) * (dil.empty() ? 1 : dil[0]) + 1;
+      const int64_t h = (*in)[2];
+      return ceil_div(p.cycles() * std::min(kh, h), h);
+    }
+  }
+  return p.cycles();
+}
+
+// The activations' paths between analog layers. A value's sources are the layers whose outputs
+// reach it through digital nodes only (-1: the graph's inputs), kept sorted. A digital node runs
+// on the cores of its latest source (the last in graph order), so its inputs from other sources
+// (a residual Add's skip branch) are sent there; an analog layer's input comes from the cores of
+// its input's latest source. The schedule waits for every source.
+struct DataFlow {
+  std::vector<Flow> flows;              // in graph order of their first use
+  std::vector<std::vector<int>> deps;   // per layer: the sources of its input
+  std::vector<const Node*> nodes;       // per layer: its node
+};
+
+DataFlow trace_data_flow(const Graph& graph, const Mapping& m, int64_t bytes_per) {
+  DataFlow d;
+  d.deps.resize(m.layers.size());
+  d.nodes.assign(m.layers.size(), nullptr);
+  std::map<std::string, int> layer_index;
+  for (size_t i = 0; i < m.layers.size(); ++i) layer_index[m.layers[i].node] = static_cast<int>(i);
+  std::map<std::string, std::vector<int>> sources;
+  std::map<std::pair<int, int>, size_t> flow_at;
+  auto sources_of = [&](const std::string& v) {
+    auto it = sources.find(v);
+    return it == sources.end() ? std::vector<int>{-1} : it->second;
+  };
+  auto add_flow = [&](int from, int to, int64_t bytes) {
+    auto [it, added] = flow_at.try_emplace({from, to}, d.flows.size());
+    if (added) d.flows.push_back({from, to, 0});
+    d.flows[it->second].bytes += bytes;
+  };
+  for (const Node& n : graph.nodes) {
+    std::vector<int> out;
+    auto it = layer_index.find(n.name);
+    if (it != layer_index.end()) {
+      const size_t i = static_cast<size_t>(it->second);
+      d.nodes[i] = &n;
+      d.deps[i] = sources_of(n.inputs[0]);
+      add_flow(d.deps[i].back(), it->second, m.layers[i].input_elements * bytes_per);
+      out = {it->second};
+    } else {
+      for (const std::string& in : n.inputs) {
+        if (in.empty() || graph.is_initializer(in)) continue;
+        std::vector<int> s = sources_of(in), merged;
+        std::set_union(out.begin(), out.end(), s.begin(), s.end(), std::back_inserter(merged));
+        out = std::move(merged);
+      }
+      if (out.empty()) out = {-1};
+      const int at = out.back();
+      for (const std::string& in : n.inputs) {
+        if (in.empty() || graph.is_initializer(in) || at < 0) continue;
+        const int from = sources_of(in).back();
+        if (from != at) add_flow(from, at, known_numel(graph, in) * bytes_per);
+      }
+    }
+    for (const std::string& o : n.outputs)
+      if (!o.empty()) sources[o] = out;
+  }
+  return d;
+}
+
+// Placement: the arrays' slots laid along an order of the cores. The serpentine and the
+// Hilbert-like orders are both tried and the one with the fewer byte-hops kept (a tie keeps
+// the serpentine), unless `placement` names one; row-major is measured for comparison. Fills
+// array_cores, the mesh, the transfers and the byte-hops.
+void place_arrays(Mapping& m, const ChipSpec& chip, const std::vector<int64_t>& first_slot,
+                  const std::vector<Flow>& flows, const std::string& placement) {
+  const int64_t per_core = chip.arrays_per_core();
+  const NocGrid grid = noc_grid(chip);
+  m.mesh_rows = grid.rows;
+  m.mesh_cols = grid.cols;
+  std::vector<std::string> candidates = {"serpentine", "hilbert"};
+  if (!placement.empty()) {
+    if (placement != "serpentine" && placement != "hilbert" && placement != "row-major")
+      throw Error(ErrorKind::invalid, "placement", "'" + placement + "' is not a placement",
+                  "use serpentine, hilbert or row-major, or none for the better of the first two");
+    candidates = {placement};
+  }
+  assign_cores(m, first_slot, row_major_order(grid), per_core, grid.cores);
+  m.noc_byte_hops_row_major = byte_hops(m, grid, flows);
+  m.noc_byte_hops = -1.0;
+  for (const std::string& name : candidates) {
+    assign_cores(m, first_slot, core_order(name, grid), per_core, grid.cores);
+    const double bh = byte_hops(m, grid, flows);
+    if (m.noc_byte_hops < 0 || bh < m.noc_byte_hops) {
+      m.noc_byte_hops = bh;
+      m.placement = name;
+    }
+  }
+  assign_cores(m, first_slot, core_order(m.placement, grid), per_core, grid.cores);
+  for (const Flow& f : flows) {
+    const LayerMapping& to = m.layers[static_cast<size_t>(f.to)];
+    Transfer t;
+    if (f.from >= 0) {
+      t.from = m.layers[static_cast<size_t>(f.from)].node;
+      t.from_chip = m.layers[static_cast<size_t>(f.from)].last_chip;
+    }
+    t.to = to.node;
+    t.to_chip = to.chip;
+    t.bytes = f.bytes;
+    t.hops = flow_hops(m, grid, f);
+    m.transfers.push_back(std::move(t));
+  }
+}
+
+// Layer-pipelined schedule of one inference: a layer starts when each source has made what its
+// first MVM reads, and ends no earlier than one cycle after its last source ends.
+void schedule_layers(Mapping& m, const Graph& graph, const DataFlow& flow) {
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    LayerMapping& l = m.layers[i];
+    l.stage = static_cast<int>(i);
+    int64_t start = 0, end = 0;
+    for (int p : flow.deps[i]) {
+      if (p < 0) continue;  // the graph's input is there at cycle 0
+      const LayerMapping& src = m.layers[static_cast<size_t>(p)];
+      start = std::max(start, src.start_cycle + cycles_before_first_mvm(graph, *flow.nodes[i], src));
+      end = std::max(end, src.finish_cycle + 1);
+    }
+    l.start_cycle = start;
+    l.finish_cycle = std::max(start + l.cycles(), end);
+    m.latency_cycles = std::max(m.latency_cycles, l.finish_cycle);
+  }
+  m.interval_cycles = m.bottleneck_cycles;
+}
+
 }  // namespace
 
 MatrixTiling tile_matrix(int64_t k, int64_t n, int64_t array_rows, int64_t array_cols) {
@@ -280,8 +609,9 @@ Mapping map_graph(const Graph& graph, const ChipSpec& chip, const MappingOptions
   m.arrays_available = m.arrays_per_chip * m.chips;
   m.cores_used.assign(static_cast<size_t>(m.chips), 0);
 
-  // Replication and placement, chip by chip.
+  // Replication and the arrays' slots, chip by chip.
   const int64_t per_core = chip.arrays_per_core();
+  std::vector<int64_t> first_slot(m.layers.size(), 0);
   for (int c = 0; c < m.chips; ++c) {
     std::vector<LayerMapping*> on_chip;
     int64_t chips_spanned = 0;
@@ -299,11 +629,11 @@ Mapping map_graph(const Graph& graph, const ChipSpec& chip, const MappingOptions
       used = replicate_layers(on_chip, budget);
     else
       for (LayerMapping* l : on_chip) used += l->tiles;
-    int64_t next = 0;
+    // Arrays in layer order, copies of a layer together, from the chip's first slot on.
+    int64_t next = int64_t{c} * m.arrays_per_chip;
     for (LayerMapping* l : on_chip) {
-      l->first_core = next / per_core;
+      first_slot[static_cast<size_t>(l - m.layers.data())] = next;
       next += l->arrays();
-      l->last_core = (next - 1) / per_core;
     }
     // A layer larger than a chip fills the following chips too.
     int64_t left = used;
@@ -334,9 +664,9 @@ Mapping map_graph(const Graph& graph, const ChipSpec& chip, const MappingOptions
     for (const std::string& o : n.outputs)
       if (!o.empty()) value_chip[o] = current;
   }
+  const int64_t bytes_per = (chip.array.dac.bits + 7) / 8;
   // Activations crossing each boundary: values made on chip <= b and read on a chip > b.
   if (m.chips > 1) {
-    const int64_t bytes_per = (chip.array.dac.bits + 7) / 8;
     std::vector<std::set<std::string>> crossing(static_cast<size_t>(m.chips - 1));
     current = 0;
     for (const Node& n : graph.nodes) {
@@ -358,6 +688,11 @@ Mapping map_graph(const Graph& graph, const ChipSpec& chip, const MappingOptions
       m.boundaries.push_back(sb);
     }
   }
+
+  // The traffic between layers, the placement that shortens it, and the schedule.
+  const DataFlow flow = trace_data_flow(graph, m, bytes_per);
+  place_arrays(m, chip, first_slot, flow.flows, options.placement);
+  schedule_layers(m, graph, flow);
   return m;
 }
 

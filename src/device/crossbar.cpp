@@ -351,7 +351,7 @@ void check_finite(const Tensor& t, const std::string& what) {
 
 }  // namespace
 
-void CrossbarArray::program(const Tensor& weights) {
+void CrossbarArray::program(const Tensor& weights, const std::vector<float>& column_full_scale) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   if (weights.dtype() != DType::f32 || weights.rank() != 2)
     throw Error(ErrorKind::shape, kWhere,
@@ -366,9 +366,20 @@ void CrossbarArray::program(const Tensor& weights) {
                     std::to_string(params_.logical_cols()) + " weight columns",
                 "split the matrix into array-sized tiles");
   check_finite(weights, "weights");
+  if (!column_full_scale.empty()) {
+    bool ok = static_cast<int64_t>(column_full_scale.size()) == c;
+    for (float f : column_full_scale) ok = ok && std::isfinite(f) && f >= 0;
+    if (!ok)
+      throw Error(ErrorKind::invalid, kWhere,
+                  "column_full_scale has " + std::to_string(column_full_scale.size()) +
+                      " entries for " + std::to_string(c) +
+                      " columns, or an entry that is negative, NaN or infinite",
+                  "give one finite |w| >= 0 per weight column (0 keeps the column's max |w|)");
+  }
   State& s = *state_;
   s.weights = weights.clone();
-  s.enc = encode_weights(weights.data<float>(), static_cast<int>(r), static_cast<int>(c), params_);
+  s.enc = encode_weights(weights.data<float>(), static_cast<int>(r), static_cast<int>(c), params_,
+                         column_full_scale.empty() ? nullptr : column_full_scale.data());
   s.g_prog = program_cells(params_, s.enc.g_us, s.enc.rows, s.enc.phys_cols, stream_);
   s.dac.emplace(params_.dac, params_.effects.dac);
   s.adc.emplace(params_.adc, s.enc.signals(), params_.effects.adc,
@@ -650,15 +661,20 @@ void check_inputs(const Tensor& x, int rows_used) {
 
 }  // namespace
 
-void CrossbarArray::calibrate(const Tensor& sample_inputs) {
+void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
   if (s.weights.empty())
     throw Error(ErrorKind::invalid, kWhere, "calibrate before program()",
                 "program the array first");
   check_inputs(sample_inputs, s.rows());
-  float x_max = 0;
-  for (float v : sample_inputs.span<float>()) x_max = std::max(x_max, std::fabs(v));
+  if (!std::isfinite(input_range) || input_range < 0)
+    throw Error(ErrorKind::invalid, kWhere,
+                "input_range " + std::to_string(input_range) + " is negative, NaN or infinite",
+                "give a finite range > 0, or 0 to take max |x| of the samples");
+  float x_max = static_cast<float>(input_range);
+  if (!(x_max > 0))
+    for (float v : sample_inputs.span<float>()) x_max = std::max(x_max, std::fabs(v));
   s.dac->set_input_range(x_max > 0 ? x_max : 1.0f);
   if (params_.adc.range != AdcRange::calibrated || sample_inputs.dim(0) == 0) return;
   const int batch = static_cast<int>(sample_inputs.dim(0));

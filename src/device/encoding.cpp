@@ -41,14 +41,18 @@ std::vector<float> column_max(const float* w, int rows, int cols, bool per_colum
 
 }  // namespace
 
-EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayParams& p) {
+EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayParams& p,
+                              const float* full_scale) {
   ACIM_ASSERT(rows >= 0 && cols >= 0, "encode_weights: negative size");
   EncodedWeights e;
   e.rows = rows;
   e.cols = cols;
   const double g_min = p.cell.g_min_us, g_max = p.cell.g_max_us, range = g_max - g_min;
   const int steps = encoding_magnitude_steps(p);
-  const std::vector<float> wmax = column_max(w, rows, cols, p.encoding.per_column_scale);
+  std::vector<float> wmax = column_max(w, rows, cols, p.encoding.per_column_scale);
+  if (full_scale != nullptr)
+    for (int j = 0; j < cols; ++j)
+      if (full_scale[j] > 0) wmax[static_cast<size_t>(j)] = full_scale[j];
   e.scale.resize(static_cast<size_t>(cols));
   auto at = [&](int i, int j) { return static_cast<double>(w[static_cast<size_t>(i) * cols + j]); };
 
@@ -64,7 +68,7 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
         e.signal_weight.push_back(1.0f);
         e.signal_col.push_back(j);
         for (int i = 0; i < rows; ++i) {
-          double u = std::fabs(at(i, j)) / wmax[j];  // 0..1
+          double u = std::min(std::fabs(at(i, j)) / wmax[j], 1.0);  // 0..1, clipped
           if (steps > 0) u = std::round(u * steps) / steps;
           float g = static_cast<float>(g_min + u * range);
           size_t base = static_cast<size_t>(i) * e.phys_cols;
@@ -88,7 +92,7 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
         e.signal_weight.push_back(1.0f);
         e.signal_col.push_back(j);
         for (int i = 0; i < rows; ++i) {
-          double u = at(i, j) / wmax[j];  // -1..1
+          double u = std::clamp(at(i, j) / wmax[j], -1.0, 1.0);  // -1..1, clipped
           if (steps > 0) u = std::round(u * steps) / steps;
           e.g_us[static_cast<size_t>(i) * e.phys_cols + j] = static_cast<float>(g_ref + u * span);
         }

@@ -34,8 +34,12 @@ struct EncodedWeights {
 int encoding_magnitude_steps(const ArrayParams& params);
 
 // Encodes W (row-major [rows, cols], finite) for `params` (validated). rows <= params.rows and
-// cols <= params.logical_cols() are the caller's to check.
-EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayParams& params);
+// cols <= params.logical_cols() are the caller's to check. `full_scale` (optional, `cols`
+// entries, finite, >= 0): the |w| each column maps to its top level instead of the column max
+// (or the tensor max without per_column_scale); weights beyond it clip to the top level. An entry
+// of 0 keeps the default.
+EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayParams& params,
+                              const float* full_scale = nullptr);
 
 // Recombines ADC signals sig [batch, signals] into outputs y [batch, cols] (weight units per
 // signal unit, i.e. y = scale * sum weight * sig).

@@ -10,6 +10,11 @@
 // rows run the whole sequence on separate threads (rows never mix); without it, cblas_sgemm
 // and scalar gates. Gate order in W, R and B is the ONNX one: RNN i; GRU z, r, h; LSTM i, o,
 // f, c (peepholes P: i, o, f).
+//
+// The analog simulator (src/sim) runs the same recurrence with the two matrix products on
+// crossbar arrays: run_rnn_with (ops/rnn.hpp) takes them from an RnnMatmuls instead.
+#include "ops/rnn.hpp"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -395,7 +400,9 @@ std::shared_ptr<const void> prepare_rnn(const Node&, const std::vector<const Ten
   return p;
 }
 
-void run_rnn(RunContext& ctx) {
+// The op, with the products X·Wᵀ and H·Rᵀ from `mm` when it is set (then on the calling thread
+// only, in step order), else from the GEMM kernels.
+void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
   RnnAttrs a = parse_attrs(ctx.node, ctx.where);
   for (size_t i = 0; i < 3; ++i) ctx.in(i);  // required; throws naming the node when absent
   const size_t max_in = a.kind == RnnKind::lstm ? 8 : 6;
@@ -498,7 +505,12 @@ void run_rnn(RunContext& ctx) {
       }
     }
     // xproj = X·Wᵀ + bias, every row of the sequence at once.
-    if (rows > 0 && in_size > 0 && fast) {
+    if (rows > 0 && in_size > 0 && mm != nullptr) {
+      mm->input(dir, x, static_cast<int64_t>(rows), xproj.data());
+      for (size_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < gh; ++j)
+          xproj[i * static_cast<size_t>(gh) + static_cast<size_t>(j)] += bx[static_cast<size_t>(j)];
+    } else if (rows > 0 && in_size > 0 && fast) {
       GemmEpilogue e;
       e.col_bias = bx.data();
       if (prep)
@@ -519,13 +531,17 @@ void run_rnn(RunContext& ctx) {
       for (size_t i = 0; i < rows; ++i)
         std::copy(bx.begin(), bx.end(), xproj.begin() + static_cast<std::ptrdiff_t>(i * gh));
     }
-    if (fast && !prep)
+    if (fast && !prep && mm == nullptr)
       for (int64_t j = 0; j < gh; ++j)
         for (int64_t p = 0; p < hid; ++p) rt[static_cast<size_t>(p * gh + j)] = r_d[j * hid + p];
     const float* rt_d = prep ? prep->rt.data() + dir * hid * gh : rt.data();
-    // out[m, 0..n) = A[m, 0..hid) · (rows col0.. col0+n of R)ᵀ.
-    auto recurrent = [&](int64_t m, int64_t n, const float* am, int64_t col0, float* out) {
-      if (fast) {
+    // out[m, 0..n) = A[m, 0..hid) · (rows col0.. col0+n of R)ᵀ, for batch rows b0 .. b0 + m at
+    // step s.
+    auto recurrent = [&](int64_t s, int64_t b0, int64_t m, int64_t n, const float* am, int64_t col0,
+                         float* out) {
+      if (mm != nullptr) {
+        mm->recurrent(dir, s, b0, m, am, col0, n, out, gh);
+      } else if (fast) {
         fast_gemm(m, n, hid, am, hid, rt_d + col0, gh, false, out, gh, GemmEpilogue{});
       } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
@@ -559,7 +575,7 @@ void run_rnn(RunContext& ctx) {
         if (!any) break;
         // Recurrent part. GRU without linear_before_reset multiplies by Rh after the reset gate.
         const int64_t n_first = a.kind == RnnKind::gru && !a.linear_before_reset ? 2 * hid : gh;
-        recurrent(nb, n_first, h.data() + b0 * hid, 0, rec.data() + b0 * gh);
+        recurrent(s, b0, nb, n_first, h.data() + b0 * hid, 0, rec.data() + b0 * gh);
 
         if (a.kind == RnnKind::gru && !a.linear_before_reset) {
           for (int64_t b = b0; b < b1; ++b)
@@ -568,7 +584,7 @@ void run_rnn(RunContext& ctx) {
               float rg = gate(act_d[0], xg_of[static_cast<size_t>(b)][hid + j] + rec[k], a);
               rh[static_cast<size_t>(b * hid + j)] = rg * h[static_cast<size_t>(b * hid + j)];
             }
-          recurrent(nb, hid, rh.data() + b0 * hid, 2 * hid, rec.data() + b0 * gh + 2 * hid);
+          recurrent(s, b0, nb, hid, rh.data() + b0 * hid, 2 * hid, rec.data() + b0 * gh + 2 * hid);
         }
 
         for (int64_t b = b0; b < b1; ++b) {
@@ -620,8 +636,8 @@ void run_rnn(RunContext& ctx) {
       }
     };
     const int64_t threads = omp_get_max_threads();
-    const bool split =
-        fast && batch > 1 && threads > 1 && seq * batch * gh * hid > kParallelMinMacs;
+    const bool split = mm == nullptr && fast && batch > 1 && threads > 1 &&
+                       seq * batch * gh * hid > kParallelMinMacs;
     const int64_t blocks = split ? std::min(threads, batch) : 1;
     if (blocks == 1) {
       run_rows(0, batch);
@@ -643,7 +659,15 @@ void run_rnn(RunContext& ctx) {
   if (ctx.outputs.size() > 2 && a.kind == RnnKind::lstm) ctx.outputs[2] = y_c;
 }
 
+void run_rnn(RunContext& ctx) {
+  run_rnn_impl(ctx, nullptr);
+}
+
 }  // namespace
+
+void run_rnn_with(RunContext& ctx, RnnMatmuls& mm) {
+  run_rnn_impl(ctx, &mm);
+}
 
 void register_rnn(std::vector<OpDef>& ops) {
   ops.push_back(OpDef{"RNN", 3, 6, infer_rnn, run_rnn, rnn_macs, false, prepare_rnn});

@@ -1,24 +1,195 @@
-// SKELETON (being written): see include/acim/sim.hpp.
+// ChipInstance: a compiled Program on one simulated chip (see include/acim/sim.hpp).
+//
+// Construction programs every array of every analog layer — the cut of view_arrays.hpp, checked
+// against the mapping's array count — and calibrates them: the DAC range of each matrix view from
+// program.quant (input_range; 0 or absent: max |x| seen on the calibration set), the weight
+// full scale of each column from program.quant (weight_full_scale; absent: the column's max |w|),
+// and the ADC ranges from the inputs each array sees when program.calibration_set runs through
+// the graph (a capture pass: the analog layers compute the exact product of their programmed
+// weights and record their arrays' inputs).
+#include <algorithm>
+#include <map>
+
 #include "acim/error.hpp"
 #include "acim/sim.hpp"
+#include "sim/lowering.hpp"
+#include "sim/view_arrays.hpp"
 
 namespace acim {
 
-struct ChipInstance::State {
-  Executor exec;
+namespace {
+
+// Calibration rows per array for the ADC ranges (evenly spaced over all it saw): the calibrated
+// full scale is the largest signal over them, and 256 rows already see the tail of a column's
+// signal distribution within a few percent.
+constexpr int64_t kCalibrationRows = 256;
+
+struct AnalogLayer {
+  std::string where;
+  std::vector<sim::ViewArrays> views;  // LayerMapping::matrices order
+  std::vector<double> input_range;     // per view; 0 = from the calibration inputs
 };
 
-ChipInstance::ChipInstance(const Program& program, const SimOptions&)
-    : state_(std::make_unique<State>(State{Executor(program.graph)})) {}
+// The array parameters of the run: the chip's, or with `ideal` exact continuous cells and every
+// non-ideality off. The ideal array keeps the mapping's tile sizes (the cut uses
+// program.chip.array) but is wide enough for them in differential encoding.
+ArrayParams run_params(const ChipSpec& chip, const SimOptions& o) {
+  ArrayParams p = chip.array;
+  if (o.time_since_programming_s >= 0) p.time_since_programming_s = o.time_since_programming_s;
+  if (o.ideal) {
+    const int logical = chip.array.logical_cols();
+    p.cell.type = CellType::ideal;
+    p.cell.levels = 0;
+    p.encoding.scheme = Encoding::differential;
+    p.encoding.per_column_scale = true;
+    p.cols = std::max(p.cols, 2 * logical);
+    p.parallel_rows = 0;
+    p.drift_compensation = false;
+    p.effects = NonIdealities{false, false, false, false, false, false, false, false};
+  }
+  return p;
+}
+
+}  // namespace
+
+struct ChipInstance::State {
+  explicit State(const Graph& g) : exec(g) {}
+  Executor exec;
+  std::vector<AnalogLayer> layers;
+  std::vector<int> layer_of_node;  // per graph node: index into layers, or -1
+};
+
+namespace {
+
+// Runs the analog layers on their arrays (or, in capture mode, records their inputs).
+class SimHooks : public RunHooks {
+ public:
+  SimHooks(std::vector<AnalogLayer>& layers, const std::vector<int>& layer_of_node,
+           sim::MvmMode mode)
+      : layers_(layers), layer_of_node_(layer_of_node), mode_(mode) {}
+  bool replace(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
+               std::vector<Tensor>& outputs) override {
+    const int l = index < layer_of_node_.size() ? layer_of_node_[index] : -1;
+    if (l < 0) return false;
+    AnalogLayer& layer = layers_[static_cast<size_t>(l)];
+    sim::run_analog_node(node, layer.where, layer.views, inputs, outputs, mode_);
+    return true;
+  }
+
+ private:
+  std::vector<AnalogLayer>& layers_;
+  const std::vector<int>& layer_of_node_;
+  sim::MvmMode mode_;
+};
+
+}  // namespace
+
+ChipInstance::ChipInstance(const Program& program, const SimOptions& options)
+    : state_(std::make_unique<State>(program.graph)) {
+  State& s = *state_;
+  const Graph& g = s.exec.graph();
+  const ArrayParams params = run_params(program.chip, options);
+  const int64_t tile_rows = program.chip.array.rows, tile_cols = program.chip.array.logical_cols();
+  std::map<std::string, size_t> node_index;
+  for (size_t i = 0; i < g.nodes.size(); ++i) node_index[g.nodes[i].name] = i;
+  s.layer_of_node.assign(g.nodes.size(), -1);
+  // Quantisation: one LayerQuant per analog layer, or none (empty vectors: not calibrated).
+  const std::vector<LayerQuant>& quant = program.quant.layers;
+  if (!quant.empty() && quant.size() != program.mapping.layers.size())
+    throw Error(ErrorKind::invalid, program.model,
+                "quantisation has " + std::to_string(quant.size()) + " layers, the mapping " +
+                    std::to_string(program.mapping.layers.size()),
+                "recompile the program from the model");
+
+  for (size_t li = 0; li < program.mapping.layers.size(); ++li) {
+    const LayerMapping& lm = program.mapping.layers[li];
+    auto it = node_index.find(lm.node);
+    if (it == node_index.end())
+      throw Error(ErrorKind::invalid, program.model,
+                  "the mapping names node '" + lm.node + "', which the graph lacks",
+                  "recompile the program from the model");
+    const Node& node = g.nodes[it->second];
+    AnalogLayer layer;
+    layer.where = g.where(node);
+    const std::vector<sim::ViewWeights> weights = sim::layer_weights(g, node, lm);
+    int64_t tiles = 0;
+    for (const sim::ViewWeights& w : weights) {
+      layer.views.emplace_back(w.rows, w.cols, w.count, tile_rows, tile_cols, lm.replication);
+      tiles += layer.views.back().arrays_per_copy();
+    }
+    if (tiles != lm.tiles)
+      throw Error(ErrorKind::invalid, layer.where,
+                  "cut into " + std::to_string(tiles) +
+                      " arrays per copy, but the mapping counts " + std::to_string(lm.tiles),
+                  "recompile the program (its mapping does not match the simulator's cut)");
+    const LayerQuant* q = quant.empty() ? nullptr : &quant[li];
+    size_t full_scale_size = 0;
+    for (const sim::ViewWeights& w : weights)
+      full_scale_size += static_cast<size_t>(w.count * w.cols);
+    if (q != nullptr &&
+        (q->node != lm.node ||
+         (!q->input_range.empty() && q->input_range.size() != weights.size()) ||
+         (!q->weight_full_scale.empty() && q->weight_full_scale.size() != full_scale_size)))
+      throw Error(ErrorKind::invalid, layer.where,
+                  "its quantisation (layer '" + q->node + "', " +
+                      std::to_string(q->input_range.size()) + " input ranges, " +
+                      std::to_string(q->weight_full_scale.size()) +
+                      " weight full scales) does not match its " + std::to_string(weights.size()) +
+                      " matrix views of " + std::to_string(full_scale_size) + " columns",
+                  "recompile the program from the model");
+    const bool use_full_scale = q != nullptr && !options.ideal && !q->weight_full_scale.empty();
+    int64_t first = 0, fs_offset = 0;
+    for (size_t v = 0; v < weights.size(); ++v) {
+      const sim::ViewWeights& w = weights[v];
+      std::vector<float> fs;
+      if (use_full_scale)
+        fs.assign(q->weight_full_scale.begin() + fs_offset,
+                  q->weight_full_scale.begin() + fs_offset + w.count * w.cols);
+      fs_offset += w.count * w.cols;
+      const float* values = w.values.data();
+      const int64_t group_size = w.rows * w.cols;
+      layer.views[v].program([&](int64_t grp) { return values + grp * group_size; }, fs, params,
+                             options.seed, options.instance, static_cast<int64_t>(li), first,
+                             lm.tiles);
+      first += layer.views[v].arrays_per_copy();
+      layer.input_range.push_back(q != nullptr && v < q->input_range.size() ? q->input_range[v]
+                                                                            : 0.0);
+    }
+    s.layer_of_node[it->second] = static_cast<int>(s.layers.size());
+    s.layers.push_back(std::move(layer));
+  }
+
+  // Calibration: the capture pass over the calibration set (not needed when ideal: no DAC or
+  // ADC to set), then each array's ranges.
+  if (!options.ideal && !program.calibration_set.empty()) {
+    SimHooks capture(s.layers, s.layer_of_node, sim::MvmMode::capture);
+    for (const TensorMap& sample : program.calibration_set) s.exec.run(sample, &capture);
+  }
+  for (AnalogLayer& layer : s.layers)
+    for (size_t v = 0; v < layer.views.size(); ++v)
+      layer.views[v].calibrate(layer.input_range[v], kCalibrationRows);
+}
+
 ChipInstance::~ChipInstance() = default;
 ChipInstance::ChipInstance(ChipInstance&&) noexcept = default;
 ChipInstance& ChipInstance::operator=(ChipInstance&&) noexcept = default;
+
 TensorMap ChipInstance::run(const TensorMap& inputs) {
-  throw Error(ErrorKind::unsupported, "sim", "not written yet");
+  State& s = *state_;
+  SimHooks hooks(s.layers, s.layer_of_node, sim::MvmMode::analog);
+  return s.exec.run(inputs, &hooks);
 }
-void ChipInstance::set_time(double) {}
+
+void ChipInstance::set_time(double seconds_since_programming) {
+  for (AnalogLayer& layer : state_->layers)
+    for (sim::ViewArrays& v : layer.views) v.set_time(seconds_since_programming);
+}
+
 int64_t ChipInstance::arrays() const {
-  return 0;
+  int64_t n = 0;
+  for (const AnalogLayer& layer : state_->layers)
+    for (const sim::ViewArrays& v : layer.views) n += v.arrays_per_copy() * v.replication();
+  return n;
 }
 
 }  // namespace acim

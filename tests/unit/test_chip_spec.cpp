@@ -346,3 +346,60 @@ TEST(ChipSpecFiles, PresetFilesMatchTheBuiltInText) {
     EXPECT_TRUE(acim::chip_spec_from_name_or_file(name) == from_file);
   }
 }
+
+TEST(ChipSpecCost, CostKeysParseAndRoundTrip) {
+  ChipSpec s = acim::parse_chip_spec(R"(
+[chip]
+name = "c"
+[array.adc]
+bits = 6
+[cost]
+adc_model = "table:isaac_sar_6b"
+walden_fom_fj = 2.5
+[cost.scale]
+adc = 1.5
+leakage = 0
+)",
+                                     "c.toml");
+  EXPECT_EQ(s.cost.adc_model, "table:isaac_sar_6b");
+  EXPECT_EQ(s.cost.walden_fom_fj, 2.5);
+  EXPECT_EQ(s.cost.scale.adc, 1.5);
+  EXPECT_EQ(s.cost.scale.leakage, 0.0);
+  EXPECT_EQ(s.cost.scale.array, 1.0);  // the default
+  ChipSpec again = acim::parse_chip_spec(acim::to_toml(s), "rt.toml");
+  EXPECT_TRUE(again == s);
+  ChipSpec b = s;
+  b.cost.scale.noc = 2.0;
+  EXPECT_FALSE(b == s);
+  b = s;
+  b.cost.adc_model = "walden";
+  EXPECT_FALSE(b == s);
+}
+
+TEST(ChipSpecCost, BadAdcModelNamesTheKeyAndLine) {
+  expect_parse_error("[chip]\nname = \"x\"\n[cost]\nadc_model = \"magic\"\n", ErrorKind::invalid,
+                     {"bad.toml:4", "cost.adc_model", "'magic'", "walden, murmann_bound"});
+  expect_parse_error("[cost]\nadc_model = \"table:nope\"\n", ErrorKind::invalid,
+                     {"bad.toml:2", "cost.adc_model", "'nope'", "isaac_sar_8b"});
+  // The published ADC's resolution must be the array's.
+  expect_parse_error("[array.adc]\nbits = 8\n[cost]\nadc_model = \"table:isaac_sar_4b\"\n",
+                     ErrorKind::invalid, {"bad.toml:4", "cost.adc_model", "4-bit", "8"});
+  expect_parse_error("[cost.scale]\nadc = -1\n", ErrorKind::invalid,
+                     {"bad.toml:2", "cost.scale.adc", "allowed >= 0"});
+  expect_parse_error("[cost]\nwalden_fom_fj = 0\n", ErrorKind::invalid,
+                     {"bad.toml:2", "cost.walden_fom_fj", "allowed > 0"});
+  expect_parse_error("[cost.scale]\nadcc = 1\n", ErrorKind::invalid,
+                     {"bad.toml:2", "cost.scale.adcc", "did you mean 'adc'?"});
+}
+
+TEST(ChipSpecCost, PublishedAdcTableIsComplete) {
+  ASSERT_FALSE(acim::published_adcs().empty());
+  for (const acim::PublishedAdc& a : acim::published_adcs()) {
+    EXPECT_FALSE(a.name.empty());
+    EXPECT_GE(a.bits, 2);
+    EXPECT_GT(a.energy_pj, 0.0) << a.name;
+    EXPECT_GE(a.area_um2, 0.0) << a.name;
+    EXPECT_GT(a.technology_nm, 0) << a.name;
+    EXPECT_FALSE(a.source.empty()) << a.name;
+  }
+}

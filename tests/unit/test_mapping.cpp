@@ -4,6 +4,8 @@
 // models (DS-CNN on a 16-array voice chip, ResNet-20 on edge-vision) pinned against hand computations.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -341,6 +343,221 @@ TEST(Mapping, ResNet20OnEdgeVision) {
   EXPECT_EQ(m.layers.back().last_core, 10);
   EXPECT_TRUE(m.boundaries.empty());
   EXPECT_EQ(m.digital.size(), 11u);  // 9 Add+Relu, pool, flatten
+}
+
+// A chain of nodes (already in graph order) reading `input`; the last node's output is the
+// graph's output.
+Graph chain_graph(const std::string& input, Shape in_shape, std::vector<Node> nodes,
+                  std::map<std::string, Tensor> weights) {
+  Graph g;
+  g.name = "chain";
+  g.opset = 17;
+  g.inputs.push_back(ValueInfo{input, DType::f32, std::move(in_shape), true});
+  g.initializers = std::move(weights);
+  g.outputs.push_back(ValueInfo{nodes.back().outputs[0], DType::f32, {}, false});
+  g.nodes = std::move(nodes);
+  run_default_passes(g);
+  return g;
+}
+
+// x (4 x 16) -> fc1 -> Relu -> fc2 -> fc3, each 16 x 16: one array each, 4 MVMs (rows).
+Graph gemm_chain() {
+  return chain_graph("x", {4, 16},
+                     {make_node("fc1", "MatMul", {"x", "w1"}, {"h1"}),
+                      make_node("act", "Relu", {"h1"}, {"a1"}),  // fused or digital: either way
+                      make_node("fc2", "MatMul", {"a1", "w2"}, {"h2"}),
+                      make_node("fc3", "MatMul", {"h2", "w3"}, {"y"})},
+                     {{"w1", filled({16, 16})}, {"w2", filled({16, 16})}, {"w3", filled({16, 16})}});
+}
+
+// Four cores of one array each: a 2 x 2 mesh (row-major ids 0 1 / 2 3).
+ChipSpec four_cores(NocTopology topology = NocTopology::mesh) {
+  ChipSpec c = voice();
+  c.cores = 4;
+  c.core.tiles = 1;
+  c.tile.arrays = 1;
+  c.noc.topology = topology;
+  return c;
+}
+
+// Placement invariants: every array placed once, on its layer's chips, no core over-full.
+void expect_valid_placement(const Mapping& m, const ChipSpec& c) {
+  std::map<int64_t, int64_t> per_core;
+  for (const LayerMapping& l : m.layers) {
+    ASSERT_EQ(static_cast<int64_t>(l.array_cores.size()), l.arrays()) << l.node;
+    for (int64_t gc : l.array_cores) {
+      EXPECT_GE(gc / c.cores, l.chip) << l.node;
+      EXPECT_LE(gc / c.cores, l.last_chip) << l.node;
+      EXPECT_GE(gc, 0) << l.node;
+      ++per_core[gc];
+    }
+  }
+  for (const auto& [core, n] : per_core) EXPECT_LE(n, c.arrays_per_core()) << core;
+}
+
+TEST(Mapping, ScheduleOfAGemmChainIsTheSumOfItsLayers) {
+  MappingOptions o;
+  o.replicate = false;
+  Mapping m = map_graph(gemm_chain(), voice(), o);
+  ASSERT_EQ(m.layers.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(m.layers[i].stage, static_cast<int>(i));
+    EXPECT_EQ(m.layers[i].cycles(), 4);
+    EXPECT_EQ(m.layers[i].input_elements, 64);
+    // A Gemm waits for its producer's whole output.
+    EXPECT_EQ(m.layers[i].start_cycle, 4 * static_cast<int64_t>(i));
+    EXPECT_EQ(m.layers[i].finish_cycle, 4 * static_cast<int64_t>(i) + 4);
+  }
+  EXPECT_EQ(m.latency_cycles, 12);
+  EXPECT_EQ(m.interval_cycles, 4);
+  // Replicated (each layer 4 copies, 1 cycle): latency 3 cycles, one inference per cycle.
+  Mapping r = map_graph(gemm_chain(), voice());
+  EXPECT_EQ(r.latency_cycles, 3);
+  EXPECT_EQ(r.interval_cycles, 1);
+  expect_valid_placement(r, voice());
+}
+
+TEST(Mapping, ConvAfterConvStartsAfterItsFirstKernelRows) {
+  // conv1 3x3 pad 1 on 8x8: 64 positions. conv2 reads conv1's 8 rows directly and needs its
+  // first 3: ceil(64 * 3 / 8) = 24 cycles; finish 24 + 64 = 88.
+  auto conv = [](const std::string& name, const std::string& in, const std::string& out) {
+    return make_node(name, "Conv", {in, name + ".w"}, {out},
+                     {{"pads", Attribute{std::vector<int64_t>{1, 1, 1, 1}}}});
+  };
+  std::map<std::string, Tensor> w = {{"c1.w", filled({4, 4, 3, 3})},
+                                     {"c2.w", filled({4, 4, 3, 3})}};
+  MappingOptions o;
+  o.replicate = false;
+  Mapping m = map_graph(
+      chain_graph("x", {1, 4, 8, 8}, {conv("c1", "x", "h"), conv("c2", "h", "y")}, w), voice(), o);
+  ASSERT_EQ(m.layers.size(), 2u);
+  EXPECT_EQ(m.layers[1].start_cycle, 24);
+  EXPECT_EQ(m.layers[1].finish_cycle, 88);
+  EXPECT_EQ(m.latency_cycles, 88);
+  // A 2x2 max pool between: conv2 reads a 4x4 map and needs 3 of its 4 rows, 3/4 of conv1's
+  // cycles (48); its 16 MVMs would end at 64, before conv1 has made its last row: 64 + 1.
+  Mapping p = map_graph(
+      chain_graph("x", {1, 4, 8, 8},
+                  {conv("c1", "x", "h"),
+                   make_node("pool", "MaxPool", {"h"}, {"hp"},
+                             {{"kernel_shape", Attribute{std::vector<int64_t>{2, 2}}},
+                              {"strides", Attribute{std::vector<int64_t>{2, 2}}}}),
+                   conv("c2", "hp", "y")},
+                  w),
+      voice(), o);
+  ASSERT_EQ(p.layers.size(), 2u);
+  EXPECT_EQ(p.layers[1].mvms, 16);
+  EXPECT_EQ(p.layers[1].start_cycle, 48);
+  EXPECT_EQ(p.layers[1].finish_cycle, 65);
+}
+
+TEST(Mapping, HopsOnAFourCoreChipByHand) {
+  // One array per core, no replication: fc1, fc2, fc3 take slots 0, 1, 2. Serpentine over the
+  // 2 x 2 mesh visits cores 0 1 3 2: fc1 on core 0, fc2 on 1, fc3 on 3 (hops 0, 1, 1).
+  // Row-major puts fc3 on core 2, two hops from core 1. 64 bytes per transfer: 4 x 16 inputs at
+  // the DAC's 8 bits.
+  MappingOptions o;
+  o.replicate = false;
+  Mapping m = map_graph(gemm_chain(), four_cores(), o);
+  EXPECT_EQ(m.mesh_rows, 2);
+  EXPECT_EQ(m.mesh_cols, 2);
+  EXPECT_EQ(m.placement, "serpentine");  // the Hilbert order (0 2 3 1) ties: serpentine kept
+  ASSERT_EQ(m.layers.size(), 3u);
+  EXPECT_EQ(m.layers[0].array_cores, std::vector<int64_t>{0});
+  EXPECT_EQ(m.layers[1].array_cores, std::vector<int64_t>{1});
+  EXPECT_EQ(m.layers[2].array_cores, std::vector<int64_t>{3});
+  ASSERT_EQ(m.transfers.size(), 3u);
+  EXPECT_EQ(m.transfers[0].from, "");  // the graph input, entering at core 0
+  EXPECT_EQ(m.transfers[0].to, "fc1");
+  EXPECT_EQ(m.transfers[1].from, "fc1");  // through the Relu, which runs on fc1's core
+  EXPECT_EQ(m.transfers[1].to, "fc2");
+  EXPECT_EQ(m.transfers[2].from, "fc2");
+  const std::vector<double> hops = {0, 1, 1};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(m.transfers[i].bytes, 64);
+    EXPECT_DOUBLE_EQ(m.transfers[i].hops, hops[i]);
+  }
+  EXPECT_DOUBLE_EQ(m.noc_byte_hops, 64 * 2);
+  EXPECT_DOUBLE_EQ(m.noc_byte_hops_row_major, 64 * 3);
+  o.placement = "row-major";
+  EXPECT_EQ(map_graph(gemm_chain(), four_cores(), o).layers[2].array_cores,
+            std::vector<int64_t>{2});
+
+  // Replicated: each layer 1 copy still (4 arrays hold 3 layers, doubling all three needs 6);
+  // a 2-copy layer's mean hops average over its arrays' cores.
+  o.placement.clear();
+  std::vector<Node> two = {make_node("fc1", "MatMul", {"x", "w1"}, {"h1"}),
+                           make_node("fc2", "MatMul", {"h1", "w2"}, {"y"})};
+  Mapping r = map_graph(
+      chain_graph("x", {4, 16}, two, {{"w1", filled({16, 16})}, {"w2", filled({16, 16})}}),
+      four_cores(), MappingOptions{});
+  ASSERT_EQ(r.layers[0].replication, 2);  // cores 0, 1 (serpentine), fc2 on cores 3, 2
+  EXPECT_EQ(r.layers[1].array_cores, (std::vector<int64_t>{3, 2}));
+  // fc1 -> fc2: pairs (0,3) 2, (0,2) 1, (1,3) 1, (1,2) 2: mean 1.5. Input -> fc1: (0,0) 0, (0,1) 1.
+  ASSERT_EQ(r.transfers.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.transfers[0].hops, 0.5);
+  EXPECT_DOUBLE_EQ(r.transfers[1].hops, 1.5);
+}
+
+TEST(Mapping, BusAndTreeHops) {
+  // One row of 4 cores; serpentine = row-major = cores 0, 1, 2. Bus: |i - j| = 0, 1, 1. Tree:
+  // leaves 0..3 of a binary tree, 2 * bit_width(i xor j) links: 0 -> 1 is 2, 1 -> 2 is 4.
+  MappingOptions o;
+  o.replicate = false;
+  Mapping bus = map_graph(gemm_chain(), four_cores(NocTopology::bus), o);
+  EXPECT_EQ(bus.mesh_rows, 1);
+  EXPECT_EQ(bus.mesh_cols, 4);
+  EXPECT_DOUBLE_EQ(bus.noc_byte_hops, 64 * (0 + 1 + 1));
+  EXPECT_DOUBLE_EQ(bus.noc_byte_hops_row_major, bus.noc_byte_hops);
+  Mapping tree = map_graph(gemm_chain(), four_cores(NocTopology::tree), o);
+  EXPECT_DOUBLE_EQ(tree.noc_byte_hops, 64 * (0 + 2 + 4));
+}
+
+TEST(Mapping, PlacementBeatsRowMajorOnZooModels) {
+  // edge-vision: 16 cores on a 4 x 4 mesh, 32 arrays each.
+  ChipSpec c = chip_preset("edge-vision");
+  for (const char* model : {"zoo/kws/ds_cnn_s.onnx", "zoo/resnet/resnet20_cifar.onnx"}) {
+    Graph g = zoo(model);
+    MappingOptions o;
+    o.placement = "serpentine";
+    Mapping s = map_graph(g, c, o);
+    o.placement = "hilbert";
+    Mapping h = map_graph(g, c, o);
+    Mapping best = map_graph(g, c);
+    EXPECT_EQ(s.mesh_cols, 4);
+    EXPECT_GT(s.noc_byte_hops_row_major, 0) << model;
+    EXPECT_LE(s.noc_byte_hops, s.noc_byte_hops_row_major) << model;
+    EXPECT_DOUBLE_EQ(best.noc_byte_hops, std::min(s.noc_byte_hops, h.noc_byte_hops)) << model;
+    EXPECT_EQ(best.noc_byte_hops_row_major, s.noc_byte_hops_row_major) << model;
+    expect_valid_placement(best, c);
+    expect_valid_placement(h, c);
+    // Every analog layer reads something; byte-hops are the transfers' sum (one chip).
+    double sum = 0;
+    for (const Transfer& t : best.transfers) sum += static_cast<double>(t.bytes) * t.hops;
+    EXPECT_NEAR(sum, best.noc_byte_hops, 1e-9 * sum) << model;
+    for (const LayerMapping& l : best.layers) {
+      EXPECT_GT(l.input_elements, 0) << l.node;
+      EXPECT_GE(l.finish_cycle, l.start_cycle + l.cycles()) << l.node;
+      EXPECT_LE(l.finish_cycle, best.latency_cycles) << l.node;
+    }
+  }
+}
+
+TEST(Mapping, ResidualSkipIsSentToTheAddsCores) {
+  // ResNet-20: every block's Add runs on its conv2's cores; the skip branch (the previous
+  // block's output, or the input of the first) comes from another layer's cores, so each of the
+  // 9 blocks adds one transfer to the 22 layer inputs.
+  Mapping m = map_graph(zoo("zoo/resnet/resnet20_cifar.onnx"), chip_preset("edge-vision"));
+  EXPECT_EQ(m.transfers.size(), 22u + 9u);
+  EXPECT_EQ(m.layers.size(), 22u);
+  expect_valid_placement(m, chip_preset("edge-vision"));
+  EXPECT_GT(m.latency_cycles, m.interval_cycles);
+}
+
+TEST(Mapping, UnknownPlacementIsAnError) {
+  MappingOptions o;
+  o.placement = "spiral";
+  EXPECT_THROW(map_graph(gemm_chain(), voice(), o), Error);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "acim/crossbar.hpp"
 #include "acim/device.hpp"
 #include "acim/error.hpp"
+#include "args.hpp"
 #include "commands.hpp"
 #include "format.hpp"
 
@@ -34,48 +35,6 @@ struct ArrayOptions {
   bool drift_table = false;
 };
 
-// "1s", "10m", "1h", "1d", "1y" or plain seconds.
-double parse_time(const std::string& s) {
-  if (s.empty())
-    throw Error(ErrorKind::invalid, "option '--time'", "is empty", "use e.g. 1s, 1h, 1d, 1y");
-  double unit = 1;
-  std::string num = s;
-  switch (s.back()) {
-    case 's':
-      unit = 1;
-      break;
-    case 'm':
-      unit = 60;
-      break;
-    case 'h':
-      unit = 3600;
-      break;
-    case 'd':
-      unit = 86400;
-      break;
-    case 'y':
-      unit = 365.0 * 86400;
-      break;
-    default:
-      unit = 0;
-  }
-  if (unit != 0)
-    num = s.substr(0, s.size() - 1);
-  else
-    unit = 1;
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(num, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != num.size() || num.empty() || !std::isfinite(v) || v < 0)
-    throw Error(ErrorKind::invalid, "option '--time'", "'" + s + "' is not a time",
-                "use a number with s, m, h, d or y (e.g. 1h)");
-  return v * unit;
-}
-
 Encoding parse_encoding(const std::string& s) {
   if (s == "differential") return Encoding::differential;
   if (s == "offset_column") return Encoding::offset_column;
@@ -98,7 +57,7 @@ ArrayParams make_params(const ArrayOptions& o) {
   if (o.dac_bits >= 0) p.dac.bits = o.dac_bits;
   if (!o.encoding.empty()) p.encoding.scheme = parse_encoding(o.encoding);
   if (o.wire_r_ohm >= 0) p.ir_drop.wire_r_ohm = o.wire_r_ohm;
-  p.time_since_programming_s = parse_time(o.time);
+  p.time_since_programming_s = parse_duration("--time", o.time);
   if (o.batch < 1)
     throw Error(ErrorKind::invalid, "option '--batch'",
                 "is " + std::to_string(o.batch) + "; allowed >= 1", "");

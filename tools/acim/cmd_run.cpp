@@ -1,4 +1,5 @@
-// acim run MODEL --input [NAME=]FILE.npy ...: run a model on the reference executor.
+// acim run MODEL --input [NAME=]FILE.npy ...: run an ONNX model on the reference executor, or a
+// compiled Program (.acim) on a simulated chip instance (with --compare: against the reference).
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -8,10 +9,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "acim/crossbar.hpp"
 #include "acim/executor.hpp"
 #include "acim/npy.hpp"
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
+#include "acim/program.hpp"
+#include "acim/sim.hpp"
+#include "args.hpp"
 #include "commands.hpp"
 
 namespace acim::cli {
@@ -24,6 +29,12 @@ struct RunOptions {
   std::string output_dir;
   bool json = false;
   bool raw = false;
+  // Program files only.
+  uint64_t seed = 1;
+  int64_t instance = 0;
+  bool ideal = false;
+  std::string drift_time;
+  bool compare = false;
 };
 
 // Output names become file names: keep [A-Za-z0-9._-], replace the rest, never a path.
@@ -33,46 +44,6 @@ std::string file_name_for(const std::string& value) {
     s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
   if (s.empty() || s[0] == '.') s = "_" + s;
   return s + ".npy";
-}
-
-std::string expected_inputs(const Graph& g) {
-  std::string s;
-  for (const auto& in : g.inputs)
-    s += (s.empty() ? "" : ", ") + in.name + ":" + dtype_name(in.dtype) + shape_str(in.shape);
-  return s;
-}
-
-TensorMap read_inputs(const Graph& graph, const std::vector<std::string>& specs) {
-  TensorMap inputs;
-  for (const auto& spec : specs) {
-    std::string name, file = spec;
-    auto eq = spec.find('=');
-    if (eq != std::string::npos) {
-      std::string left = spec.substr(0, eq);
-      for (const auto& in : graph.inputs)
-        if (in.name == left) {
-          name = left;
-          file = spec.substr(eq + 1);
-        }
-    }
-    if (name.empty()) {
-      if (graph.inputs.size() != 1)
-        throw Error(ErrorKind::invalid, "--input " + spec,
-                    "the model has " + std::to_string(graph.inputs.size()) +
-                        " inputs, so each --input must be NAME=FILE.npy",
-                    "inputs: " + expected_inputs(graph));
-      name = graph.inputs[0].name;
-    }
-    if (inputs.count(name))
-      throw Error(ErrorKind::invalid, "--input " + spec, "input '" + name + "' given twice");
-    inputs[name] = load_npy(file);
-  }
-  for (const auto& in : graph.inputs)
-    if (!inputs.count(in.name))
-      throw Error(ErrorKind::invalid, "--input",
-                  "no file given for model input '" + in.name + "'",
-                  "pass --input " + in.name + "=FILE.npy (inputs: " + expected_inputs(graph) + ")");
-  return inputs;
 }
 
 struct Stats {
@@ -90,13 +61,37 @@ Stats stats_of(const std::vector<double>& v) {
 }
 
 int run_run(const RunOptions& opt) {
-  Graph graph = load_onnx(opt.model);
-  if (!opt.raw) run_default_passes(graph);
+  const bool program_file = is_program_file(opt.model);
+  if (!program_file && (opt.ideal || opt.compare || !opt.drift_time.empty() || opt.instance != 0))
+    throw Error(ErrorKind::invalid, opt.model,
+                "--ideal, --compare, --drift-time and --instance apply to compiled programs",
+                "compile it first: acim compile " + opt.model + " --chip NAME -o MODEL.acim");
+  Graph graph;
+  Program program;
+  if (program_file) {
+    program = load_program(opt.model);
+    graph = program.graph;
+  } else {
+    graph = load_onnx(opt.model);
+    if (!opt.raw) run_default_passes(graph);
+  }
   TensorMap inputs = read_inputs(graph, opt.inputs);
-  Executor exec(graph);
+  TensorMap outputs, reference;
   auto t0 = std::chrono::steady_clock::now();
-  TensorMap outputs = exec.run(inputs);
+  if (program_file) {
+    SimOptions so;
+    so.seed = opt.seed;
+    so.instance = opt.instance;
+    so.ideal = opt.ideal;
+    if (!opt.drift_time.empty()) so.time_since_programming_s = parse_duration("--drift-time", opt.drift_time);
+    ChipInstance chip(program, so);
+    t0 = std::chrono::steady_clock::now();
+    outputs = chip.run(inputs);
+  } else {
+    outputs = Executor(graph).run(inputs);
+  }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (opt.compare) reference = Executor(graph).run(inputs);
 
   std::map<std::string, std::string> files;
   if (!opt.output_dir.empty()) {
@@ -116,6 +111,12 @@ int run_run(const RunOptions& opt) {
     nlohmann::json j;
     j["model"] = opt.model;
     j["time_ms"] = ms;
+    if (program_file) {
+      j["chip"] = program.chip.name;
+      j["seed"] = opt.seed;
+      j["instance"] = opt.instance;
+      j["ideal"] = opt.ideal;
+    }
     j["outputs"] = nlohmann::json::array();
     for (const auto& o : graph.outputs) {
       const Tensor& t = outputs.at(o.name);
@@ -125,13 +126,20 @@ int run_run(const RunOptions& opt) {
                            {"min", s.min},   {"max", s.max},                  {"mean", s.mean}};
       if (v.size() <= 4096) jo["values"] = v;
       if (files.count(o.name)) jo["file"] = files[o.name];
+      if (opt.compare && t.dtype() == DType::f32)
+        jo["relative_error_vs_reference"] = relative_error(t, reference.at(o.name));
       j["outputs"].push_back(jo);
     }
     std::cout << j.dump(2) << "\n";
     return 0;
   }
 
-  std::printf("ran %s in %.3f ms\n", opt.model.c_str(), ms);
+  if (program_file)
+    std::printf("ran %s on chip '%s' (instance %lld, seed %llu%s) in %.3f ms\n", opt.model.c_str(),
+                program.chip.name.c_str(), static_cast<long long>(opt.instance),
+                static_cast<unsigned long long>(opt.seed), opt.ideal ? ", ideal" : "", ms);
+  else
+    std::printf("ran %s in %.3f ms\n", opt.model.c_str(), ms);
   for (const auto& o : graph.outputs) {
     const Tensor& t = outputs.at(o.name);
     std::vector<double> v = t.to_doubles();
@@ -140,6 +148,9 @@ int run_run(const RunOptions& opt) {
                 shape_str(t.shape()).c_str(), s.min, s.max, s.mean);
     if (files.count(o.name)) std::printf("  -> %s", files[o.name].c_str());
     std::printf("\n");
+    if (opt.compare && t.dtype() == DType::f32)
+      std::printf("  relative error vs the float reference: %.4g\n",
+                  relative_error(t, reference.at(o.name)));
     if (!v.empty() && v.size() <= 16) {
       std::printf("  values:");
       for (double x : v) std::printf(" %.6g", x);
@@ -162,8 +173,10 @@ int run_run(const RunOptions& opt) {
 void add_run_command(CLI::App& app, Action& action) {
   auto opt = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "run", "Run a model on the float32 reference executor (the ideal digital twin)");
-  cmd->add_option("model", opt->model, "ONNX model file (.onnx)")->required();
+      "run",
+      "Run an ONNX model on the float32 reference executor (the ideal digital twin), or a "
+      "compiled program (.acim, from acim compile -o) on a simulated chip instance");
+  cmd->add_option("model", opt->model, "ONNX model (.onnx) or compiled program (.acim)")->required();
   cmd->add_option("-i,--input", opt->inputs,
                   "Input tensor as NAME=FILE.npy (or just FILE.npy for a one-input model); "
                   "repeat for each input")
@@ -172,6 +185,17 @@ void add_run_command(CLI::App& app, Action& action) {
                   "Write each output to DIR/<output name>.npy (created if missing)");
   cmd->add_flag("--json", opt->json, "Print machine-readable JSON");
   cmd->add_flag("--raw", opt->raw, "Run the graph as imported, without the compile passes");
+  cmd->add_option("--seed", opt->seed, "Program: seed of the chip's random draws")
+      ->capture_default_str();
+  cmd->add_option("--instance", opt->instance,
+                  "Program: which chip instance (same seed, another draw of static errors)")
+      ->capture_default_str();
+  cmd->add_flag("--ideal", opt->ideal,
+                "Program: every non-ideality off (checks the mapping reproduces the reference)");
+  cmd->add_option("--drift-time", opt->drift_time,
+                  "Program: time since programming, e.g. 1h, 1d, 1y (default: the chip spec's)");
+  cmd->add_flag("--compare", opt->compare,
+                "Program: also run the float reference and print each output's relative error");
   cmd->callback([opt, &action] { action = [opt] { return run_run(*opt); }; });
 }
 

@@ -15,5 +15,6 @@ void add_ops_command(CLI::App& app, Action& action);
 void add_array_command(CLI::App& app, Action& action);
 void add_chips_command(CLI::App& app, Action& action);
 void add_compile_command(CLI::App& app, Action& action);
+void add_eval_command(CLI::App& app, Action& action);
 
 }  // namespace acim::cli

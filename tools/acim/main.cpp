@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   acim::cli::add_array_command(app, action);
   acim::cli::add_chips_command(app, action);
   acim::cli::add_compile_command(app, action);
+  acim::cli::add_eval_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,293 @@
+// The analog lowering of Conv, Gemm, MatMul and LSTM / GRU / RNN (see lowering.hpp): weights
+// into matrix views at programming time, and at run time im2col / flattening, the products on
+// the arrays, and the digital rest. Recurrent layers share the reference op's recurrence
+// (ops/rnn.hpp), with only the products replaced.
+#include "sim/lowering.hpp"
+
+#include <algorithm>
+
+#include "acim/error.hpp"
+#include "ops/kernels_window.hpp"
+#include "ops/rnn.hpp"
+
+namespace acim::sim {
+
+namespace {
+
+const Tensor& weight_of(const Graph& graph, const Node& node, size_t input) {
+  const Tensor* t = node.has_input(input) ? graph.initializer(node.inputs[input]) : nullptr;
+  if (t == nullptr || t->dtype() != DType::f32)
+    throw Error(ErrorKind::invalid, graph.where(node),
+                "input " + std::to_string(input) +
+                    " is not a float32 constant, but the mapping put the node on arrays",
+                "recompile the program from the model");
+  return *t;
+}
+
+bool is_recurrent(const std::string& op) {
+  return op == "LSTM" || op == "GRU" || op == "RNN";
+}
+
+// W [d, N, K] -> per d the K x N matrix W_d[k, n] = W[d, n, k].
+ViewWeights transposed_stack(const Tensor& w) {
+  ViewWeights v;
+  v.count = w.dim(0);
+  v.cols = w.dim(1);
+  v.rows = w.dim(2);
+  v.values.resize(static_cast<size_t>(v.count * v.rows * v.cols));
+  const float* src = w.data<float>();
+  for (int64_t d = 0; d < v.count; ++d)
+    for (int64_t n = 0; n < v.cols; ++n)
+      for (int64_t k = 0; k < v.rows; ++k)
+        v.values[static_cast<size_t>((d * v.rows + k) * v.cols + n)] =
+            src[(d * v.cols + n) * v.rows + k];
+  return v;
+}
+
+// ---- Conv ----
+
+void run_conv(const Node& node, const std::string& where, ViewArrays& view,
+              const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+              MvmMode mode) {
+  const Tensor& x = *inputs[0];
+  const Tensor& w = *inputs[1];
+  const Tensor* bias = inputs.size() > 2 ? inputs[2] : nullptr;
+  const int64_t groups = node.attr_int("group", 1);
+  if (x.dtype() != DType::f32 || x.rank() != w.rank() || x.dim(1) != w.dim(1) * groups)
+    throw Error(ErrorKind::shape, where,
+                "X " + shape_str(x.shape()) + " does not fit W " + shape_str(w.shape()) +
+                    " with group " + std::to_string(groups));
+  const Shape in_spatial(x.shape().begin() + 2, x.shape().end());
+  const Shape kernel(w.shape().begin() + 2, w.shape().end());
+  const ops::Window win = ops::make_window(node, where, in_spatial, kernel, false, true);
+  const int64_t batch = x.dim(0), channels = x.dim(1), out_ch = w.dim(0);
+  const int64_t osz = win.out_size(), ksz = win.k_size(), isz = win.in_size();
+  const int64_t mg = out_ch / groups, width = channels * ksz;  // = groups * K
+  const int64_t rows = batch * osz;
+  // im2col: one row per output position (image-major), each group's K inputs in W's order
+  // (channel, then kernel taps), zeros for taps in the padding.
+  std::vector<float> cols(static_cast<size_t>(rows * width));
+  const float* xd = x.data<float>();
+#pragma omp parallel for schedule(static) if (rows * width > (int64_t{1} << 16))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / osz, pos = r % osz;
+    const int64_t o2 = pos % win.out[2], o1 = (pos / win.out[2]) % win.out[1],
+                  o0 = pos / (win.out[2] * win.out[1]);
+    float* row = cols.data() + r * width;
+    for (int64_t k0 = 0; k0 < win.k[0]; ++k0) {
+      const int64_t i0 = o0 * win.stride[0] + k0 * win.dil[0] - win.pad_b[0];
+      for (int64_t k1 = 0; k1 < win.k[1]; ++k1) {
+        const int64_t i1 = o1 * win.stride[1] + k1 * win.dil[1] - win.pad_b[1];
+        for (int64_t k2 = 0; k2 < win.k[2]; ++k2) {
+          const int64_t i2 = o2 * win.stride[2] + k2 * win.dil[2] - win.pad_b[2];
+          const int64_t tap = (k0 * win.k[1] + k1) * win.k[2] + k2;
+          const bool inside =
+              i0 >= 0 && i0 < win.in[0] && i1 >= 0 && i1 < win.in[1] && i2 >= 0 && i2 < win.in[2];
+          const int64_t off = (i0 * win.in[1] + i1) * win.in[2] + i2;
+          for (int64_t c = 0; c < channels; ++c)
+            row[c * ksz + tap] = inside ? xd[(n * channels + c) * isz + off] : 0.0f;
+        }
+      }
+    }
+  }
+  std::vector<float> y(static_cast<size_t>(rows * out_ch));
+  view.mvm(cols.data(), rows, width, 0, groups, 0, y.data(), out_ch, 0, mg, mode);
+  Shape out_shape{batch, out_ch};
+  for (int64_t d : win.out_spatial()) out_shape.push_back(d);
+  Tensor out(DType::f32, out_shape);
+  float* od = out.data<float>();
+  const float* bd = bias != nullptr ? bias->data<float>() : nullptr;
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t m = 0; m < out_ch; ++m) {
+      const float b = bd != nullptr ? bd[m] : 0.0f;
+      float* o = od + (n * out_ch + m) * osz;
+      const float* src = y.data() + n * osz * out_ch + m;
+      for (int64_t p = 0; p < osz; ++p) o[p] = src[p * out_ch] + b;
+    }
+  outputs[0] = std::move(out);
+}
+
+// ---- Gemm, MatMul ----
+
+// y [rows, N] = a [rows, K] · the view's matrix.
+std::vector<float> product(const std::string& where, ViewArrays& view, const Tensor& a,
+                           int64_t rows, MvmMode mode) {
+  if (a.dtype() != DType::f32 || a.rank() < 1 || a.dim(-1) != view.rows())
+    throw Error(ErrorKind::shape, where,
+                "A is " + dtype_name(a.dtype()) + shape_str(a.shape()) +
+                    "; the arrays expect float32 with a last dim of " +
+                    std::to_string(view.rows()));
+  std::vector<float> y(static_cast<size_t>(rows * view.cols()));
+  view.mvm(a.data<float>(), rows, view.rows(), 0, 1, 0, y.data(), view.cols(), 0, view.cols(),
+           mode);
+  return y;
+}
+
+void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
+              const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+              MvmMode mode) {
+  const Tensor& a = *inputs[0];
+  if (a.rank() != 2)
+    throw Error(ErrorKind::shape, where, "A is " + shape_str(a.shape()) + "; Gemm takes 2-D A");
+  const int64_t m = a.dim(0), n = view.cols();
+  std::vector<float> y = product(where, view, a, m, mode);
+  const float alpha = node.attr_float("alpha", 1.0f), beta = node.attr_float("beta", 1.0f);
+  const Tensor* c = inputs.size() > 2 ? inputs[2] : nullptr;
+  // Strides of C's elements along M and N (0 where C broadcasts).
+  int64_t sm = 0, sn = 0;
+  if (c != nullptr) {
+    const Shape& cs = c->shape();
+    if (c->dtype() != DType::f32 || cs.size() > 2 ||
+        (cs.size() == 2 && ((cs[0] != 1 && cs[0] != m) || (cs[1] != 1 && cs[1] != n))) ||
+        (cs.size() == 1 && cs[0] != 1 && cs[0] != n))
+      throw Error(ErrorKind::shape, where,
+                  "C " + shape_str(cs) + " does not broadcast to [" + std::to_string(m) + "," +
+                      std::to_string(n) + "]");
+    if (cs.size() == 2) {
+      sm = cs[0] == 1 ? 0 : cs[1];
+      sn = cs[1] == 1 ? 0 : 1;
+    } else if (cs.size() == 1) {
+      sn = cs[0] == 1 ? 0 : 1;
+    }
+  }
+  Tensor out(DType::f32, {m, n});
+  float* od = out.data<float>();
+  const float* cd = c != nullptr && beta != 0.0f ? c->data<float>() : nullptr;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float v = alpha * y[static_cast<size_t>(i * n + j)];
+      if (cd != nullptr) v += beta * cd[i * sm + j * sn];
+      od[i * n + j] = v;
+    }
+  outputs[0] = std::move(out);
+}
+
+void run_matmul(const std::string& where, ViewArrays& view,
+                const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+                MvmMode mode) {
+  const Tensor& a = *inputs[0];
+  const int64_t rows = a.rank() >= 1 && view.rows() > 0 ? a.numel() / view.rows() : 0;
+  std::vector<float> y = product(where, view, a, rows, mode);
+  // [..., M, K] -> [..., M, N]; a 1-D A [K] -> [N].
+  Shape out_shape = a.shape();
+  out_shape.back() = view.cols();
+  outputs[0] = Tensor::from_vector<float>(out_shape, y);
+}
+
+// ---- LSTM, GRU, RNN: the reference recurrence with its products on the arrays ----
+
+class ArrayRnnMatmuls : public ops::RnnMatmuls {
+ public:
+  ArrayRnnMatmuls(ViewArrays& w, ViewArrays& r, int64_t batch, MvmMode mode)
+      : w_(w), r_(r), batch_(batch), mode_(mode) {}
+  void input(int64_t dir, const float* x, int64_t rows, float* out) override {
+    w_.mvm(x, rows, w_.rows(), dir, 1, 0, out, w_.cols(), 0, w_.cols(), mode_);
+  }
+  void recurrent(int64_t dir, int64_t step, int64_t b0, int64_t m, const float* h, int64_t col0,
+                 int64_t n, float* out, int64_t ld) override {
+    r_.mvm(h, m, r_.rows(), dir, 1, step * batch_ + b0, out, ld, col0, n, mode_);
+  }
+
+ private:
+  ViewArrays& w_;
+  ViewArrays& r_;
+  int64_t batch_;
+  MvmMode mode_;
+};
+
+void run_recurrent(const Node& node, const std::string& where, std::vector<ViewArrays>& views,
+                   const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+                   MvmMode mode) {
+  const Tensor& x = *inputs[0];
+  if (x.rank() != 3)
+    throw Error(ErrorKind::shape, where, "X is " + shape_str(x.shape()) + "; expected rank 3");
+  const int64_t batch = node.attr_int("layout", 0) == 1 ? x.dim(0) : x.dim(1);
+  ArrayRnnMatmuls mm(views[0], views[1], batch, mode);
+  ops::RunContext ctx{node,    where,   inputs, std::vector<Tensor>(outputs.size()),
+                      nullptr, nullptr, nullptr};
+  ops::run_rnn_with(ctx, mm);
+  for (size_t o = 0; o < outputs.size(); ++o) outputs[o] = std::move(ctx.outputs[o]);
+}
+
+}  // namespace
+
+std::vector<ViewWeights> layer_weights(const Graph& graph, const Node& node,
+                                       const LayerMapping& layer) {
+  const std::string where = graph.where(node);
+  std::vector<ViewWeights> views;
+  if (node.op_type == "Conv") {
+    const Tensor& w = weight_of(graph, node, 1);
+    const int64_t groups = node.attr_int("group", 1);
+    ViewWeights v;
+    v.count = groups;
+    v.cols = groups > 0 ? w.dim(0) / groups : 0;
+    v.rows = w.numel() / std::max<int64_t>(w.dim(0), 1);
+    v.values.resize(static_cast<size_t>(w.numel()));
+    const float* src = w.data<float>();
+    for (int64_t g = 0; g < v.count; ++g)
+      for (int64_t n = 0; n < v.cols; ++n)
+        for (int64_t k = 0; k < v.rows; ++k)
+          v.values[static_cast<size_t>((g * v.rows + k) * v.cols + n)] =
+              src[(g * v.cols + n) * v.rows + k];
+    views.push_back(std::move(v));
+  } else if (node.op_type == "Gemm" || node.op_type == "MatMul") {
+    if (node.op_type == "Gemm" && node.attr_int("transA", 0) != 0)
+      throw Error(ErrorKind::unsupported, where, "Gemm with transA is not mapped onto arrays",
+                  "transpose A before the Gemm in the model");
+    const Tensor& b = weight_of(graph, node, 1);
+    if (b.rank() != 2)
+      throw Error(ErrorKind::invalid, where, "B is " + shape_str(b.shape()) + "; expected 2-D",
+                  "recompile the program from the model");
+    const bool trans_b = node.op_type == "Gemm" && node.attr_int("transB", 0) != 0;
+    ViewWeights v;
+    v.count = 1;
+    v.rows = trans_b ? b.dim(1) : b.dim(0);
+    v.cols = trans_b ? b.dim(0) : b.dim(1);
+    const float* src = b.data<float>();
+    v.values.assign(src, src + b.numel());
+    if (trans_b)
+      for (int64_t k = 0; k < v.rows; ++k)
+        for (int64_t n = 0; n < v.cols; ++n)
+          v.values[static_cast<size_t>(k * v.cols + n)] = src[n * v.rows + k];
+    views.push_back(std::move(v));
+  } else if (is_recurrent(node.op_type)) {
+    const Tensor& w = weight_of(graph, node, 1);
+    const Tensor& r = weight_of(graph, node, 2);
+    if (w.rank() != 3 || r.rank() != 3)
+      throw Error(ErrorKind::invalid, where,
+                  "W " + shape_str(w.shape()) + " / R " + shape_str(r.shape()) + " are not rank 3",
+                  "recompile the program from the model");
+    views.push_back(transposed_stack(w));
+    views.push_back(transposed_stack(r));
+  } else {
+    throw Error(ErrorKind::unsupported, where,
+                "op " + node.op_type + " is not one the simulator runs on arrays",
+                "recompile the program (only Conv, Gemm, MatMul, LSTM, GRU and RNN are mapped)");
+  }
+  bool same = views.size() == layer.matrices.size();
+  for (size_t v = 0; same && v < views.size(); ++v)
+    same = views[v].rows == layer.matrices[v].rows && views[v].cols == layer.matrices[v].cols &&
+           views[v].count == layer.matrices[v].count;
+  if (!same)
+    throw Error(ErrorKind::invalid, where,
+                "the node's weights do not give the matrix views its mapping lists",
+                "recompile the program from the model");
+  return views;
+}
+
+void run_analog_node(const Node& node, const std::string& where, std::vector<ViewArrays>& views,
+                     const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+                     MvmMode mode) {
+  if (inputs.empty() || inputs[0] == nullptr)
+    throw Error(ErrorKind::invalid, where, "has no input X");
+  if (node.op_type == "Conv")
+    run_conv(node, where, views[0], inputs, outputs, mode);
+  else if (node.op_type == "Gemm")
+    run_gemm(node, where, views[0], inputs, outputs, mode);
+  else if (node.op_type == "MatMul")
+    run_matmul(where, views[0], inputs, outputs, mode);
+  else
+    run_recurrent(node, where, views, inputs, outputs, mode);
+}
+
+}  // namespace acim::sim

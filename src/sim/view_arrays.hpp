@@ -1,0 +1,78 @@
+// One matrix view of an analog layer (LayerMapping::matrices: `count` groups of K x N) cut onto
+// crossbar arrays exactly as the mapping counts them (include/acim/mapping.hpp):
+//   - groups packed block-diagonally, `per` to an array, when the mapping packs them
+//     (count > 1 and groups_per_array(K, N) > 1): array q holds groups q*per .. q*per + per - 1;
+//   - otherwise each group is split into ceil(K / rows) row blocks x ceil(N / cols) column
+//     blocks, one array each, group-major, then row blocks, then column blocks;
+//   - `replication` copies of all of that; MVM p of the layer goes to copy p mod replication.
+// A product runs every array it needs with one batched mvm() call and adds the row blocks'
+// partial sums digitally in float, in row-block order (so the result does not depend on thread
+// count). In capture mode the arrays are not read: the exact float product of the programmed
+// weights is returned and each array records the inputs it would have seen (the ADC calibration
+// samples).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "acim/crossbar.hpp"
+
+namespace acim::sim {
+
+enum class MvmMode {
+  analog,   // through the arrays (every enabled non-ideality)
+  capture,  // exact float product; record each array's inputs for calibration
+};
+
+class ViewArrays {
+ public:
+  // The cut of `count` K x N matrices onto arrays of array_rows x array_cols (logical).
+  ViewArrays(int64_t k, int64_t n, int64_t count, int64_t array_rows, int64_t array_cols,
+             int64_t replication);
+
+  int64_t rows() const { return k_; }
+  int64_t cols() const { return n_; }
+  int64_t count() const { return count_; }
+  int64_t groups_per_array() const { return per_; }  // 1: no packing
+  int64_t replication() const { return replication_; }
+  int64_t arrays_per_copy() const { return static_cast<int64_t>(blocks_.size()); }
+
+  // Programs every array. group_weights(g) is group g's K x N matrix, row-major. full_scale:
+  // the |w| of each column mapped to the top level, count * N entries (group after group), or
+  // empty. Array b of copy r draws from RandomStream(seed, {instance, layer, first_index +
+  // r * copy_stride + b}).
+  void program(const std::function<const float*(int64_t)>& group_weights,
+               const std::vector<float>& full_scale, const ArrayParams& params, uint64_t seed,
+               int64_t instance, int64_t layer, int64_t first_index, int64_t copy_stride);
+
+  // y[m * y_ld + (g - g0) * nc + (c - c0)] = sum_k x[m * x_ld + (g - g0) * K + k] * W_g[k, c]
+  // for m < m_rows, groups g0 <= g < g0 + ng, columns c0 <= c < c0 + nc. Row m is MVM p0 + m.
+  void mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng, int64_t p0,
+           float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode);
+
+  // Sets every array's DAC range (input_range > 0, else max |x| seen in capture mode) and ADC
+  // ranges from the captured inputs (at most `max_rows` of them, evenly spaced), then drops them.
+  void calibrate(double input_range, int64_t max_rows);
+
+  void set_time(double seconds);
+
+ private:
+  struct Block {
+    int64_t g0 = 0, ng = 1;  // groups (ng > 1: packed block-diagonally)
+    int64_t r0 = 0, nr = 0;  // rows of each group's matrix
+    int64_t c0 = 0, nc = 0;  // columns of each group's matrix
+  };
+  // Inputs an array saw in capture mode: a bounded, evenly spaced selection of rows.
+  struct Captured {
+    std::vector<float> rows;
+    int64_t count = 0;
+    float max_abs = 0;
+  };
+  int64_t k_, n_, count_, per_, replication_;
+  std::vector<Block> blocks_;                       // one copy's arrays, in mapping order
+  std::vector<std::vector<CrossbarArray>> arrays_;  // [copy][block]
+  std::vector<std::vector<Captured>> captured_;     // [copy][block]
+};
+
+}  // namespace acim::sim

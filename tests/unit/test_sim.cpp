@@ -1,0 +1,474 @@
+// The chip-instance simulator end to end: compiled Programs run on simulated arrays.
+//   - Ideal runs (SimOptions::ideal: exact continuous cells, no DAC/ADC, no noise) must equal
+//     the reference executor to float rounding, whatever the cut: several row blocks (partial
+//     sums), several column blocks, block-diagonal packs (depthwise conv), groups, directions,
+//     replicas. Covered per layer kind (Conv 2-D and 1-D, depthwise, grouped, Gemm, MatMul 3-D,
+//     bidirectional LSTM, GRU, RNN, an attention block) and on the zoo models.
+//   - A non-ideal run differs from the reference, within a bound derived below, and is a pure
+//     function of (seed, instance): bit-identical across instances with the same key and thread
+//     counts, different for another instance.
+//   - The simulator checks its cut against the mapping; the crossbar's full-scale and
+//     input-range options do what they say.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "acim/chip.hpp"
+#include "acim/crossbar.hpp"
+#include "acim/error.hpp"
+#include "acim/npy.hpp"
+#include "acim/onnx.hpp"
+#include "acim/program.hpp"
+#include "acim/rng.hpp"
+#include "acim/sim.hpp"
+
+namespace acim {
+namespace {
+
+Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
+               std::vector<std::string> outputs, std::map<std::string, Attribute> attrs = {}) {
+  Node n;
+  n.name = name;
+  n.op_type = op;
+  n.inputs = std::move(inputs);
+  n.outputs = std::move(outputs);
+  n.attrs = std::move(attrs);
+  return n;
+}
+
+// N(0, 1) * scale, from a stream keyed by `key`.
+Tensor random_tensor(const Shape& shape, uint64_t key, float scale = 1.0f) {
+  Tensor t(DType::f32, shape);
+  RandomStream(1234, {key}).normal(t.data<float>(), static_cast<size_t>(t.numel()));
+  for (float& v : t.span<float>()) v *= scale;
+  return t;
+}
+
+struct GraphSpec {
+  std::vector<std::pair<std::string, Shape>> inputs;
+  std::vector<Node> nodes;
+  std::map<std::string, Tensor> weights;
+  std::vector<std::string> outputs;
+};
+
+Graph make_graph(GraphSpec s) {
+  Graph g;
+  g.name = "sim_test";
+  g.opset = 17;
+  for (auto& [name, shape] : s.inputs) g.inputs.push_back(ValueInfo{name, DType::f32, shape, true});
+  g.initializers = std::move(s.weights);
+  for (const std::string& o : s.outputs) g.outputs.push_back(ValueInfo{o, DType::f32, {}, false});
+  g.nodes = std::move(s.nodes);
+  return g;
+}
+
+// edge-voice's arrays cut down to 32 rows x 6 weight columns (bit-sliced: 7 differential
+// one-bit slices per weight, 84 physical columns), so small layers already need several row
+// and column blocks; as many chips as the model needs.
+ChipSpec small_chip() {
+  ChipSpec c = chip_preset("edge-voice");
+  c.array.rows = 32;
+  c.array.cols = 84;
+  EXPECT_EQ(c.array.logical_cols(), 6);
+  return c;
+}
+
+Program compile(Graph g, const ChipSpec& chip) {
+  CompileOptions o;
+  o.mapping.chips_auto = true;
+  o.random_calibration = 4;
+  o.keep_calibration = 4;
+  return compile_program(std::move(g), chip, o);
+}
+
+// max |got - want| / max |want| over every output.
+double max_rel_error(const TensorMap& got, const TensorMap& want) {
+  double err = 0, scale = 0;
+  for (const auto& [name, w] : want) {
+    auto it = got.find(name);
+    EXPECT_NE(it, got.end()) << name;
+    if (it == got.end()) return INFINITY;
+    EXPECT_EQ(it->second.shape(), w.shape()) << name;
+    const auto a = it->second.span<float>();
+    const auto b = w.span<float>();
+    for (size_t i = 0; i < b.size() && i < a.size(); ++i) {
+      err = std::max(err, std::fabs(static_cast<double>(a[i]) - b[i]));
+      scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+    }
+  }
+  return scale > 0 ? err / scale : err;
+}
+
+int64_t mapped_arrays(const Program& p) {
+  int64_t n = 0;
+  for (const LayerMapping& l : p.mapping.layers) n += l.arrays();
+  return n;
+}
+
+// The ideal chip reproduces the reference executor; returns the program for further checks.
+Program expect_ideal_matches(Graph g, const TensorMap& inputs, const ChipSpec& chip) {
+  Program p = compile(std::move(g), chip);
+  EXPECT_FALSE(p.mapping.layers.empty());
+  const TensorMap want = Executor(p.graph).run(inputs);
+  ChipInstance sim(p, SimOptions{.ideal = true});
+  EXPECT_EQ(sim.arrays(), mapped_arrays(p));
+  EXPECT_LE(max_rel_error(sim.run(inputs), want), 1e-4);
+  return p;
+}
+
+const LayerMapping& layer(const Program& p, const std::string& node) {
+  for (const LayerMapping& l : p.mapping.layers)
+    if (l.node == node) return l;
+  ADD_FAILURE() << "no analog layer " << node;
+  return p.mapping.layers.at(0);
+}
+
+Graph conv_graph(int64_t cin, int64_t cout, int64_t group, std::map<std::string, Attribute> attrs,
+                 Shape x_shape, Shape kernel, bool bias) {
+  Shape w_shape{cout, cin / group};
+  w_shape.insert(w_shape.end(), kernel.begin(), kernel.end());
+  GraphSpec s;
+  s.inputs = {{"x", x_shape}};
+  s.weights["w"] = random_tensor(w_shape, 1, 0.3f);
+  std::vector<std::string> in{"x", "w"};
+  if (bias) {
+    s.weights["b"] = random_tensor({cout}, 2);
+    in.push_back("b");
+  }
+  attrs["group"] = Attribute{group};
+  s.nodes.push_back(make_node("conv", "Conv", in, {"y"}, attrs));
+  s.outputs = {"y"};
+  return make_graph(std::move(s));
+}
+
+TEST(Sim, IdealConvStrideTwoPaddedSeveralRowAndColumnBlocks) {
+  // K = 4 * 3 * 3 = 36 > 32 rows (2 row blocks), N = 10 > 6 columns (2 column blocks).
+  Graph g = conv_graph(4, 10, 1,
+                       {{"strides", Attribute{std::vector<int64_t>{2, 2}}},
+                        {"pads", Attribute{std::vector<int64_t>{1, 1, 1, 1}}}},
+                       {2, 4, 9, 9}, {3, 3}, true);
+  Program p =
+      expect_ideal_matches(std::move(g), {{"x", random_tensor({2, 4, 9, 9}, 3)}}, small_chip());
+  const LayerMapping& l = layer(p, "conv");
+  EXPECT_EQ(l.row_blocks, 2);
+  EXPECT_EQ(l.col_blocks, 2);
+}
+
+TEST(Sim, IdealConv1dDilatedSameUpper) {
+  Graph g = conv_graph(12, 7, 1,
+                       {{"dilations", Attribute{std::vector<int64_t>{2}}},
+                        {"auto_pad", Attribute{std::string("SAME_UPPER")}}},
+                       {1, 12, 11}, {3}, false);
+  Program p =
+      expect_ideal_matches(std::move(g), {{"x", random_tensor({1, 12, 11}, 4)}}, small_chip());
+  EXPECT_EQ(layer(p, "conv").row_blocks, 2);  // K = 36
+}
+
+TEST(Sim, IdealDepthwiseConvPacked) {
+  // 8 channels of 3x3: K = 9, N = 1, min(32 / 9, 6 / 1) = 3 groups per array -> 3 arrays.
+  Graph g = conv_graph(8, 8, 8, {{"pads", Attribute{std::vector<int64_t>{1, 1, 1, 1}}}},
+                       {1, 8, 6, 6}, {3, 3}, true);
+  Program p =
+      expect_ideal_matches(std::move(g), {{"x", random_tensor({1, 8, 6, 6}, 5)}}, small_chip());
+  const LayerMapping& l = layer(p, "conv");
+  EXPECT_EQ(l.groups_packed, 3);
+  EXPECT_EQ(l.tiles, 3);
+}
+
+TEST(Sim, IdealGroupedConv) {
+  // 2 groups of K = 4 * 9 = 36, N = 7: 2 x 2 blocks per group.
+  Graph g = conv_graph(8, 14, 2, {}, {1, 8, 5, 5}, {3, 3}, true);
+  Program p =
+      expect_ideal_matches(std::move(g), {{"x", random_tensor({1, 8, 5, 5}, 6)}}, small_chip());
+  EXPECT_EQ(layer(p, "conv").tiles, 8);
+}
+
+TEST(Sim, IdealGemmTransBBiasAlphaBeta) {
+  GraphSpec s;
+  s.inputs = {{"a", {5, 40}}};
+  s.weights["b"] = random_tensor({14, 40}, 7, 0.2f);
+  s.weights["c"] = random_tensor({14}, 8);
+  s.nodes.push_back(make_node(
+      "gemm", "Gemm", {"a", "b", "c"}, {"y"},
+      {{"transB", Attribute{int64_t{1}}}, {"alpha", Attribute{0.5f}}, {"beta", Attribute{2.0f}}}));
+  s.outputs = {"y"};
+  Program p = expect_ideal_matches(make_graph(std::move(s)), {{"a", random_tensor({5, 40}, 9)}},
+                                   small_chip());
+  const LayerMapping& l = layer(p, "gemm");
+  EXPECT_EQ(l.row_blocks, 2);
+  EXPECT_EQ(l.col_blocks, 3);
+}
+
+TEST(Sim, IdealMatMulThreeDimensionalInput) {
+  GraphSpec s;
+  s.inputs = {{"a", {2, 3, 40}}};
+  s.weights["b"] = random_tensor({40, 9}, 10, 0.2f);
+  s.nodes.push_back(make_node("mm", "MatMul", {"a", "b"}, {"y"}));
+  s.outputs = {"y"};
+  expect_ideal_matches(make_graph(std::move(s)), {{"a", random_tensor({2, 3, 40}, 11)}},
+                       small_chip());
+}
+
+Graph recurrent_graph(const std::string& op, int64_t gates, int64_t input, int64_t hidden,
+                      const std::string& direction, bool with_state) {
+  const int64_t dirs = direction == "bidirectional" ? 2 : 1;
+  GraphSpec s;
+  s.inputs = {{"x", {5, 2, input}}};
+  s.weights["W"] = random_tensor({dirs, gates * hidden, input}, 12, 0.3f);
+  s.weights["R"] = random_tensor({dirs, gates * hidden, hidden}, 13, 0.3f);
+  s.weights["B"] = random_tensor({dirs, 2 * gates * hidden}, 14, 0.3f);
+  std::vector<std::string> in{"x", "W", "R", "B"};
+  if (with_state) {
+    s.weights["h0"] = random_tensor({dirs, 2, hidden}, 15, 0.5f);
+    in.insert(in.end(), {"", "h0"});
+  }
+  std::vector<std::string> out{"y", "y_h"};
+  if (op == "LSTM") out.push_back("y_c");
+  s.nodes.push_back(
+      make_node("rnn", op, in, out,
+                {{"hidden_size", Attribute{hidden}}, {"direction", Attribute{direction}}}));
+  s.outputs = out;
+  return make_graph(std::move(s));
+}
+
+TEST(Sim, IdealLstmBidirectional) {
+  // W: K = 10, N = 4 * 5 = 20 (4 column blocks) per direction; R: K = 5, N = 20.
+  Program p = expect_ideal_matches(recurrent_graph("LSTM", 4, 10, 5, "bidirectional", true),
+                                   {{"x", random_tensor({5, 2, 10}, 16)}}, small_chip());
+  EXPECT_EQ(layer(p, "rnn").tiles, 2 * 4 + 2 * 4);
+}
+
+TEST(Sim, IdealGruRowBlocks) {
+  // W: K = 36 > 32 rows; GRU's default reset gate multiplies R_h by r * h (a second product).
+  expect_ideal_matches(recurrent_graph("GRU", 3, 36, 8, "forward", false),
+                       {{"x", random_tensor({5, 2, 36}, 17)}}, small_chip());
+}
+
+TEST(Sim, IdealRnnReversePackedDirections) {
+  // Small W (K = 3, N = 2) on a chip with 2 directions: packed 2 to an array.
+  ChipSpec chip = small_chip();
+  Program p = expect_ideal_matches(recurrent_graph("RNN", 1, 3, 2, "bidirectional", true),
+                                   {{"x", random_tensor({5, 2, 3}, 18)}}, chip);
+  EXPECT_EQ(layer(p, "rnn").groups_packed, 2);
+}
+
+TEST(Sim, IdealAttentionBlock) {
+  // Q, K, V, O projections on arrays; softmax(Q Kᵀ / sqrt(d)) V digital (activation x
+  // activation products).
+  const int64_t t = 6, d = 8;
+  GraphSpec s;
+  s.inputs = {{"x", {1, t, d}}};
+  for (const char* w : {"wq", "wk", "wv", "wo"})
+    s.weights[w] = random_tensor({d, d}, 19 + static_cast<uint64_t>(w[1]), 0.4f);
+  s.weights["scale"] = Tensor::scalar(1.0f / std::sqrt(static_cast<float>(d)));
+  s.nodes = {
+      make_node("q", "MatMul", {"x", "wq"}, {"q_out"}),
+      make_node("k", "MatMul", {"x", "wk"}, {"k_out"}),
+      make_node("v", "MatMul", {"x", "wv"}, {"v_out"}),
+      make_node("kt", "Transpose", {"k_out"}, {"kt_out"},
+                {{"perm", Attribute{std::vector<int64_t>{0, 2, 1}}}}),
+      make_node("scores", "MatMul", {"q_out", "kt_out"}, {"s_out"}),
+      make_node("scaled", "Mul", {"s_out", "scale"}, {"sc_out"}),
+      make_node("soft", "Softmax", {"sc_out"}, {"p_out"}, {{"axis", Attribute{int64_t{-1}}}}),
+      make_node("ctx", "MatMul", {"p_out", "v_out"}, {"c_out"}),
+      make_node("o", "MatMul", {"c_out", "wo"}, {"y"}),
+  };
+  s.outputs = {"y"};
+  Program p = expect_ideal_matches(make_graph(std::move(s)), {{"x", random_tensor({1, t, d}, 30)}},
+                                   small_chip());
+  EXPECT_EQ(p.mapping.layers.size(), 4u);  // the projections only
+}
+
+TEST(Sim, IdealLstmBatchFirstPeepholesClipSequenceLens) {
+  // The attributes the gate arithmetic shares with the reference op: layout 1, clip, input_forget,
+  // non-default activations, peepholes, sequence_lens, initial states.
+  const int64_t batch = 3, seq = 4, input = 7, hidden = 5;
+  GraphSpec s;
+  s.inputs = {{"x", {batch, seq, input}}};
+  s.weights["W"] = random_tensor({1, 4 * hidden, input}, 50, 0.4f);
+  s.weights["R"] = random_tensor({1, 4 * hidden, hidden}, 51, 0.4f);
+  s.weights["B"] = random_tensor({1, 8 * hidden}, 52, 0.3f);
+  s.weights["lens"] = Tensor::from_vector<int32_t>({batch}, {4, 2, 3});
+  s.weights["h0"] = random_tensor({batch, 1, hidden}, 53, 0.5f);
+  s.weights["c0"] = random_tensor({batch, 1, hidden}, 54, 0.5f);
+  s.weights["P"] = random_tensor({1, 3 * hidden}, 55, 0.3f);
+  s.nodes.push_back(make_node(
+      "rnn", "LSTM", {"x", "W", "R", "B", "lens", "h0", "c0", "P"}, {"y", "y_h", "y_c"},
+      {{"hidden_size", Attribute{hidden}},
+       {"layout", Attribute{int64_t{1}}},
+       {"clip", Attribute{2.0f}},
+       {"activations", Attribute{std::vector<std::string>{"HardSigmoid", "Tanh", "Softsign"}}}}));
+  s.outputs = {"y", "y_h", "y_c"};
+  expect_ideal_matches(make_graph(std::move(s)), {{"x", random_tensor({batch, seq, input}, 56)}},
+                       small_chip());
+}
+
+Graph zoo(const std::string& rel) {
+  return load_onnx(std::string(ACIM_SOURCE_DIR) + "/" + rel);
+}
+
+ChipSpec voice16() {
+  return load_chip_spec(std::string(ACIM_SOURCE_DIR) + "/tests/data/chips/voice-16.toml");
+}
+
+TensorMap zoo_inputs(const Graph& g, uint64_t key) {
+  TensorMap m;
+  for (const ValueInfo& in : g.inputs) {
+    Shape shape = in.shape;
+    for (int64_t& d : shape) d = d > 0 ? d : 1;
+    m[in.name] = random_tensor(shape, key);
+  }
+  return m;
+}
+
+TEST(Sim, IdealZooDsCnn) {
+  Graph g = zoo("zoo/kws/ds_cnn_s.onnx");
+  ASSERT_EQ(g.inputs.size(), 1u);
+  TensorMap in{
+      {g.inputs[0].name, load_npy(std::string(ACIM_SOURCE_DIR) + "/examples/kws_input.npy")}};
+  Program p = expect_ideal_matches(std::move(g), in, voice16());
+  EXPECT_GT(p.mapping.chips, 1);  // 37 arrays on 16-array chips
+}
+
+TEST(Sim, IdealZooMlp) {
+  Graph g = zoo("zoo/mlp/mlp_mnist.onnx");
+  TensorMap in = zoo_inputs(g, 31);
+  expect_ideal_matches(std::move(g), in, voice16());
+}
+
+TEST(Sim, IdealZooLstm) {
+  Graph g = zoo("zoo/lstm/lstm_kws.onnx");
+  TensorMap in = zoo_inputs(g, 32);
+  expect_ideal_matches(std::move(g), in, voice16());
+}
+
+// ---- Non-ideal runs ----
+
+TEST(Sim, NonIdealCloseDeterministicAndPerInstance) {
+  // The padded conv (K = 36: 2 row blocks; N = 10: 2 column blocks) on the small edge-voice
+  // chip: SRAM charge-domain cells with mismatch and thermal noise, 8-bit bit-serial DAC, 6-bit
+  // ADC with ranges calibrated on the Program's calibration inputs.
+  Graph g = conv_graph(4, 10, 1, {{"pads", Attribute{std::vector<int64_t>{1, 1, 1, 1}}}},
+                       {1, 4, 9, 9}, {3, 3}, true);
+  Program p = compile(std::move(g), small_chip());
+  const TensorMap in{{"x", random_tensor({1, 4, 9, 9}, 40)}};
+  const Tensor ref = Executor(p.graph).run(in).at("y");
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  ChipInstance a(p, SimOptions{.seed = 1});
+  const Tensor ya = a.run(in).at("y");
+  omp_set_num_threads(2);
+  ChipInstance b(p, SimOptions{.seed = 1});
+  const Tensor yb = b.run(in).at("y");
+  omp_set_num_threads(threads);
+  ChipInstance other(p, SimOptions{.seed = 1, .instance = 1});
+  const Tensor yo = other.run(in).at("y");
+  EXPECT_EQ(0, std::memcmp(ya.raw(), yb.raw(), ref.nbytes()));
+  EXPECT_NE(0, std::memcmp(ya.raw(), yo.raw(), ref.nbytes()));
+  // The bound, from the crossbar's own error budget: error_breakdown's "all" is the relative
+  // error of one MVM on this array (uniform weights and inputs in [-1, 1]; ~2.3 %). A conv
+  // output is the sum of 2 row blocks' reads, each quantised against its own calibrated full
+  // scale, so their errors add while the signal is shared (x2); and N(0, 1) inputs, with the DAC
+  // range at the largest calibration input (~3.5 sigma), use fewer DAC and ADC levels than
+  // uniform ones (x2). Past 4x the budget the arrays compute something else; below a quarter
+  // of it they are not in the path.
+  const std::vector<ErrorSource> budget = error_breakdown(p.chip.array, 64, 2, 1);
+  ASSERT_EQ(budget.back().name, "all");
+  const double rel = relative_error(ya, ref);
+  EXPECT_GT(rel, 0.25 * budget.back().rel_error);
+  EXPECT_LT(rel, 4.0 * budget.back().rel_error);
+}
+
+TEST(Sim, SetTimeMovesArrays) {
+  Graph g = conv_graph(4, 10, 1, {}, {1, 4, 5, 5}, {3, 3}, false);
+  ChipSpec chip = small_chip();
+  chip.array = default_array_params(CellType::pcm);
+  chip.array.rows = 32;
+  chip.array.cols = 12;
+  Program p = compile(std::move(g), chip);
+  const TensorMap in{{"x", random_tensor({1, 4, 5, 5}, 41)}};
+  ChipInstance a(p, SimOptions{.seed = 2});
+  ChipInstance b(p, SimOptions{.seed = 2});
+  b.set_time(1e6);
+  EXPECT_NE(relative_error(a.run(in).at("y"), b.run(in).at("y")), 0.0);
+}
+
+TEST(Sim, NonIdealUsesTheProgramsQuantisation) {
+  // program.quant's DAC ranges and weight full scales reach the arrays: a range far below the
+  // inputs clips them, a full scale far below the weights clips those.
+  Graph g = conv_graph(4, 10, 1, {}, {1, 4, 5, 5}, {3, 3}, false);
+  Program p = compile(std::move(g), small_chip());
+  const TensorMap in{{"x", random_tensor({1, 4, 5, 5}, 42)}};
+  const Tensor ref = Executor(p.graph).run(in).at("y");
+  auto error_with = [&](std::vector<double> range, std::vector<float> full_scale) {
+    Program q = p;
+    q.quant.layers.at(0).input_range = std::move(range);
+    q.quant.layers.at(0).weight_full_scale = std::move(full_scale);
+    ChipInstance chip(q, SimOptions{.seed = 1});
+    return relative_error(chip.run(in).at("y"), ref);
+  };
+  const double base = error_with({}, {});  // ranges from the calibration inputs
+  EXPECT_LT(base, 0.25);
+  EXPECT_GT(error_with({0.01}, {}), 0.5);                         // inputs clip at 0.01
+  EXPECT_GT(error_with({}, std::vector<float>(10, 1e-3f)), 0.5);  // weights clip at 0.001
+  EXPECT_EQ(error_with({}, std::vector<float>(10, 0.0f)), base);  // 0: the column's own max
+}
+
+// ---- The cut against the mapping ----
+
+TEST(Sim, MappingMismatchIsAnError) {
+  Graph g = conv_graph(4, 10, 1, {}, {1, 4, 5, 5}, {3, 3}, false);
+  Program p = compile(std::move(g), small_chip());
+  p.mapping.layers.at(0).tiles += 1;
+  try {
+    ChipInstance chip(p, SimOptions{.ideal = true});
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid);
+    EXPECT_NE(std::string(e.what()).find("mapping counts 5"), std::string::npos) << e.what();
+  }
+}
+
+// ---- Crossbar options the simulator uses ----
+
+ArrayParams effects_off() {
+  ArrayParams p;
+  p.rows = 8;
+  p.cols = 8;
+  p.effects = NonIdealities{false, false, false, false, false, false, false, false};
+  return p;
+}
+
+TEST(Sim, CrossbarColumnFullScaleClips) {
+  ArrayParams p = effects_off();
+  Tensor w = Tensor::from_vector<float>({2, 2}, {1.0f, -0.25f, -0.5f, 0.5f});
+  CrossbarArray a(p, RandomStream(1, {0}));
+  a.program(w, {0.5f, 0.0f});  // column 0 clips at 0.5; column 1 keeps its own max
+  Tensor x = Tensor::from_vector<float>({1, 2}, {1.0f, 1.0f});
+  Tensor y = a.mvm(x);
+  EXPECT_NEAR(y.data<float>()[0], 0.5f - 0.5f, 1e-6);
+  EXPECT_NEAR(y.data<float>()[1], -0.25f + 0.5f, 1e-6);
+  EXPECT_THROW(a.program(w, {1.0f}), Error);
+}
+
+TEST(Sim, CrossbarCalibrateInputRange) {
+  ArrayParams p = effects_off();
+  p.effects.dac = true;  // the DAC clips to its range
+  Tensor w = Tensor::from_vector<float>({2, 1}, {1.0f, 1.0f});
+  CrossbarArray a(p, RandomStream(1, {0}));
+  a.program(w);
+  Tensor x = Tensor::from_vector<float>({1, 2}, {1.0f, -0.25f});
+  a.calibrate(x, 0.5);  // the range, not max |x| = 1
+  EXPECT_NEAR(a.mvm(x).data<float>()[0], 0.5f - 0.25f, 0.5 / 127);
+  a.calibrate(x);  // max |x|
+  EXPECT_NEAR(a.mvm(x).data<float>()[0], 1.0f - 0.25f, 1.0 / 127);
+}
+
+}  // namespace
+}  // namespace acim
