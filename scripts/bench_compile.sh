@@ -12,6 +12,7 @@
 #   --runs N      runs per measurement (default 5)
 #   --program     also time compile_program (slow: 8 calibration inferences per run)
 #   --models DIR  where the models are (default /tmp/acim_compile_models[_tiny])
+# Exit status 77 when PYTHON lacks onnx/numpy (a CTest skip).
 # Environment: BUILD_DIR (default build/release) holds bin/acim and bench/acim_bench_compile;
 # PYTHON (default .venv/bin/python) has onnx and numpy; THREADS (default 1) CPU threads for the
 # calibration runs (acim --threads): on a shared machine more threads spin-wait on each other.
@@ -42,6 +43,10 @@ for bin in "$BUILD_DIR/bin/acim" "$BUILD_DIR/bench/acim_bench_compile"; do
     exit 1
   fi
 done
+if ! "$PYTHON" -c "import onnx, numpy" 2>/dev/null; then
+  echo "bench_compile: $PYTHON cannot import onnx and numpy (scripts/setup.sh makes .venv); skipped" >&2
+  exit 77  # CTest's SKIP_RETURN_CODE
+fi
 if [ ! -f "$MODELS/resnet50.onnx" ] || [ ! -f "$MODELS/gpt2.onnx" ] || [ ! -f "$MODELS/gpt2_ids.npy" ]; then
   "$PYTHON" scripts/make_compile_models.py "$MODELS" $TINY >&2
 fi

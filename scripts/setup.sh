@@ -8,12 +8,14 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   cmake ninja-build g++ make pkg-config ccache
   libonnx-dev libprotobuf-dev protobuf-compiler     # ONNX import
+  zlib1g-dev                                        # CRC-32 of Program file sections
   libtomlplusplus-dev                               # chip specs (TOML)
   nlohmann-json3-dev                                # machine-readable output
   libcli11-dev                                      # the command line
   libopenblas-dev                                   # tuned BLAS for the float kernels
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and benchmarks
   python3-venv
+  chromium                                          # renders `acim report --html` in a test
 )
 
 missing=()

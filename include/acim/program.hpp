@@ -33,8 +33,9 @@ struct CompileOptions {
   MappingOptions mapping;
   CalibrationOptions calibration;
   // Model inputs to calibrate the activation ranges on (each a full set of graph inputs). Empty:
-  // `random_calibration` inputs drawn N(0, 1) in the declared shapes (unknown dims = 1) from
-  // `seed`, and a warning says so.
+  // `random_calibration` random inputs in the declared shapes (unknown dims = 1) from `seed` —
+  // float inputs N(0, 1), integer inputs that index a constant table (token ids into an
+  // embedding) uniform over its rows; other integer inputs are an error — and a warning says so.
   std::vector<TensorMap> calibration_inputs;
   int random_calibration = 8;
   uint64_t seed = 0;

@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <zlib.h>
 
 #include "acim/error.hpp"
 #include "acim/onnx.hpp"
@@ -60,24 +61,18 @@ constexpr uint32_t kMaxSections = 64;
 // The most chips a mapping may use (as `acim compile --chips` accepts).
 constexpr int kMaxChips = 100000;
 
-// ---- CRC-32 (reflected polynomial 0xEDB88320, as in zlib, PNG and Ethernet) ----------------
-
-constexpr std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kCrcTable = make_crc_table();
+// ---- CRC-32 (zlib's: the IEEE 802.3 polynomial, as in PNG and Ethernet) --------------------
 
 // Continues a CRC-32 over more bytes: crc32_update(crc32_update(0, a), b) == CRC of a then b.
 uint32_t crc32_update(uint32_t crc, std::string_view bytes) {
-  uint32_t c = ~crc;
-  for (char ch : bytes) c = kCrcTable[(c ^ static_cast<uint8_t>(ch)) & 0xffu] ^ (c >> 8);
-  return ~c;
+  uLong c = crc;
+  // zlib takes at most uInt bytes per call.
+  for (size_t at = 0; at < bytes.size();) {
+    const size_t n = std::min<size_t>(bytes.size() - at, size_t{1} << 30);
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
+    at += n;
+  }
+  return static_cast<uint32_t>(c);
 }
 
 // ---- little-endian integers -----------------------------------------------------------------

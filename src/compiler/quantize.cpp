@@ -4,13 +4,26 @@
 //
 // Calibration keeps, per analog layer, the exact min and max of its inputs and — for the
 // percentile method — two bounded summaries of |x| (memory independent of the model and sample
-// size):
-//   the largest kKeep values exactly (a min-heap), so a high percentile (the default 99.99) is
-//   exact while (1 - p/100) * (count - 1) < kKeep, i.e. up to ~655 million values at 99.99;
-//   a uniform random sample of kKeep values (reservoir sampling, Li's Algorithm L: ACM TOMS
-//   20(4), 1994), for lower percentiles of larger data. Its draws come from a fixed
-//   RandomStream keyed by the layer, so the same samples always give the same ranges.
-// While count <= kKeep both hold every value, so small calibrations are exact.
+// size, 1 MiB at most per stream):
+//   the largest values exactly: every |x| above a running threshold is appended to a buffer;
+//   when the buffer holds 2 kKeep values, nth_element keeps the largest kKeep and the threshold
+//   rises to the smallest of them. The buffer's values are never below any value left out, so
+//   its order statistics are the data's: a high percentile (the default 99.99) is exact while
+//   (1 - p/100) * (count - 1) < kKeep, i.e. up to ~655 million values at 99.99. On data in no
+//   particular order almost every value fails the one compare (after n values ~kKeep ln(n/kKeep)
+//   have been appended);
+//   a uniform random sample, for lower percentiles of larger data: a Bernoulli sample (each value
+//   kept with probability q) whose q halves, the kept values thinned by fair coin flips,
+//   whenever it reaches 2 kKeep values — the "concise samples" thinning of Gibbons & Matias,
+//   SIGMOD 1998. q starts at 1 - p/100, so the sample holds ~kKeep values by the count at which
+//   the exact summary stops covering the percentile: at 99.99 it draws once per ~10^4 values.
+//   A Bernoulli sample of a given size is a uniform sample without replacement. The gaps
+//   between kept values are geometric draws (one per kept value, not one per value) from a
+//   fixed RandomStream keyed by the layer, so the same samples always give the same ranges.
+// While count <= kKeep the exact summary holds every value, so small calibrations are exact.
+// Min, max and the test against the threshold run block by block in one vectorisable pass; only
+// a block whose largest |x| passes the threshold, or that holds a non-finite value, is looked at
+// value by value.
 //
 // Percentiles interpolate linearly between order statistics (NumPy's default "linear"): with
 // the n values sorted ascending v[0..n-1], percentile p is v at rank r = p/100 * (n - 1),
@@ -18,10 +31,13 @@
 #include "acim/quantize.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
+#include <span>
 
 #include "acim/error.hpp"
 #include "acim/rng.hpp"
@@ -32,10 +48,16 @@ namespace acim {
 namespace {
 
 constexpr double kDefaultPercentile = 99.99;
-// Values each summary of |x| keeps per stream (two float vectors: 512 KiB at most).
+// Values each summary of |x| keeps per stream (each holds up to 2 kKeep floats, 512 KiB, and
+// a block).
 constexpr size_t kKeep = 65536;
-// Key of the reservoir streams (then the layer index and 0 for inputs, 1 for hidden states).
-constexpr uint64_t kReservoirSeed = 0x5E5E;
+// Values per block of the min / max / threshold pass, in vectors of kLanes floats (a GCC / Clang
+// vector extension: packed SSE / NEON / AVX on any target).
+constexpr size_t kBlock = 64;
+constexpr size_t kLanes = 4;
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+// Key of the sampling streams (then the layer index and 0 for inputs, 1 for hidden states).
+constexpr uint64_t kSampleSeed = 0x5E5E;
 
 const char* const kMethodChoices =
     "use minmax, percentile (= percentile:99.99) or percentile:P with 0 < P <= 100, e.g. "
@@ -69,22 +91,23 @@ double interpolate(double r, At at) {
 // What calibration saw of one tensor stream (a layer's inputs, or its hidden states).
 class RangeStats {
  public:
-  // `distribution`: keep the summaries of |x| a percentile needs (else only min and max).
-  RangeStats(bool distribution, RandomStream rng) : distribution_(distribution), rng_(rng) {}
+  // `distribution`: keep the summaries of |x| the given percentile needs (else only min and
+  // max).
+  RangeStats(bool distribution, double percentile, RandomStream rng)
+      : distribution_(distribution), rng_(rng) {
+    set_rate(1.0 - percentile / 100.0);
+    if (distribution_) next_ = skip();
+  }
 
   void add(const Tensor& t) {
     if (t.dtype() != DType::f32) {
       add(t.cast(DType::f32));
       return;
     }
-    for (float v : t.span<float>()) {
-      // Non-finite values (float overflow in the model) have no place on a DAC's scale.
-      if (!std::isfinite(v)) continue;
-      min_ = std::min(min_, static_cast<double>(v));
-      max_ = std::max(max_, static_cast<double>(v));
-      if (distribution_) add_abs(std::fabs(v));
-      ++count_;
-    }
+    const std::span<const float> x = t.span<float>();
+    const size_t full = x.size() / kBlock * kBlock;
+    for (size_t b = 0; b < full; b += kBlock) add_block(x.data() + b);
+    add_values(x.data() + full, x.size() - full);
   }
 
   int64_t count() const { return count_; }
@@ -93,70 +116,185 @@ class RangeStats {
   double max_abs() const { return std::max(std::fabs(min()), std::fabs(max())); }
 
   // Percentile p of |x|: exact from the largest values when the rank falls among them (always
-  // when count <= kKeep), else estimated from the reservoir.
+  // when count <= kKeep), else estimated from the sample.
   double percentile(double p) const {
     ACIM_ASSERT(distribution_, "percentile of a stream calibrated by minmax");
     if (count_ == 0) return 0.0;
     const double r = p / 100.0 * static_cast<double>(count_ - 1);
     // Ascending rank i is descending rank count - 1 - i; floor(r) is the deeper one.
     const double deepest = static_cast<double>(count_ - 1) - std::floor(r);
-    if (deepest < static_cast<double>(top_.size())) {
-      std::vector<float> desc = top_;
-      std::sort(desc.begin(), desc.end(), std::greater<float>());
+    if (deepest < static_cast<double>(top_n_)) {
+      std::vector<float> desc(top_.begin(), top_.begin() + static_cast<std::ptrdiff_t>(top_n_));
       const size_t last = static_cast<size_t>(count_ - 1);
-      return interpolate(r, [&](size_t i) { return static_cast<double>(desc[last - i]); });
+      return interpolate(r, [&](size_t i) {
+        const auto nth = desc.begin() + static_cast<std::ptrdiff_t>(last - i);
+        std::nth_element(desc.begin(), nth, desc.end(), std::greater<float>());
+        return static_cast<double>(*nth);
+      });
     }
-    std::vector<float> asc = reservoir_;
-    std::sort(asc.begin(), asc.end());
+    ACIM_ASSERT(!sample_.empty(), "calibration sample empty beyond the exact summary");
+    std::vector<float> asc = sample_;
     const double rr = p / 100.0 * static_cast<double>(asc.size() - 1);
-    return interpolate(rr, [&](size_t i) { return static_cast<double>(asc[i]); });
+    return interpolate(rr, [&](size_t i) {
+      const auto nth = asc.begin() + static_cast<std::ptrdiff_t>(i);
+      std::nth_element(asc.begin(), nth, asc.end());
+      return static_cast<double>(*nth);
+    });
   }
 
  private:
-  void add_abs(float a) {
-    // The largest kKeep values, top_.front() the smallest of them.
-    if (top_.size() < kKeep) {
-      top_.push_back(a);
-      std::push_heap(top_.begin(), top_.end(), std::greater<float>());
-    } else if (a > top_.front()) {
-      std::pop_heap(top_.begin(), top_.end(), std::greater<float>());
-      top_.back() = a;
-      std::push_heap(top_.begin(), top_.end(), std::greater<float>());
+  // kBlock values: min, max and poison (NaN when a value is infinite or NaN, since inf * 0 and
+  // NaN * 0 are NaN) over kLanes-wide vectors, so the loop compiles to packed SIMD.
+  void add_block(const float* x) {
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    Lanes lo = Lanes{} + kInf, hi = -lo, poison = {};
+    for (size_t i = 0; i < kBlock; i += kLanes) {
+      Lanes v;
+      std::memcpy(&v, x + i, sizeof v);
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+      poison += v * 0.0f;
     }
-    // Algorithm L: fill the reservoir, then jump straight to the next value that enters it.
-    const uint64_t i = static_cast<uint64_t>(count_);
-    if (i < kKeep) {
-      reservoir_.push_back(a);
-      if (i + 1 == kKeep) {
-        w_ = std::exp(std::log(draw()) / static_cast<double>(kKeep));
-        next_ = i + skip();
+    float block_lo = lo[0], block_hi = hi[0], block_poison = poison[0];
+    for (size_t l = 1; l < kLanes; ++l) {
+      block_lo = std::min(block_lo, lo[l]);
+      block_hi = std::max(block_hi, hi[l]);
+      block_poison += poison[l];
+    }
+    // Non-finite values (float overflow in the model) have no place on a DAC's scale: a block
+    // holding one goes value by value, skipping them.
+    if (block_poison != 0.0f) {
+      add_values(x, kBlock);
+      return;
+    }
+    min_ = std::min(min_, block_lo);
+    max_ = std::max(max_, block_hi);
+    if (distribution_) {
+      if (std::max(-block_lo, block_hi) > threshold_) {
+        // Branch-free: every |x| is written, the end moves past those above the threshold.
+        reserve_top(kBlock);
+        for (size_t i = 0; i < kBlock; ++i) {
+          const float a = std::fabs(x[i]);
+          top_[top_n_] = a;
+          top_n_ += a > threshold_ ? 1 : 0;
+        }
+        if (top_n_ >= 2 * kKeep) cut_top();
       }
-    } else if (i == next_) {
-      reservoir_[std::min(kKeep - 1, static_cast<size_t>(draw() * static_cast<double>(kKeep)))] = a;
-      w_ *= std::exp(std::log(draw()) / static_cast<double>(kKeep));
-      next_ = i + skip();
+      const uint64_t end = static_cast<uint64_t>(count_) + kBlock;
+      while (next_ < end) take(std::fabs(x[next_ - static_cast<uint64_t>(count_)]));
+    }
+    count_ += static_cast<int64_t>(kBlock);
+  }
+
+  // n values one by one (a block's tail, or a block holding a non-finite value).
+  void add_values(const float* x, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const float v = x[i];
+      if (!std::isfinite(v)) continue;
+      min_ = std::min(min_, v);
+      max_ = std::max(max_, v);
+      if (distribution_) {
+        const float a = std::fabs(v);
+        if (a > threshold_) {
+          reserve_top(1);
+          top_[top_n_++] = a;
+          if (top_n_ >= 2 * kKeep) cut_top();
+        }
+        if (next_ == static_cast<uint64_t>(count_)) take(a);
+      }
+      ++count_;
     }
   }
 
-  double draw() { return rng_.uniform_at(draws_++); }
+  // Room in top_ for n more values (top_n_ < 2 kKeep, n <= kBlock: top_ stays within
+  // 2 kKeep + kBlock floats).
+  void reserve_top(size_t n) {
+    if (top_n_ + n <= top_.size()) return;
+    top_.resize(std::min(2 * kKeep + kBlock, std::max(2 * top_.size(), top_n_ + n)));
+  }
 
-  // Distance to the next value that replaces a reservoir slot: 1 + Geometric(w_).
+  // The largest |x| cut back to the largest kKeep; the threshold rises to the kKeep-th largest.
+  // A radix select on the bits (non-negative floats order as their bit patterns): per digit,
+  // from the top, a histogram of the candidates finds the digit of the kKeep-th largest; those
+  // above it are kept, those below dropped, those equal stay candidates. Branch-free, a few
+  // passes over the buffer (std::nth_element's compares mispredict half the time).
+  void cut_top() {
+    float* v = top_.data();
+    size_t lo = 0, hi = top_n_;  // v[0, lo): kept; v[lo, hi): candidates
+    size_t need = kKeep;         // values still to keep from the candidates
+    scratch_.resize(top_n_);
+    // Digits of the bit pattern: bits 31-21, 20-10, 9-0.
+    for (const auto& [shift, mask] :
+         {std::pair{21, 2047u}, std::pair{10, 2047u}, std::pair{0, 1023u}}) {
+      uint32_t count[2048] = {};
+      for (size_t i = lo; i < hi; ++i) ++count[(std::bit_cast<uint32_t>(v[i]) >> shift) & mask];
+      uint32_t d = mask;  // the kKeep-th largest's digit: `above` candidates beyond it
+      size_t above = 0;
+      while (above + count[d] < need) above += count[d--];
+      size_t kept = lo, same = 0;
+      for (size_t i = lo; i < hi; ++i) {
+        const float a = v[i];
+        const uint32_t digit = (std::bit_cast<uint32_t>(a) >> shift) & mask;
+        v[kept] = a;
+        kept += digit > d ? 1 : 0;
+        scratch_[same] = a;
+        same += digit == d ? 1 : 0;
+      }
+      std::copy(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(same), v + kept);
+      lo = kept;
+      hi = kept + same;
+      need -= above;
+    }
+    // The candidates left share every bit: the kKeep-th largest, `need` copies of it kept.
+    threshold_ = v[lo];
+    top_n_ = lo + need;
+  }
+
+  // |x| of value number next_ into the sample; at 2 kKeep values the sampling rate halves and
+  // each kept value stays with probability 1/2 (32 coin flips per draw).
+  void take(float a) {
+    sample_.push_back(a);
+    if (sample_.size() == 2 * kKeep) {
+      set_rate(rate_ / 2);
+      size_t kept = 0;
+      uint32_t coins = 0;
+      for (size_t i = 0; i < sample_.size(); ++i) {
+        if (i % 32 == 0) coins = rng_.bits_at(coin_draws_++);
+        if ((coins >> (i % 32)) & 1u) sample_[kept++] = sample_[i];
+      }
+      sample_.resize(kept);
+    }
+    next_ += 1 + skip();
+  }
+
+  void set_rate(double q) {
+    rate_ = q;
+    log1m_rate_ = std::log1p(-q);
+  }
+
+  // Values passed over before the next one kept: Geometric(rate_) by inversion,
+  // floor(ln u / ln(1 - q)) (rate 0: never).
   uint64_t skip() {
-    const double gap = std::floor(std::log(draw()) / std::log1p(-w_));
+    const double gap = std::floor(std::log(rng_.uniform_at(gap_draws_++)) / log1m_rate_);
     constexpr double kFar = 4.0e18;  // beyond any count; keeps the conversion defined
-    return 1 + static_cast<uint64_t>(std::min(gap, kFar));
+    return static_cast<uint64_t>(std::min(gap, kFar));
   }
 
   bool distribution_;
   RandomStream rng_;
-  uint64_t draws_ = 0;
-  int64_t count_ = 0;
-  double min_ = std::numeric_limits<double>::infinity();
-  double max_ = -std::numeric_limits<double>::infinity();
-  std::vector<float> top_;        // min-heap of the largest |x|
-  std::vector<float> reservoir_;  // uniform sample of |x|
-  double w_ = 0;                  // Algorithm L's running weight
-  uint64_t next_ = 0;             // index of the next value to enter the reservoir
+  uint64_t gap_draws_ = 0, coin_draws_ = 0;  // draws taken of the stream: uniforms, bits
+  int64_t count_ = 0;                        // finite values seen
+  float min_ = std::numeric_limits<float>::infinity();
+  float max_ = -std::numeric_limits<float>::infinity();
+  // top_[0, top_n_): the largest |x| (unordered), none at or below threshold_ but the
+  // kKeep-th largest's copies; beyond top_n_, room to write into.
+  std::vector<float> top_;
+  size_t top_n_ = 0;
+  float threshold_ = -1.0f;     // |x| at or below it cannot be among the largest kKeep
+  std::vector<float> scratch_;  // cut_top's candidates
+  std::vector<float> sample_;   // Bernoulli(rate_) sample of |x|
+  double rate_ = 0, log1m_rate_ = 0;
+  uint64_t next_ = 0;  // number of the next value to sample
 };
 
 // ---- weights ---------------------------------------------------------------------------------
@@ -537,9 +675,10 @@ Quantisation quantise(const Graph& graph, const Mapping& mapping, const ChipSpec
     if (!samples.empty()) {
       const bool recurrent = views.back().recurrent;
       const bool bounded = !recurrent || hidden_state_bounded(n);
-      const RandomStream rng(kReservoirSeed, {li});
-      watches.push_back(Watch{RangeStats(percentile && qdq_range[li] == 0, rng.child(0)),
-                              RangeStats(percentile && !bounded, rng.child(1)), recurrent});
+      const RandomStream rng(kSampleSeed, {li});
+      watches.push_back(
+          Watch{RangeStats(percentile && qdq_range[li] == 0, options.percentile, rng.child(0)),
+                RangeStats(percentile && !bounded, options.percentile, rng.child(1)), recurrent});
       watch_of_node[it->second] = static_cast<int>(watches.size() - 1);
     }
     layer_views.push_back(std::move(views));

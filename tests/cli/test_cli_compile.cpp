@@ -26,8 +26,8 @@ TEST(CliCompile, TablePerLayerAndTotals) {
   ASSERT_EQ(r.status, 0) << r.err;
   // Without --calibrate the ranges come from random inputs, and stderr says so (only that).
   EXPECT_EQ(r.err,
-            "acim: warning: no calibration inputs: activation ranges come from 8 random N(0, 1) "
-            "inputs; give real ones with --calibrate FILE.npy\n");
+            "acim: warning: no calibration inputs: activation ranges come from 8 random inputs; "
+            "give real ones with --calibrate FILE.npy\n");
   expect_has(r.out,
              {"matrix KxN", "repl", "util", "stage3.block0.conv2", "576x64", "GlobalAveragePool",
               "pooling", "Add+Relu", "vector", "329 used / 512 available (39 without replication)",

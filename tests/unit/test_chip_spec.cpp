@@ -100,7 +100,7 @@ TEST(ChipPresets, PublishedChipsHaveTheirReportedGeometry) {
   ChipSpec s = acim::chip_preset("sram-charge-macro");
   EXPECT_EQ(s.technology_nm, 65);
   EXPECT_EQ(s.array.rows, 768);
-  EXPECT_EQ(s.array.cols, 768);
+  EXPECT_EQ(s.array.logical_cols(), 768);  // 768x768 bit-cells, each a true/complement pair
   EXPECT_EQ(s.array.adc.bits, 8);
   EXPECT_EQ(s.array.cell.type, acim::CellType::sram_charge);
 

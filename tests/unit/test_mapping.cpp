@@ -299,6 +299,15 @@ TEST(Mapping, LayerLargerThanAChipSpansChips) {
   ASSERT_EQ(m.boundaries.size(), 2u);
   EXPECT_EQ(m.boundaries[1].elements, 64);
   EXPECT_LE(m.arrays_used, m.arrays_available);
+  // The LSTM's arrays fill chips 0 and 1 (one core each: global cores 0 and 1); the transfer to
+  // fc crosses the chip link, so it has no on-chip hops.
+  ASSERT_EQ(m.layers[0].array_cores.size(), 30u);
+  EXPECT_EQ(m.layers[0].array_cores.front(), 0);
+  EXPECT_EQ(m.layers[0].array_cores.back(), 1);
+  ASSERT_EQ(m.transfers.size(), 2u);
+  EXPECT_EQ(m.transfers[1].from_chip, 1);
+  EXPECT_EQ(m.transfers[1].to_chip, 2);
+  EXPECT_EQ(m.transfers[1].hops, 0.0);
 }
 
 TEST(Mapping, ChipWithoutWeightColumnsIsAnError) {

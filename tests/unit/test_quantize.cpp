@@ -1,11 +1,14 @@
 // Quantisation: calibration method text, weight full scales in the matrix views' column order
 // (Conv, grouped Conv, Gemm with transB, MatMul, LSTM W/R), the encoding's weight bits and SQNR
 // against the uniform-quantiser formula, activation ranges (minmax exact, percentile
-// interpolation, the reservoir within its standard error, bounded and calibrated recurrent
-// states), QDQ weights and activations from a quantised graph, and DS-CNN on edge-voice.
+// interpolation, exact high percentiles of large data, the sample within its standard error,
+// non-finite values left out, bounded and calibrated recurrent states), QDQ weights and
+// activations from a quantised graph, and DS-CNN on edge-voice.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -286,9 +289,44 @@ TEST(Quantise, ConvPaddingIsNotAnInput) {
   EXPECT_EQ(l.input_min[0], 1.0);
 }
 
-TEST(Quantise, ReservoirPercentileWithinItsStandardError) {
+TEST(Quantise, NonFiniteInputsAreLeftOut) {
+  // 200 values |x| = 1..200 (signs alternating) with NaN, +inf and -inf in place of three of
+  // them: in a full block of the vectorised pass, in another, and in the tail after the last
+  // full block. Ranges come from the 197 finite values only, exactly.
+  std::vector<float> v(200);
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<float>(i % 2 ? -static_cast<double>(i + 1) : static_cast<double>(i + 1));
+  v[9] = std::numeric_limits<float>::quiet_NaN();    // |x| = 10 out
+  v[69] = std::numeric_limits<float>::infinity();    // |x| = 70 out
+  v[198] = -std::numeric_limits<float>::infinity();  // |x| = 199 out
+  std::vector<float> finite;
+  for (float x : v)
+    if (std::isfinite(x)) finite.push_back(std::fabs(x));
+  std::sort(finite.begin(), finite.end());
+  ASSERT_EQ(finite.size(), 197u);
+  std::vector<TensorMap> samples = {{{"a", f32({2, 100}, v)}}};
+  Graph g = gemm_graph(2, 100);
+  const LayerQuant mm =
+      run_quantise(g, ideal_chip(), samples, parse_calibration_method("minmax")).layers[0];
+  // Odd |x| are positive: the largest, 199, is the one replaced by -inf.
+  EXPECT_EQ(mm.input_min[0], -200.0);
+  EXPECT_EQ(mm.input_max[0], 197.0);
+  EXPECT_EQ(mm.input_range[0], 200.0);
+  for (double p : {10.0, 50.0, 99.0, 100.0}) {
+    CalibrationOptions o;
+    o.percentile = p;
+    const double r = p / 100.0 * 196.0;
+    const size_t lo = static_cast<size_t>(std::floor(r)), hi = static_cast<size_t>(std::ceil(r));
+    const double want = finite[lo] + (r - std::floor(r)) * (finite[hi] - finite[lo]);
+    EXPECT_NEAR(run_quantise(g, ideal_chip(), samples, o).layers[0].input_range[0], want, 1e-9)
+        << p;
+  }
+}
+
+TEST(Quantise, SampledPercentileWithinItsStandardError) {
   // N = 262144 = 4 x 65536 values (more than the summaries keep), |x| = (i + 1/2) / N, signs
-  // alternating: the true percentile p of |x| is p/100 within 1/N.
+  // alternating, in ascending order (every value beats the running threshold of the exact
+  // summary: its worst case): the true percentile p of |x| is p/100 within 1/N.
   const int64_t rows = 2048, cols = 128, n = rows * cols;
   std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
@@ -297,24 +335,58 @@ TEST(Quantise, ReservoirPercentileWithinItsStandardError) {
   std::vector<TensorMap> samples = {{{"a", f32({rows, cols}, v)}}};
   Graph g = gemm_graph(rows, cols);
 
-  // Median: from the uniform sample of m = 65536 values, whose p-quantile has standard error
-  // sqrt(p (1 - p) / m) * sqrt(1 - m / N) (without replacement) in probability, the same in
-  // value here (|x| is uniform on [0, 1]): 0.00169. Allowed: 5 of them.
+  // 99.99 and 90: the rank falls among the largest 65536 values kept exactly ((1 - p/100) N <
+  // 65536): (r + 1/2) / N.
   CalibrationOptions o;
-  o.percentile = 50;
-  const double m = 65536, p = 0.5;
-  const double se = std::sqrt(p * (1 - p) / m) * std::sqrt(1 - m / static_cast<double>(n));
-  EXPECT_NEAR(run_quantise(g, ideal_chip(), samples, o).layers[0].input_range[0], p, 5 * se);
+  for (double p : {99.99, 90.0}) {
+    o.percentile = p;
+    const double r = p / 100 * static_cast<double>(n - 1);
+    EXPECT_NEAR(run_quantise(g, ideal_chip(), samples, o).layers[0].input_range[0],
+                (r + 0.5) / static_cast<double>(n), 1e-6)
+        << p;
+  }
 
-  // 99.99: the rank falls among the largest 65536 values kept exactly: (r + 1/2) / N.
-  o.percentile = 99.99;
-  const double r = 0.9999 * static_cast<double>(n - 1);
-  EXPECT_NEAR(run_quantise(g, ideal_chip(), samples, o).layers[0].input_range[0],
-              (r + 0.5) / static_cast<double>(n), 1e-6);
+  // 50 and 10: from the uniform sample. It starts at rate 1 - p/100 and halves at 131072
+  // values (at 10, after ~145000 values, it thins to ~65536 and grows to ~118000), so it holds
+  // m >= 0.9 * 65536 values (the thinned size is Binomial(131072, 1/2), sd 181). The sample's
+  // p-quantile has standard error sqrt(p (1 - p) / m) in probability, the same in value here
+  // (|x| is uniform on [0, 1]): at most 0.00206 (median). Allowed: 5 of them.
+  const double m = 0.9 * 65536;
+  for (double p : {0.5, 0.1}) {
+    o.percentile = 100 * p;
+    const double se = std::sqrt(p * (1 - p) / m);
+    const double got = run_quantise(g, ideal_chip(), samples, o).layers[0].input_range[0];
+    EXPECT_NEAR(got, p, 5 * se) << p;
+  }
 
   const LayerQuant l =
       run_quantise(g, ideal_chip(), samples, parse_calibration_method("minmax")).layers[0];
   EXPECT_FLOAT_EQ(static_cast<float>(l.input_range[0]), static_cast<float>((n - 0.5) / n));
+}
+
+TEST(Quantise, ExactPercentileAmongManyEqualValues) {
+  // N = 262144 values, as after a ReLU: three in four are 0, value 4j is (4j + 1/2) / N. The
+  // cut of the exact summary meets long runs of equal values (the zeros, before the threshold
+  // passes them). 90: ascending rank r = 0.9 (N - 1) lies among the non-zero values, at
+  // non-zero rank r - 3N/4, (4 (r - 3N/4) + 1/2) / N between neighbours 4 apart in value.
+  const int64_t rows = 2048, cols = 128, n = rows * cols;
+  std::vector<float> v(static_cast<size_t>(n), 0.0f);
+  for (int64_t i = 0; i < n; i += 4)
+    v[static_cast<size_t>(i)] =
+        static_cast<float>((static_cast<double>(i) + 0.5) / static_cast<double>(n));
+  Graph g = gemm_graph(rows, cols);
+  std::vector<TensorMap> samples = {{{"a", f32({rows, cols}, v)}}};
+  CalibrationOptions o;
+  o.percentile = 90;
+  const double r = 0.9 * static_cast<double>(n - 1) - 0.75 * static_cast<double>(n);
+  EXPECT_NEAR(run_quantise(g, ideal_chip(), samples, o).layers[0].input_range[0],
+              (4 * r + 0.5) / static_cast<double>(n), 1e-6);
+  // All values equal: every percentile is that value, from either summary.
+  samples = {{{"a", f32({rows, cols}, std::vector<float>(static_cast<size_t>(n), -0.25f))}}};
+  for (double p : {99.99, 50.0}) {
+    o.percentile = p;
+    EXPECT_EQ(run_quantise(g, ideal_chip(), samples, o).layers[0].input_range[0], 0.25) << p;
+  }
 }
 
 TEST(Quantise, WeightBitsAndSqnrOfTheEncodingGrid) {

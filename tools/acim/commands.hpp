@@ -16,5 +16,7 @@ void add_array_command(CLI::App& app, Action& action);
 void add_chips_command(CLI::App& app, Action& action);
 void add_compile_command(CLI::App& app, Action& action);
 void add_eval_command(CLI::App& app, Action& action);
+void add_validate_command(CLI::App& app, Action& action);
+void add_report_command(CLI::App& app, Action& action);
 
 }  // namespace acim::cli

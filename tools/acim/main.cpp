@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   acim::cli::add_chips_command(app, action);
   acim::cli::add_compile_command(app, action);
   acim::cli::add_eval_command(app, action);
+  acim::cli::add_validate_command(app, action);
+  acim::cli::add_report_command(app, action);
 
   try {
     app.parse(argc, argv);
