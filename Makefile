@@ -14,10 +14,15 @@ build: setup
 	@[ -f $(BUILD)/CMakeCache.txt ] || cmake --preset $(PRESET) -G Ninja
 	cmake --build $(BUILD) -j$$(nproc)
 
+# The keyword-spotting network: its layers, compiled onto the edge-voice chip, run on a simulated
+# chip instance against the float reference, and priced (energy, always-on power, vs digital).
 demo: build
 	$(ACIM) info zoo/kws/ds_cnn_s.onnx
-	$(ACIM) run zoo/kws/ds_cnn_s.onnx --input input=examples/kws_input.npy --output-dir out/demo
-	@echo "demo: outputs written to out/demo/"
+	@mkdir -p out/demo
+	$(ACIM) compile zoo/kws/ds_cnn_s.onnx --chip edge-voice --calibrate examples/kws_input.npy -o out/demo/ds_cnn_s.acim
+	$(ACIM) run out/demo/ds_cnn_s.acim --input examples/kws_input.npy --compare --output-dir out/demo
+	$(ACIM) report out/demo/ds_cnn_s.acim --rate 50 --html out/demo/report.html
+	@echo "demo: program, outputs and report.html written to out/demo/"
 
 test: build
 	ctest --preset $(PRESET) -j$$(nproc)

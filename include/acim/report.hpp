@@ -37,24 +37,24 @@ struct ReportOptions {
 struct ReportLayer {
   std::string node, op;
   bool analog = true;
-  int index = 0;             // into CostReport::layers (analog) or CostReport::digital
-  EnergyBreakdown energy;    // a digital node's energy is split into digital and buffer
-  double energy_pj = 0;      // energy.total_pj()
+  int index = 0;           // into CostReport::layers (analog) or CostReport::digital
+  EnergyBreakdown energy;  // a digital node's energy is split into digital and buffer
+  double energy_pj = 0;    // energy.total_pj()
   // Time. Analog: the arrays compute (compute_ns) plus buffer stalls (stall_ns) while the
   // vector unit does the fused work (vector_ns) alongside, so the stage is busy for the longer
   // of the two, as price() takes it for the interval; digital nodes: their vector time.
   double compute_ns = 0, stall_ns = 0, vector_ns = 0;
   double busy_ns = 0;
   double start_ns = 0, finish_ns = 0;  // analog layers: the pipeline schedule
-  int64_t arrays = 0;        // arrays with replication (0 for digital nodes)
+  int64_t arrays = 0;                  // arrays with replication (0 for digital nodes)
 };
 
 // The analog chip against the digital NPU at one node.
 struct BaselineComparison {
   DigitalBaseline digital;
-  double analog_pj = 0;   // the analog chip's energy per inference (CostReport::energy_pj)
-  double ratio = 0;       // analog_pj / digital.energy_pj(): > 1 means analog costs more
-  std::string verdict;    // the ratio in words, in whichever direction it goes
+  double analog_pj = 0;  // the analog chip's energy per inference (CostReport::energy_pj)
+  double ratio = 0;      // analog_pj / digital.energy_pj(): > 1 means analog costs more
+  std::string verdict;   // the ratio in words, in whichever direction it goes
 };
 
 // Where every array of the mapping sits: chips side by side, each a mesh_rows x mesh_cols grid
@@ -87,8 +87,8 @@ struct Report {
   double rate = 0;              // ReportOptions::rate
   double average_power_uw = 0;  // CostReport::average_power_uw(rate)
   CostReport cost;
-  std::vector<ReportLayer> layers;           // graph order, analog and digital
-  std::vector<int> by_energy;                // indices into `layers`, most energy first
+  std::vector<ReportLayer> layers;            // graph order, analog and digital
+  std::vector<int> by_energy;                 // indices into `layers`, most energy first
   std::vector<BaselineComparison> baselines;  // at the chip's node, then at 5 nm
   Floorplan floorplan;
   std::vector<std::string> notes;  // CostReport::notes and the report's own

@@ -6,22 +6,24 @@
 // percentile method — two bounded summaries of |x| (memory independent of the model and sample
 // size, 1 MiB at most per stream):
 //   the largest values exactly: every |x| above a running threshold is appended to a buffer;
-//   when the buffer holds 2 kKeep values, nth_element keeps the largest kKeep and the threshold
-//   rises to the smallest of them. The buffer's values are never below any value left out, so
-//   its order statistics are the data's: a high percentile (the default 99.99) is exact while
-//   (1 - p/100) * (count - 1) < kKeep, i.e. up to ~655 million values at 99.99. On data in no
-//   particular order almost every value fails the one compare (after n values ~kKeep ln(n/kKeep)
-//   have been appended);
-//   a uniform random sample, for lower percentiles of larger data: a Bernoulli sample (each value
-//   kept with probability q) whose q halves, the kept values thinned by fair coin flips,
-//   whenever it reaches 2 kKeep values — the "concise samples" thinning of Gibbons & Matias,
-//   SIGMOD 1998. q starts at 1 - p/100, so the sample holds ~kKeep values by the count at which
-//   the exact summary stops covering the percentile: at 99.99 it draws once per ~10^4 values.
-//   A Bernoulli sample of a given size is a uniform sample without replacement. The gaps
-//   between kept values are geometric draws (one per kept value, not one per value) from a
-//   fixed RandomStream keyed by the layer, so the same samples always give the same ranges.
+//   when the buffer holds 2 kKeep values, a radix select keeps the largest kKeep and the
+//   threshold rises to the smallest of them. No value left out exceeds one in the buffer, so
+//   the buffer's order statistics are the data's: a high percentile (the default 99.99) is
+//   exact while (1 - p/100) * (count - 1) < kKeep, i.e. up to ~655 million values at 99.99.
+//   On data in no particular order almost every value fails the one compare (of n values,
+//   ~kKeep (1 + ln(n / kKeep)) are appended);
+//   a uniform random sample, for lower percentiles of larger data: a Bernoulli sample (each
+//   value kept with probability q) whose q halves, the kept values thinned by fair coin flips,
+//   whenever it reaches 2 kKeep values (the thinning of Gibbons & Matias' concise samples,
+//   SIGMOD 1998). Of a given size, it is a uniform sample without replacement. q starts at
+//   1 - p/100, so the sample holds ~kKeep values by the count at which the exact summary stops
+//   covering the percentile; at 99.99 it keeps one value in 10^4. The gaps between kept values
+//   are geometric draws, one per kept value, from a fixed RandomStream keyed by the layer, so
+//   the same samples always give the same ranges. (A reservoir of kKeep values, even with
+//   Li's skips, takes ~kKeep ln(n / kKeep) draws whatever the percentile: most of the compile
+//   time of a ResNet-50.)
 // While count <= kKeep the exact summary holds every value, so small calibrations are exact.
-// Min, max and the test against the threshold run block by block in one vectorisable pass; only
+// Min, max and the test against the threshold run block by block in one vectorised pass; only
 // a block whose largest |x| passes the threshold, or that holds a non-finite value, is looked at
 // value by value.
 //
@@ -88,6 +90,50 @@ double interpolate(double r, At at) {
   return v_lo + (r - lo) * (at(static_cast<size_t>(hi)) - v_lo);
 }
 
+// Moves the k largest of v[0, n) (non-negative floats, 0 < k <= n) to v[0, k), in no order,
+// and returns the k-th largest. A radix select on the bits (non-negative floats order as their
+// bit patterns): per digit, from the top, a histogram of the candidates finds the digit of the
+// k-th largest; those above it are kept, those below dropped, those equal stay candidates.
+// Branch-free, a few passes over v (std::nth_element's compares mispredict half the time).
+// `scratch`: room for the candidates, reused from call to call.
+float select_largest(float* v, size_t n, size_t k, std::vector<float>& scratch) {
+  size_t lo = 0, hi = n;  // v[0, lo): kept; v[lo, hi): candidates
+  size_t need = k;        // values still to keep from the candidates
+  if (scratch.size() < n) scratch.resize(n);
+  // Digits of the bit pattern: bits 31-21, 20-10, 9-0.
+  for (const auto& [shift, mask] :
+       {std::pair{21, 2047u}, std::pair{10, 2047u}, std::pair{0, 1023u}}) {
+    // Four histograms in turn, summed after: runs of one digit do not wait on each other.
+    uint32_t counts[4][2048] = {};
+    size_t j = lo;
+    for (; j + 4 <= hi; j += 4)
+      for (size_t h = 0; h < 4; ++h)
+        ++counts[h][(std::bit_cast<uint32_t>(v[j + h]) >> shift) & mask];
+    for (; j < hi; ++j) ++counts[0][(std::bit_cast<uint32_t>(v[j]) >> shift) & mask];
+    uint32_t* count = counts[0];
+    for (size_t h = 1; h < 4; ++h)
+      for (uint32_t b = 0; b <= mask; ++b) count[b] += counts[h][b];
+    uint32_t d = mask;  // the k-th largest's digit: `above` candidates beyond it
+    size_t above = 0;
+    while (above + count[d] < need) above += count[d--];
+    size_t kept = lo, same = 0;
+    for (size_t i = lo; i < hi; ++i) {
+      const float a = v[i];
+      const uint32_t digit = (std::bit_cast<uint32_t>(a) >> shift) & mask;
+      v[kept] = a;
+      kept += digit > d ? 1 : 0;
+      scratch[same] = a;
+      same += digit == d ? 1 : 0;
+    }
+    std::copy(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(same), v + kept);
+    lo = kept;
+    hi = kept + same;
+    need -= above;
+  }
+  // The candidates left share every bit: the k-th largest, `need` copies of it kept.
+  return v[lo];
+}
+
 // What calibration saw of one tensor stream (a layer's inputs, or its hidden states).
 class RangeStats {
  public:
@@ -123,26 +169,28 @@ class RangeStats {
     const double r = p / 100.0 * static_cast<double>(count_ - 1);
     // Ascending rank i is descending rank count - 1 - i; floor(r) is the deeper one.
     const double deepest = static_cast<double>(count_ - 1) - std::floor(r);
+    // interpolate asks for ascending rank floor(r), then ceil(r): the first selection leaves
+    // every value the second needs at the front, so the second selects among those only.
+    std::vector<float> v, scratch;
+    size_t n = 0;
+    auto kth_largest = [&](size_t k) {
+      const float x = select_largest(v.data(), n, k, scratch);
+      n = k;
+      return static_cast<double>(x);
+    };
     if (deepest < static_cast<double>(top_n_)) {
-      std::vector<float> desc(top_.begin(), top_.begin() + static_cast<std::ptrdiff_t>(top_n_));
-      const size_t last = static_cast<size_t>(count_ - 1);
-      return interpolate(r, [&](size_t i) {
-        const auto nth = desc.begin() + static_cast<std::ptrdiff_t>(last - i);
-        std::nth_element(desc.begin(), nth, desc.end(), std::greater<float>());
-        return static_cast<double>(*nth);
-      });
+      v.assign(top_.begin(), top_.begin() + static_cast<std::ptrdiff_t>(top_n_));
+      n = v.size();
+      // Ascending rank i of count values is the (count - i)-th largest.
+      return interpolate(r, [&](size_t i) { return kth_largest(static_cast<size_t>(count_) - i); });
     }
     ACIM_ASSERT(!sample_.empty(), "calibration sample empty beyond the exact summary");
-    std::vector<float> asc = sample_;
-    const double rr = p / 100.0 * static_cast<double>(asc.size() - 1);
-    return interpolate(rr, [&](size_t i) {
-      const auto nth = asc.begin() + static_cast<std::ptrdiff_t>(i);
-      std::nth_element(asc.begin(), nth, asc.end());
-      return static_cast<double>(*nth);
-    });
+    v = sample_;
+    n = v.size();
+    const double rr = p / 100.0 * static_cast<double>(v.size() - 1);
+    return interpolate(rr, [&](size_t i) { return kth_largest(v.size() - i); });
   }
 
- private:
   // kBlock values: min, max and poison (NaN when a value is infinite or NaN, since inf * 0 and
   // NaN * 0 are NaN) over kLanes-wide vectors, so the loop compiles to packed SIMD.
   void add_block(const float* x) {
@@ -214,40 +262,9 @@ class RangeStats {
   }
 
   // The largest |x| cut back to the largest kKeep; the threshold rises to the kKeep-th largest.
-  // A radix select on the bits (non-negative floats order as their bit patterns): per digit,
-  // from the top, a histogram of the candidates finds the digit of the kKeep-th largest; those
-  // above it are kept, those below dropped, those equal stay candidates. Branch-free, a few
-  // passes over the buffer (std::nth_element's compares mispredict half the time).
   void cut_top() {
-    float* v = top_.data();
-    size_t lo = 0, hi = top_n_;  // v[0, lo): kept; v[lo, hi): candidates
-    size_t need = kKeep;         // values still to keep from the candidates
-    scratch_.resize(top_n_);
-    // Digits of the bit pattern: bits 31-21, 20-10, 9-0.
-    for (const auto& [shift, mask] :
-         {std::pair{21, 2047u}, std::pair{10, 2047u}, std::pair{0, 1023u}}) {
-      uint32_t count[2048] = {};
-      for (size_t i = lo; i < hi; ++i) ++count[(std::bit_cast<uint32_t>(v[i]) >> shift) & mask];
-      uint32_t d = mask;  // the kKeep-th largest's digit: `above` candidates beyond it
-      size_t above = 0;
-      while (above + count[d] < need) above += count[d--];
-      size_t kept = lo, same = 0;
-      for (size_t i = lo; i < hi; ++i) {
-        const float a = v[i];
-        const uint32_t digit = (std::bit_cast<uint32_t>(a) >> shift) & mask;
-        v[kept] = a;
-        kept += digit > d ? 1 : 0;
-        scratch_[same] = a;
-        same += digit == d ? 1 : 0;
-      }
-      std::copy(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(same), v + kept);
-      lo = kept;
-      hi = kept + same;
-      need -= above;
-    }
-    // The candidates left share every bit: the kKeep-th largest, `need` copies of it kept.
-    threshold_ = v[lo];
-    top_n_ = lo + need;
+    threshold_ = select_largest(top_.data(), top_n_, kKeep, scratch_);
+    top_n_ = kKeep;
   }
 
   // |x| of value number next_ into the sample; at 2 kKeep values the sampling rate halves and
@@ -291,7 +308,7 @@ class RangeStats {
   std::vector<float> top_;
   size_t top_n_ = 0;
   float threshold_ = -1.0f;     // |x| at or below it cannot be among the largest kKeep
-  std::vector<float> scratch_;  // cut_top's candidates
+  std::vector<float> scratch_;  // select_largest's candidates
   std::vector<float> sample_;   // Bernoulli(rate_) sample of |x|
   double rate_ = 0, log1m_rate_ = 0;
   uint64_t next_ = 0;  // number of the next value to sample

@@ -16,9 +16,9 @@ namespace {
 
 // Colours of the energy components (CostComponent order; the Tableau 10 palette, chosen to be
 // told apart by most colour-blind readers) and of the digital baseline's parts.
-const char* const kComponentColours[kCostComponents] = {
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+const char* const kComponentColours[kCostComponents] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
+                                                        "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                                                        "#9c755f", "#bab0ac"};
 const char* const kMacColour = "#3b6e8f";
 const char* const kSramColour = "#8cb8d9";
 const char* const kDramColour = "#d4a24c";
@@ -126,8 +126,8 @@ struct ChartOptions {
   double width = 1000;
   double label_width = 190;
   double value_width = 150;
-  double max = 0;          // the scale's full width; 0: the longest bar
-  std::string axis_unit;   // a 0 ... max axis under the bars when not empty
+  double max = 0;         // the scale's full width; 0: the longest bar
+  std::string axis_unit;  // a 0 ... max axis under the bars when not empty
   std::string (*axis_format)(double) = nullptr;
 };
 
@@ -184,7 +184,8 @@ std::string hbar_svg(const std::string& title, const std::vector<Bar>& bars,
       const double v = max * k / 4.0;
       s += "<line x1=\"" + px(x) + "\" y1=\"" + px(y) + "\" x2=\"" + px(x) + "\" y2=\"" +
            px(y + 4) + "\" class=\"axis\"></line>";
-      s += "<text x=\"" + px(x) + "\" y=\"" + px(y + 16) + "\" text-anchor=\"middle\" class=\"tick\">" +
+      s += "<text x=\"" + px(x) + "\" y=\"" + px(y + 16) +
+           "\" text-anchor=\"middle\" class=\"tick\">" +
            html_escape(o.axis_format ? o.axis_format(v) : num(v)) + "</text>";
     }
   }
@@ -197,14 +198,18 @@ std::string hbar_svg(const std::string& title, const std::vector<Bar>& bars,
 
 std::string floorplan_svg(const Report& r, int max_chips) {
   const Floorplan& f = r.floorplan;
-  const int tile_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(f.tiles_per_core))));
+  const int tile_cols =
+      static_cast<int>(std::ceil(std::sqrt(static_cast<double>(f.tiles_per_core))));
   const int tile_rows = (f.tiles_per_core + tile_cols - 1) / tile_cols;
-  const int arr_cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(f.arrays_per_tile))));
+  const int arr_cols =
+      static_cast<int>(std::ceil(std::sqrt(static_cast<double>(f.arrays_per_tile))));
   const int arr_rows = (f.arrays_per_tile + arr_cols - 1) / arr_cols;
   const double gap = 2, tile_pad = 3, tile_gap = 5, core_pad = 6, core_gap = 18, chip_label = 22;
   const double max_width = 1100;
-  // The largest array square (up to 30 px) that fits the mesh into max_width.
-  double cell = 30;
+  // Array squares of 30 px on a small chip, smaller as the chip grows (a 512-array chip about
+  // 18 px), and then as small as it takes to fit the mesh into max_width.
+  double cell = std::floor(std::clamp(
+      400.0 / std::sqrt(static_cast<double>(int64_t{f.cores} * f.arrays_per_core())), 8.0, 30.0));
   const auto tile_w = [&](double c) { return arr_cols * c + (arr_cols - 1) * gap + 2 * tile_pad; };
   const auto tile_h = [&](double c) { return arr_rows * c + (arr_rows - 1) * gap + 2 * tile_pad; };
   const auto core_w = [&](double c) {
@@ -222,7 +227,8 @@ std::string floorplan_svg(const Report& r, int max_chips) {
   const double width = chip_w + 2, height = chips * (chip_h + chip_label + 12);
   std::string s = "<svg class=\"floorplan\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
                   px(width) + "\" height=\"" + px(height) + "\" viewBox=\"0 0 " + px(width) + " " +
-                  px(height) + "\" role=\"img\"><title>Floorplan: which layer occupies which "
+                  px(height) +
+                  "\" role=\"img\"><title>Floorplan: which layer occupies which "
                   "array</title>";
   const int64_t per_core = f.arrays_per_core();
   for (int chip = 0; chip < chips; ++chip) {
@@ -234,7 +240,8 @@ std::string floorplan_svg(const Report& r, int max_chips) {
     // Network links between neighbouring cores of the mesh (drawn under the cores).
     for (int c = 0; c < f.cores; ++c) {
       const int row = c / f.mesh_cols, col = c % f.mesh_cols;
-      const double cx = 1 + col * (cw + core_gap) + cw / 2, cy = gy + row * (ch + core_gap) + ch / 2;
+      const double cx = 1 + col * (cw + core_gap) + cw / 2,
+                   cy = gy + row * (ch + core_gap) + ch / 2;
       if (col + 1 < f.mesh_cols && c + 1 < f.cores)
         s += "<line x1=\"" + px(cx) + "\" y1=\"" + px(cy) + "\" x2=\"" + px(cx + cw + core_gap) +
              "\" y2=\"" + px(cy) + "\" class=\"link\"></line>";
@@ -254,8 +261,8 @@ std::string floorplan_svg(const Report& r, int max_chips) {
         s += "<rect x=\"" + px(tx) + "\" y=\"" + px(ty) + "\" width=\"" + px(tile_w(cell)) +
              "\" height=\"" + px(tile_h(cell)) + "\" rx=\"2\" class=\"tile\"></rect>";
         for (int a = 0; a < f.arrays_per_tile; ++a) {
-          const int64_t slot = (int64_t{chip} * f.cores + c) * per_core +
-                               int64_t{t} * f.arrays_per_tile + a;
+          const int64_t slot =
+              (int64_t{chip} * f.cores + c) * per_core + int64_t{t} * f.arrays_per_tile + a;
           const int layer = f.array_layer[static_cast<size_t>(slot)];
           const double ax = tx + tile_pad + (a % arr_cols) * (cell + gap);
           const double ay = ty + tile_pad + (a / arr_cols) * (cell + gap);
@@ -315,6 +322,7 @@ h2{font-size:16px;margin:2px 0 10px;color:#1f3a5a}
 .clbl{font-size:12px;color:#5a6775;text-transform:uppercase;letter-spacing:.04em}
 .cval{font-size:20px;font-weight:600;margin:3px 0}
 .csub{font-size:12px;color:#5a6775}
+svg.chart,svg.floorplan{max-width:100%;height:auto}
 svg text{font-size:12px;fill:#1d2329}
 svg .tick{fill:#5a6775;font-size:11px}
 svg .val{fill:#37424d}
@@ -344,12 +352,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -364,8 +383,8 @@ std::string report_html(const Report& r) {
   h += "<header><h1>" + html_escape(r.model) + " on " + html_escape(r.chip) + "</h1><p>" +
        html_escape(r.chip_description + (r.chip_description.empty() ? "" : " · ") +
                    std::to_string(r.technology_nm) + " nm · " + std::to_string(r.chips) +
-                   (r.chips == 1 ? " chip" : " chips") + " · activity from " +
-                   r.activity_source + " (" + std::to_string(r.activity_samples) + " samples)") +
+                   (r.chips == 1 ? " chip" : " chips") + " · activity from " + r.activity_source +
+                   " (" + std::to_string(r.activity_samples) + " samples)") +
        "</p></header><main>";
 
   // Summary cards.
@@ -411,9 +430,9 @@ std::string report_html(const Report& r) {
       for (int i = 0; i < kCostComponents; ++i) {
         const double v = l.energy.pj[static_cast<size_t>(i)];
         if (v > 0)
-          b.segments.push_back({v, kComponentColours[i],
-                                cost_component_name(static_cast<CostComponent>(i)) + ": " +
-                                    energy_str(v)});
+          b.segments.push_back(
+              {v, kComponentColours[i],
+               cost_component_name(static_cast<CostComponent>(i)) + ": " + energy_str(v)});
       }
       b.value_label = energy_str(l.energy_pj) + " (" + percent(l.energy_pj / total_pj) + ")";
       bars.push_back(std::move(b));
@@ -449,7 +468,8 @@ std::string report_html(const Report& r) {
         b.under = l.vector_ns;
         b.under_title = "vector unit, alongside: " + time_str(l.vector_ns);
       } else {
-        b.segments = {{l.vector_ns, colour, l.op + " on the vector unit: " + time_str(l.vector_ns)}};
+        b.segments = {
+            {l.vector_ns, colour, l.op + " on the vector unit: " + time_str(l.vector_ns)}};
       }
       busy.push_back(std::move(b));
       if (l.analog) {
@@ -464,20 +484,26 @@ std::string report_html(const Report& r) {
     o.axis_unit = "time";
     o.axis_format = time_str;
     std::string body = hbar_svg("Busy time per layer", busy, o) +
-                       para("Analog layers: the arrays' compute (colour) and buffer stalls (red), "
-                            "with the vector unit's fused work (bias, activation) done alongside "
-                            "(thin dark bar); a layer's stage takes the longer of the two. "
-                            "Digital nodes (grey): their vector-unit time.");
+                       para(
+                           "Analog layers: the arrays' compute (colour) and buffer stalls (red), "
+                           "with the vector unit's fused work (bias, activation) done alongside "
+                           "(thin dark bar); a layer's stage takes the longer of the two. "
+                           "Digital nodes (grey): their vector-unit time.");
     if (scheduled) {
       ChartOptions so = o;
       so.max = std::max(c.latency_ns, 1e-9);
       body += "<h2>Pipeline schedule of one inference</h2>" +
               hbar_svg("Pipeline schedule", schedule, so) +
-              para("Latency " + time_str(c.latency_ns) + ": the arrays' schedule above, then "
-                   "the layers' fused vector work (" + time_str(fused_ns) + " in all), the "
-                   "digital nodes (" + time_str(digital_ns) + ") and any chip links, as the "
-                   "cost model adds them; a new inference every " + time_str(c.interval_ns) +
-                   " in steady state.");
+              para("Latency " + time_str(c.latency_ns) +
+                   ": the arrays' schedule above, then "
+                   "the layers' fused vector work (" +
+                   time_str(fused_ns) +
+                   " in all), the "
+                   "digital nodes (" +
+                   time_str(digital_ns) +
+                   ") and any chip links, as the "
+                   "cost model adds them; a new inference every " +
+                   time_str(c.interval_ns) + " in steady state.");
     }
     h += section("Time per layer", body);
   }
@@ -485,9 +511,7 @@ std::string report_html(const Report& r) {
   // Floorplan and utilisation.
   {
     const int max_chips = 8;
-    std::string body;
-    if (r.floorplan.placed || !r.floorplan.array_layer.empty())
-      body += floorplan_svg(r, max_chips);
+    std::string body = floorplan_svg(r, max_chips);
     if (r.floorplan.chips > max_chips)
       body += para("The first " + std::to_string(max_chips) + " of " +
                    std::to_string(r.floorplan.chips) + " chips are drawn.");
@@ -497,17 +521,18 @@ std::string report_html(const Report& r) {
     body += "<div class=\"legend\">";
     for (size_t i = 0; i < r.cost.layers.size(); ++i)
       body += "<span class=\"item\">" + swatch(layer_colour(static_cast<int>(i))) +
-              html_escape(r.cost.layers[i].node) + " (" + std::to_string(arrays[i]) +
-              ")</span>";
+              html_escape(r.cost.layers[i].node) + " (" + std::to_string(arrays[i]) + ")</span>";
     body += "<span class=\"item\">" + swatch(kUnusedColour) + "unused</span></div>";
-    body += para("Each square is one array, coloured by the layer whose weights it holds "
-                 "(arrays per layer in brackets); lines are the on-chip network's links. The "
-                 "mapping places arrays on cores; their order inside a core is drawing order.");
+    body += para(
+        "Each square is one array, coloured by the layer whose weights it holds "
+        "(arrays per layer in brackets); lines join neighbouring cores. The "
+        "mapping places arrays on cores; their order inside a core is drawing order.");
     const std::vector<Bar> util = {
         bar("arrays used", {{c.array_utilisation, "#4e79a7", "arrays used"}},
             percent(c.array_utilisation) + " (" + std::to_string(r.arrays_used) + " of " +
                 std::to_string(r.arrays_available) + ")"),
-        bar("cells holding weights", {{c.weight_utilisation, "#59a14f", "cells of the used arrays"}},
+        bar("cells holding weights",
+            {{c.weight_utilisation, "#59a14f", "cells of the used arrays"}},
             percent(c.weight_utilisation) + " of the used arrays"),
         bar("arrays busy", {{c.busy_fraction, "#f28e2b", "steady-state busy fraction"}},
             percent(c.busy_fraction) + " of array-cycles")};
@@ -520,14 +545,18 @@ std::string report_html(const Report& r) {
   // Area.
   {
     const AreaBreakdown& a = c.area;
-    const std::vector<std::pair<std::string, double>> parts = {
-        {"arrays", a.arrays_um2},   {"ADCs", a.adcs_um2},       {"DACs", a.dacs_um2},
-        {"shift-add", a.shift_add_um2}, {"digital units", a.digital_um2},
-        {"buffers", a.buffers_um2}, {"routers", a.routers_um2}};
+    const std::vector<std::pair<std::string, double>> parts = {{"arrays", a.arrays_um2},
+                                                               {"ADCs", a.adcs_um2},
+                                                               {"DACs", a.dacs_um2},
+                                                               {"shift-add", a.shift_add_um2},
+                                                               {"digital units", a.digital_um2},
+                                                               {"buffers", a.buffers_um2},
+                                                               {"routers", a.routers_um2}};
     std::vector<Bar> bars;
     for (size_t i = 0; i < parts.size(); ++i) {
       const double mm2 = parts[i].second * 1e-6;
-      const std::string label = num(mm2) + " mm² (" + percent(parts[i].second / a.total_um2()) + ")";
+      const std::string label =
+          num(mm2) + " mm² (" + percent(parts[i].second / a.total_um2()) + ")";
       bars.push_back(bar(parts[i].first, {{mm2, kComponentColours[i], label}}, label));
     }
     h += section("Area of " + std::string(r.chips == 1 ? "the chip" : "the chips") + " (" +
@@ -550,20 +579,18 @@ std::string report_html(const Report& r) {
     std::string verdicts;
     for (const BaselineComparison& b : r.baselines) {
       const DigitalBaseline& d = b.digital;
-      bars.push_back(
-          bar("digital NPU, " + std::to_string(d.technology_nm) + " nm",
-              {{d.mac_energy_pj, kMacColour, "MACs: " + energy_str(d.mac_energy_pj)},
-               {d.sram_energy_pj, kSramColour, "SRAM: " + energy_str(d.sram_energy_pj)},
-               {d.dram_energy_pj, kDramColour, "DRAM: " + energy_str(d.dram_energy_pj)}},
-              energy_str(d.energy_pj())));
-      verdicts += para(b.verdict + " (" + energy_str(b.analog_pj) + " vs " +
-                           energy_str(d.energy_pj()) + ").",
-                       "verdict");
+      bars.push_back(bar("digital NPU, " + std::to_string(d.technology_nm) + " nm",
+                         {{d.mac_energy_pj, kMacColour, "MACs: " + energy_str(d.mac_energy_pj)},
+                          {d.sram_energy_pj, kSramColour, "SRAM: " + energy_str(d.sram_energy_pj)},
+                          {d.dram_energy_pj, kDramColour, "DRAM: " + energy_str(d.dram_energy_pj)}},
+                         energy_str(d.energy_pj())));
+      verdicts += para(
+          b.verdict + " (" + energy_str(b.analog_pj) + " vs " + energy_str(d.energy_pj()) + ").",
+          "verdict");
     }
-    const std::string legend = "<div class=\"legend\"><span class=\"item\">" +
-                               swatch(kMacColour) + "digital MACs</span><span class=\"item\">" +
-                               swatch(kSramColour) + "SRAM</span><span class=\"item\">" +
-                               swatch(kDramColour) +
+    const std::string legend = "<div class=\"legend\"><span class=\"item\">" + swatch(kMacColour) +
+                               "digital MACs</span><span class=\"item\">" + swatch(kSramColour) +
+                               "SRAM</span><span class=\"item\">" + swatch(kDramColour) +
                                "DRAM</span><span class=\"item\">analog: colours of the energy "
                                "components</span></div>";
     h += section("Analog vs digital baseline (energy per inference)",
@@ -574,9 +601,10 @@ std::string report_html(const Report& r) {
 
   // Per-layer table.
   {
-    std::string t = "<table><tr><th class=\"l\">layer</th><th class=\"l\">op</th><th>arrays used</th>"
-                    "<th>energy</th><th>share</th><th>array time</th><th>stalls</th><th>vector unit</th>"
-                    "<th>stage time</th></tr>";
+    std::string t =
+        "<table><tr><th class=\"l\">layer</th><th class=\"l\">op</th><th>arrays used</th>"
+        "<th>energy</th><th>share</th><th>array time</th><th>stalls</th><th>vector unit</th>"
+        "<th>stage time</th></tr>";
     for (const ReportLayer& l : r.layers)
       t += "<tr><td class=\"l\">" + html_escape(l.node) + "</td><td class=\"l\">" +
            html_escape(l.op) + "</td><td>" + (l.analog ? std::to_string(l.arrays) : "-") +

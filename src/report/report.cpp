@@ -55,8 +55,8 @@ std::vector<ReportLayer> layer_rows(const Graph& graph, const Mapping& mapping,
     r.index = static_cast<int>(i);
     // DigitalCost keeps one total: its lane-ops are priced as price() prices them, the rest is
     // the node's buffer traffic.
-    const double lane_pj = static_cast<double>(e.lane_ops) * chip.core.digital.op_energy_pj *
-                           chip.cost.scale.digital;
+    const double lane_pj =
+        static_cast<double>(e.lane_ops) * chip.core.digital.op_energy_pj * chip.cost.scale.digital;
     r.energy[CostComponent::digital] = std::min(lane_pj, c.energy_pj);
     r.energy[CostComponent::buffer] = c.energy_pj - r.energy[CostComponent::digital];
     r.energy_pj = c.energy_pj;
@@ -71,7 +71,8 @@ std::vector<ReportLayer> layer_rows(const Graph& graph, const Mapping& mapping,
   return out;
 }
 
-Floorplan make_floorplan(const ChipSpec& chip, const Mapping& mapping, std::vector<std::string>& notes) {
+Floorplan make_floorplan(const ChipSpec& chip, const Mapping& mapping,
+                         std::vector<std::string>& notes) {
   Floorplan f;
   f.chips = std::max(mapping.chips, 1);
   f.cores = std::max(chip.cores, 1);
@@ -174,7 +175,8 @@ std::string baseline_verdict(double ratio, int technology_nm) {
   if (!(ratio > 0) || !std::isfinite(ratio))
     return "no comparison with " + at + ": one of the two energies is zero";
   char buf[32];
-  if (std::fabs(ratio - 1) <= 0.01) return "analog uses about the same energy per inference as " + at;
+  if (std::fabs(ratio - 1) <= 0.01)
+    return "analog uses about the same energy per inference as " + at;
   std::snprintf(buf, sizeof buf, "%.3gx", ratio > 1 ? ratio : 1 / ratio);
   return std::string("analog uses ") + buf + (ratio > 1 ? " more" : " less") +
          " energy per inference than " + at;
@@ -197,13 +199,14 @@ Report make_report(const Program& program, const std::vector<TensorMap>& inputs,
   r.activity_source = options.activity_source;
   r.activity_samples = static_cast<int64_t>(inputs.size());
 
-  const std::vector<LayerActivity> activity = measure_activity(
-      program.graph, program.mapping, program.quant, chip, inputs);
+  const std::vector<LayerActivity> activity =
+      measure_activity(program.graph, program.mapping, program.quant, chip, inputs);
   r.cost = price(program.graph, program.mapping, chip, activity);
   r.notes = r.cost.notes;
   if (inputs.empty())
-    r.notes.push_back("no activity inputs: every layer priced at the reference activities "
-                      "(input bits 50% ones, column current 25% of full scale)");
+    r.notes.push_back(
+        "no activity inputs: every layer priced at the reference activities "
+        "(input bits 50% ones, column current 25% of full scale)");
 
   r.rate = options.rate;
   if (!(options.rate >= 0) || !std::isfinite(options.rate) ||
@@ -232,9 +235,10 @@ Report make_report(const Program& program, const std::vector<TensorMap>& inputs,
     b.verdict = baseline_verdict(b.ratio, nm);
     r.baselines.push_back(std::move(b));
   }
-  r.notes.push_back("the digital baseline counts MACs, SRAM and DRAM traffic only (no leakage, "
-                    "no activation functions); the analog energy includes leakage over the "
-                    "inference's latency");
+  r.notes.push_back(
+      "the digital baseline counts MACs, SRAM and DRAM traffic only (no leakage, "
+      "no activation functions); the analog energy includes leakage over the "
+      "inference's latency");
 
   r.floorplan = make_floorplan(chip, program.mapping, r.notes);
   return r;
@@ -271,10 +275,10 @@ std::string report_json(const Report& r) {
   jc["effective_tops"] = c.effective_tops;
   jc["tops_per_w"] = c.tops_per_w;
   jc["tops_per_mm2"] = c.tops_per_mm2;
-  jc["area_um2"] = {{"arrays", c.area.arrays_um2},     {"adcs", c.area.adcs_um2},
-                    {"dacs", c.area.dacs_um2},         {"shift_add", c.area.shift_add_um2},
-                    {"digital", c.area.digital_um2},   {"buffers", c.area.buffers_um2},
-                    {"routers", c.area.routers_um2},   {"total", c.area.total_um2()}};
+  jc["area_um2"] = {{"arrays", c.area.arrays_um2},   {"adcs", c.area.adcs_um2},
+                    {"dacs", c.area.dacs_um2},       {"shift_add", c.area.shift_add_um2},
+                    {"digital", c.area.digital_um2}, {"buffers", c.area.buffers_um2},
+                    {"routers", c.area.routers_um2}, {"total", c.area.total_um2()}};
   jc["weight_utilisation"] = c.weight_utilisation;
   jc["array_utilisation"] = c.array_utilisation;
   jc["busy_fraction"] = c.busy_fraction;
@@ -304,8 +308,10 @@ std::string report_json(const Report& r) {
   jc["digital"] = nlohmann::json::array();
   for (size_t i = 0; i < c.digital.size(); ++i) {
     const DigitalCost& d = c.digital[i];
-    nlohmann::json jd = {{"node", d.node},         {"op", d.op},
-                         {"unit", d.unit},         {"energy_pj", d.energy_pj},
+    nlohmann::json jd = {{"node", d.node},
+                         {"op", d.op},
+                         {"unit", d.unit},
+                         {"energy_pj", d.energy_pj},
                          {"time_ns", d.time_ns}};
     if (i < c.events.digital.size()) {
       const DigitalEvents& e = c.events.digital[i];

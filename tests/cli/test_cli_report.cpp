@@ -4,7 +4,6 @@
 // no file behind, and the --html page rendered by a real headless browser (Debian's chromium;
 // skipped when it is not installed) into a screenshot of the page.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -71,18 +70,33 @@ TEST(CliReport, SummaryOfDsCnnOnEdgeVoice) {
   Result r = run_acim("report " + prog.string());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  expect_has(r.out, {"chip         edge-voice (22 nm", "37 used / 48 available",
-                     "activity     calibration set, 8 samples", "latency ", "inferences/s",
-                     "energy/inference   ", " µJ", "at 50 inferences/s (20 µW leakage)",
-                     "TOPS/W", "TOPS/mm²", "energy per inference by component:", "adc",
-                     "top 8 of 12 layers by energy:", "ds1.dw", "area:", "ADCs",
-                     "digital baseline", "digital NPU", "22 nm", "5 nm",
-                     "than a digital NPU at 22 nm", "than a digital NPU at 5 nm"});
+  expect_has(r.out, {"chip         edge-voice (22 nm",
+                     "37 used / 48 available",
+                     "activity     calibration set, 8 samples",
+                     "latency ",
+                     "inferences/s",
+                     "energy/inference   ",
+                     " µJ",
+                     "at 50 inferences/s (20 µW leakage)",
+                     "TOPS/W",
+                     "TOPS/mm²",
+                     "energy per inference by component:",
+                     "adc",
+                     "top 8 of 12 layers by energy:",
+                     "ds1.dw",
+                     "area:",
+                     "ADCs",
+                     "digital baseline",
+                     "digital NPU",
+                     "22 nm",
+                     "5 nm",
+                     "than a digital NPU at 22 nm",
+                     "than a digital NPU at 5 nm"});
   // The ratio is stated in one direction or the other, never both for one node.
-  const bool more = r.out.find("more energy per inference than a digital NPU at 22 nm") !=
-                    std::string::npos;
-  const bool less = r.out.find("less energy per inference than a digital NPU at 22 nm") !=
-                    std::string::npos;
+  const bool more =
+      r.out.find("more energy per inference than a digital NPU at 22 nm") != std::string::npos;
+  const bool less =
+      r.out.find("less energy per inference than a digital NPU at 22 nm") != std::string::npos;
   EXPECT_NE(more, less) << r.out;
 }
 
@@ -118,8 +132,10 @@ TEST(CliReport, OnnxWithChipAndInputsAndAdcModel) {
   acim::RandomStream(5, {0xAE}).normal(t.data<float>(), static_cast<size_t>(t.numel()));
   const fs::path x = dir / "x.npy";
   acim::save_npy(x, t);
-  Result r = run_acim("report zoo/kws/ds_cnn_s.onnx --chip edge-voice --adc-model walden --json "
-                      "--inputs " + x.string() + " " + x.string());
+  Result r = run_acim(
+      "report zoo/kws/ds_cnn_s.onnx --chip edge-voice --adc-model walden --json "
+      "--inputs " +
+      x.string() + " " + x.string());
   ASSERT_EQ(r.status, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["activity"]["source"], "--inputs");
@@ -140,9 +156,9 @@ TEST(CliReport, ErrorsAreOneLineAndWriteNothing) {
       run_acim("report " + prog.string() + " --adc-model nonsense --html " + html.string()),
       {"cost.adc_model"});
   EXPECT_FALSE(fs::exists(html));
-  expect_one_line_error(run_acim("report " + prog.string() + " --html " +
-                                 (dir / "no_such_dir" / "r.html").string()),
-                        {"no_such_dir", "cannot write"});
+  expect_one_line_error(
+      run_acim("report " + prog.string() + " --html " + (dir / "no_such_dir" / "r.html").string()),
+      {"no_such_dir", "cannot write"});
 }
 
 TEST(CliReport, HtmlRendersInHeadlessChromium) {
@@ -167,12 +183,13 @@ TEST(CliReport, HtmlRendersInHeadlessChromium) {
   const fs::path png = dir / "report.png";
   const std::string cmd = "timeout 120 '" + chromium +
                           "' --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                          "--screenshot='" + png.string() + "' --window-size=1280,2000 'file://" +
+                          "--screenshot='" +
+                          png.string() + "' --window-size=1280,2000 'file://" +
                           fs::absolute(html).string() + "' > '" + (dir / "chromium.log").string() +
                           "' 2>&1";
   const int status = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << cmd << "\n" << slurp_file(dir / "chromium.log");
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << "\n"
+                                                             << slurp_file(dir / "chromium.log");
   const std::string bytes = slurp_file(png);
   ASSERT_GE(bytes.size(), 24u) << "no screenshot: " << slurp_file(dir / "chromium.log");
   EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));

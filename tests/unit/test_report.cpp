@@ -93,8 +93,7 @@ std::string tag_balance_error(const std::string& text) {
       if (open.empty() || open.back() != name)
         return "</" + name + "> closes <" + (open.empty() ? "nothing" : open.back()) + ">";
       open.pop_back();
-    } else if (!self_closing &&
-               std::find(kVoid.begin(), kVoid.end(), name) == kVoid.end()) {
+    } else if (!self_closing && std::find(kVoid.begin(), kVoid.end(), name) == kVoid.end()) {
       open.push_back(name);
     }
   }
@@ -149,9 +148,9 @@ TEST(ReportModel, LayerRowsAddUpAndRankByEnergy) {
     rows += l.energy_pj;
   }
   const EnergyBreakdown& e = r.cost.energy;
-  EXPECT_NEAR(rows + e[CostComponent::noc] + e[CostComponent::chip_link] +
-                  e[CostComponent::leakage],
-              r.cost.energy_pj(), 1e-9 * r.cost.energy_pj());
+  EXPECT_NEAR(
+      rows + e[CostComponent::noc] + e[CostComponent::chip_link] + e[CostComponent::leakage],
+      r.cost.energy_pj(), 1e-9 * r.cost.energy_pj());
   // Graph order: the first convolution first, the classifier's Gemm after every conv.
   EXPECT_EQ(r.layers.front().node, r.cost.layers.front().node);
   ASSERT_EQ(r.by_energy.size(), r.layers.size());

@@ -68,6 +68,11 @@ std::string time_str(double ns) {
   return num(ns) + " ns";
 }
 
+// Power in µW below a milliwatt, else in mW.
+std::string power(double uw) {
+  return uw < 1000 ? num(uw) + " µW" : num(uw * 1e-3) + " mW";
+}
+
 Program program_of(const ReportArgs& o) {
   if (is_program_file(o.model)) {
     if (!o.chip.empty())
@@ -107,16 +112,15 @@ void print_summary(const Report& r) {
             << "), " << r.chips << (r.chips == 1 ? " chip" : " chips") << "\n";
   std::cout << "utilisation  " << pct(c.weight_utilisation) << " of the used arrays' cells hold "
             << "weights; arrays busy " << pct(c.busy_fraction) << " of the time\n";
-  std::cout << "activity     " << r.activity_source << ", " << r.activity_samples
-            << " samples\n\n";
+  std::cout << "activity     " << r.activity_source << ", " << r.activity_samples << " samples\n\n";
 
   std::cout << "latency            " << time_str(c.latency_ns) << "\n";
   std::cout << "throughput         " << si(c.inferences_per_s) << " inferences/s (one every "
             << time_str(c.interval_ns) << ")\n";
   std::cout << "energy/inference   " << uj(total) << " (" << uj(c.dynamic_energy_pj())
             << " dynamic)\n";
-  std::cout << "average power      " << num(r.average_power_uw) << " µW at " << num(r.rate)
-            << " inferences/s (" << num(c.leakage_uw) << " µW leakage)\n";
+  std::cout << "average power      " << power(r.average_power_uw) << " at " << num(r.rate)
+            << " inferences/s (" << power(c.leakage_uw) << " leakage)\n";
   std::cout << "peak TOPS          " << num(c.peak_tops) << "\n";
   std::cout << "effective TOPS     " << num(c.effective_tops) << " (" << with_commas(c.macs)
             << " MACs per inference)\n";
@@ -136,7 +140,7 @@ void print_summary(const Report& r) {
 
   const size_t top = std::min<size_t>(r.by_energy.size(), 8);
   std::cout << "\ntop " << top << " of " << r.layers.size() << " layers by energy:\n";
-  Table l({"layer", "op", "energy", "share", "busy time", "arrays"},
+  Table l({"layer", "op", "energy", "share", "stage time", "arrays"},
           {false, false, true, true, true, true});
   for (size_t k = 0; k < top; ++k) {
     const ReportLayer& x = r.layers[static_cast<size_t>(r.by_energy[k])];
@@ -148,10 +152,13 @@ void print_summary(const Report& r) {
   std::cout << "\narea:\n";
   const AreaBreakdown& a = c.area;
   Table at({"part", "mm²", "share"}, {false, true, true});
-  const std::pair<const char*, double> parts[] = {
-      {"arrays", a.arrays_um2},       {"ADCs", a.adcs_um2},          {"DACs", a.dacs_um2},
-      {"shift-add", a.shift_add_um2}, {"digital units", a.digital_um2}, {"buffers", a.buffers_um2},
-      {"routers", a.routers_um2}};
+  const std::pair<const char*, double> parts[] = {{"arrays", a.arrays_um2},
+                                                  {"ADCs", a.adcs_um2},
+                                                  {"DACs", a.dacs_um2},
+                                                  {"shift-add", a.shift_add_um2},
+                                                  {"digital units", a.digital_um2},
+                                                  {"buffers", a.buffers_um2},
+                                                  {"routers", a.routers_um2}};
   for (const auto& [name, um2] : parts) at.add({name, num(um2 * 1e-6), pct(um2 / a.total_um2())});
   std::cout << at.str();
 
@@ -190,9 +197,10 @@ int run_report(const ReportArgs& o) {
 
 void add_report_command(CLI::App& app, Action& action) {
   auto opt = std::make_shared<ReportArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "report", "What one inference costs on the chip: energy, power, time, area, and the "
-                "digital baseline (terminal, --json, --html)");
+  CLI::App* cmd =
+      app.add_subcommand("report",
+                         "What one inference costs on the chip: energy, power, time, area, and the "
+                         "digital baseline (terminal, --json, --html)");
   cmd->add_option("PROGRAM", opt->model, "Compiled program (.acim), or an ONNX model with --chip")
       ->required();
   cmd->add_option("--chip", opt->chip, "Compile an ONNX model for this chip (preset or file)");
