@@ -2,13 +2,14 @@
 // (what scripts/bench_compile.sh reads): the import (load_onnx), the default passes, the
 // mapping (map_graph: tiling, replication, chip split, placement, schedule) and, with
 // --program, the whole compile_program (passes, mapping and quantisation with its calibration
-// runs on the reference executor) on a fresh import. Each is the median of --runs runs.
+// runs on the reference executor) on a fresh import, and with --price the cost model's pricing of
+// the compiled Program (count_events + price at the reference activities; issue goal: < 100 ms
+// for a ResNet-50-sized Program on one core). Each is the median of --runs runs.
 //
 //   acim_bench_compile MODEL.onnx --chip NAME|FILE [--chips N|auto] [--runs K] [--program]
-//                      [--threads T]
+//                      [--price] [--threads T]
 //
-// The calibration inputs of --program are N(0, 1) float inputs from acim::RandomStream, and
-// zeros for integer inputs (token ids), so that models with int64 inputs compile too.
+// Calibration uses compile_program's own random inputs (float N(0, 1), token ids uniform).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -18,12 +19,12 @@
 #include <vector>
 
 #include "acim/chip.hpp"
+#include "acim/cost.hpp"
 #include "acim/error.hpp"
 #include "acim/mapping.hpp"
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
 #include "acim/program.hpp"
-#include "acim/rng.hpp"
 #include "acim/threads.hpp"
 
 namespace {
@@ -40,26 +41,6 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// `samples` input sets in the graph's declared shapes (unknown dims = 1).
-std::vector<acim::TensorMap> calibration_inputs(const acim::Graph& g, int samples) {
-  std::vector<acim::TensorMap> out;
-  for (int s = 0; s < samples; ++s) {
-    acim::TensorMap m;
-    for (size_t k = 0; k < g.inputs.size(); ++k) {
-      const acim::ValueInfo& in = g.inputs[k];
-      acim::Shape shape = in.shape;
-      for (int64_t& d : shape) d = d > 0 ? d : 1;
-      acim::Tensor t(in.dtype, shape);  // zero-filled
-      if (in.dtype == acim::DType::f32)
-        acim::RandomStream(0, {static_cast<uint64_t>(s), k})
-            .normal(t.data<float>(), static_cast<size_t>(t.numel()));
-      m[in.name] = std::move(t);
-    }
-    out.push_back(std::move(m));
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,12 +48,14 @@ int main(int argc, char** argv) {
   std::string model, chip_name, chips;
   int runs = 5;
   bool program = false;
+  bool price = false;
   int threads = 0;
   app.add_option("model", model, "ONNX model")->required();
   app.add_option("--chip", chip_name, "chip preset or TOML file")->required();
   app.add_option("--chips", chips, "chip count or 'auto' (default: one chip)");
   app.add_option("--runs", runs, "timed runs of each step (median)")->check(CLI::Range(1, 1000));
   app.add_flag("--program", program, "also time compile_program (with calibration)");
+  app.add_flag("--price", price, "also time the cost model's pricing of the compiled Program");
   app.add_option("--threads", threads, "CPU threads for the kernels (default: all cores)");
   CLI11_PARSE(app, argc, argv);
   acim::set_num_threads(threads);
@@ -85,7 +68,7 @@ int main(int argc, char** argv) {
     else if (!chips.empty())
       mo.chips = std::stoi(chips);
 
-    std::vector<double> t_import, t_passes, t_map, t_program;
+    std::vector<double> t_import, t_passes, t_map, t_program, t_price;
     acim::Graph imported;
     acim::Mapping m;
     for (int r = 0; r < runs; ++r) {
@@ -100,14 +83,23 @@ int main(int argc, char** argv) {
       m = acim::map_graph(g, chip, mo);
       t_map.push_back(seconds_since(t0));
     }
+    acim::CompileOptions co;
+    co.mapping = mo;
     if (program) {
-      acim::CompileOptions co;
-      co.mapping = mo;
-      co.calibration_inputs = calibration_inputs(imported, co.random_calibration);
       for (int r = 0; r < runs; ++r) {
         auto t0 = Clock::now();
         acim::Program p = acim::compile_program(acim::load_onnx(model), chip, co);
         t_program.push_back(seconds_since(t0));
+      }
+    }
+    double energy_pj = 0;
+    if (price) {
+      co.random_calibration = 0;  // pricing at the reference activities needs no calibration
+      const acim::Program p = acim::compile_program(imported, chip, co);
+      for (int r = 0; r < runs; ++r) {
+        auto t0 = Clock::now();
+        energy_pj = acim::price(p).energy_pj();
+        t_price.push_back(seconds_since(t0));
       }
     }
     nlohmann::json j;
@@ -127,6 +119,10 @@ int main(int argc, char** argv) {
     j["passes_s"] = median(t_passes);
     j["map_s"] = median(t_map);
     if (program) j["program_s"] = median(t_program);
+    if (price) {
+      j["price_s"] = median(t_price);
+      j["energy_pj"] = energy_pj;
+    }
     std::cout << j.dump() << "\n";
   } catch (const acim::Error& e) {
     std::cerr << "acim_bench_compile: " << e.what() << "\n";

@@ -113,8 +113,11 @@ bool lower_node(const Graph& g, const Node& n, int64_t rows, int64_t cols, Layer
     int64_t dirs = w->shape()[0];
     add_matrix(l, {"W", w->shape()[2], w->shape()[1], dirs}, rows, cols);
     add_matrix(l, {"R", r->shape()[2], r->shape()[1], dirs}, rows, cols);
-    int64_t steps = (*x)[0] > 0 ? (*x)[0] : 1;
-    int64_t batch = x->size() > 1 && (*x)[1] > 0 ? (*x)[1] : 1;
+    // X is [seq, batch, input], or [batch, seq, input] with layout = 1.
+    const size_t seq_dim = n.attr_int("layout", 0) == 1 ? 1 : 0;
+    auto dim = [&](size_t d) { return x->size() > d && (*x)[d] > 0 ? (*x)[d] : 1; };
+    int64_t steps = dim(seq_dim);
+    int64_t batch = dim(1 - seq_dim);
     l.mvms = steps * batch;
     // W and R outputs are added per gate output, plus each matrix's own row blocks.
     int64_t gate_outputs = w->shape()[1] * dirs;

@@ -18,8 +18,7 @@ std::string slurp_file(const fs::path& path) {
 
 Result run_acim(const std::string& args) {
   static int counter = 0;
-  fs::path dir = fs::temp_directory_path() / ("acim_cli_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  static const TempDir dir("test");  // removed at exit
   fs::path out = dir / ("out" + std::to_string(counter));
   fs::path err = dir / ("err" + std::to_string(counter++));
   std::string cmd = "cd " + std::string(ACIM_SOURCE_DIR) + " && " + std::string(ACIM_BIN) + " " +
@@ -29,6 +28,8 @@ Result run_acim(const std::string& args) {
   if (WIFEXITED(raw)) r.status = WEXITSTATUS(raw);
   r.out = slurp_file(out);
   r.err = slurp_file(err);
+  fs::remove(out);
+  fs::remove(err);
   return r;
 }
 
@@ -47,10 +48,15 @@ void expect_has(const std::string& text, const std::vector<std::string>& must_co
     EXPECT_NE(text.find(s), std::string::npos) << "missing '" << s << "' in:\n" << text;
 }
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("acim_cli_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
+TempDir::TempDir(const std::string& name)
+    : path_(fs::temp_directory_path() / ("acim_cli_" + name + "_" + std::to_string(::getpid()))) {
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
 }
 
 }  // namespace acim::cli_test

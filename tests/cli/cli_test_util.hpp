@@ -27,7 +27,21 @@ void expect_one_line_error(const Result& r, const std::vector<std::string>& must
 // Each of `must_contain` appears in `text`.
 void expect_has(const std::string& text, const std::vector<std::string>& must_contain);
 
-// An empty temporary folder unique to this process and `name` (removed first if present).
-std::filesystem::path fresh_dir(const std::string& name);
+// An empty temporary folder unique to this process and `name` (removed first if present),
+// removed with its contents when the TempDir goes out of scope — also when a test fails.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  operator const std::filesystem::path&() const { return path_; }  // NOLINT: reads as a path
+  std::filesystem::path operator/(const std::string& child) const { return path_ / child; }
+  std::string string() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace acim::cli_test

@@ -79,7 +79,7 @@ TEST(Cli, InfoDumpAfterPrintsTheGraphAfterThatPass) {
 }
 
 TEST(Cli, RunWritesOutputsEqualToTheLibrary) {
-  fs::path dir = fresh_dir("run");
+  const TempDir dir("run");
   Result r = run_acim("run " + kDsCnn + " --input input=" + kSrc + "/examples/kws_input.npy --output-dir " +
                   dir.string());
   ASSERT_EQ(r.status, 0) << r.err;
@@ -94,7 +94,6 @@ TEST(Cli, RunWritesOutputsEqualToTheLibrary) {
     for (int64_t i = 0; i < w.numel(); ++i)
       EXPECT_NEAR(got.data<float>()[i], w.data<float>()[i], 1e-4 * (1 + std::abs(w.data<float>()[i])));
   }
-  fs::remove_all(dir);
 }
 
 TEST(Cli, RunJsonHasShapesAndValues) {
@@ -111,18 +110,17 @@ TEST(Cli, RunJsonHasShapesAndValues) {
 }
 
 TEST(Cli, OutputNamesNeverEscapeTheOutputFolder) {
-  fs::path dir = fresh_dir("escape");
+  const TempDir dir("escape");
   Result r = run_acim("run " + kData + "two_inputs.onnx -i x=" + kData + "x23.npy -i z=" + kData +
                   "z23.npy -o " + dir.string());
   ASSERT_EQ(r.status, 0) << r.err;
   int files = 0;
-  for (const auto& e : fs::directory_iterator(dir)) {
+  for (const auto& e : fs::directory_iterator(dir.path())) {
     ++files;
     EXPECT_EQ(e.path().extension(), ".npy");
   }
   EXPECT_EQ(files, 1);
-  EXPECT_FALSE(fs::exists(dir.parent_path().parent_path() / "evil.npy"));
-  fs::remove_all(dir);
+  EXPECT_FALSE(fs::exists(dir.path().parent_path().parent_path() / "evil.npy"));
 }
 
 TEST(Cli, MissingModelFile) {
@@ -130,8 +128,7 @@ TEST(Cli, MissingModelFile) {
 }
 
 TEST(Cli, TruncatedModelFile) {
-  fs::path dir = fresh_dir("trunc");
-  fs::create_directories(dir);
+  const TempDir dir("trunc");
   fs::path p = dir / "truncated.onnx";
   {
     std::ifstream in(kDsCnn, std::ios::binary);
@@ -140,16 +137,13 @@ TEST(Cli, TruncatedModelFile) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   }
   expect_one_line_error(run_acim("info " + p.string()), {"truncated.onnx"});
-  fs::remove_all(dir);
 }
 
 TEST(Cli, NotAnOnnxFile) {
-  fs::path dir = fresh_dir("garbage");
-  fs::create_directories(dir);
+  const TempDir dir("garbage");
   fs::path p = dir / "garbage.onnx";
   std::ofstream(p, std::ios::binary) << std::string(4096, '\0').replace(0, 64, "this is not a model");
   expect_one_line_error(run_acim("info " + p.string()), {"garbage.onnx"});
-  fs::remove_all(dir);
 }
 
 TEST(Cli, UnsupportedOpsAreListedAllAtOnce) {
@@ -182,8 +176,7 @@ TEST(Cli, MissingNpyFile) {
 TEST(Cli, HugeDeclaredTensorIsRefusedUpFront) {
   // A .npy whose header declares 100000 x 100000 float32 (40 GB) but holds no data: refused by
   // the tensor size limit before any allocation, not an out-of-memory kill.
-  fs::path dir = fresh_dir("huge");
-  fs::create_directories(dir);
+  const TempDir dir("huge");
   fs::path p = dir / "huge.npy";
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }";
   header.append(64 - (10 + header.size() + 1) % 64, ' ');
@@ -194,7 +187,6 @@ TEST(Cli, HugeDeclaredTensorIsRefusedUpFront) {
   std::ofstream(p, std::ios::binary) << bytes << header;
   Result r = run_acim("--max-tensor-mb 1024 run " + kDsCnn + " -i " + p.string());
   expect_one_line_error(r, {"huge.npy", "[100000,100000]", "limit"});
-  fs::remove_all(dir);
 }
 
 TEST(Cli, OpsListsSupportedOps) {

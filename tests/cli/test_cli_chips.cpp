@@ -72,8 +72,7 @@ TEST(CliChips, CheckAPresetByName) {
 }
 
 TEST(CliChips, CheckTheShownTextOfEveryPreset) {
-  fs::path dir = fs::temp_directory_path() / ("acim_cli_chips_show_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const TempDir dir("chips_show");
   for (const char* name :
        {"edge-voice", "edge-vision", "neurram", "hermes", "mythic-like", "sram-charge-macro"}) {
     SCOPED_TRACE(name);
@@ -84,7 +83,6 @@ TEST(CliChips, CheckTheShownTextOfEveryPreset) {
     Result r = run_acim("chips check " + p.string());
     EXPECT_EQ(r.status, 0) << r.err;
   }
-  fs::remove_all(dir);
 }
 
 TEST(CliChips, CheckBadFilesGiveOneLineWithFileLineAndKey) {

@@ -105,13 +105,6 @@ fs::path write_kws_batch(const fs::path& dir, int64_t n) {
   return p;
 }
 
-// fresh_dir, created.
-fs::path new_dir(const std::string& name) {
-  const fs::path d = fresh_dir(name);
-  fs::create_directories(d);
-  return d;
-}
-
 size_t files_in(const fs::path& dir) {
   return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
 }
@@ -119,7 +112,7 @@ size_t files_in(const fs::path& dir) {
 }  // namespace
 
 TEST(CliCompile, OutputFileLoadsBackWithItsCalibration) {
-  const fs::path dir = new_dir("compile_out");
+  const TempDir dir("compile_out");
   const fs::path calib = write_kws_batch(dir, 3);
   const fs::path out = dir / "kws.acim";
   Result r = run_acim("compile zoo/kws/ds_cnn_s.onnx --chip edge-voice -o " + out.string() +
@@ -150,7 +143,7 @@ TEST(CliCompile, OutputFileLoadsBackWithItsCalibration) {
 }
 
 TEST(CliCompile, JsonHasQuantisationNetworkAndSchedule) {
-  const fs::path dir = new_dir("compile_json");
+  const TempDir dir("compile_json");
   const fs::path out = dir / "mlp.acim";
   Result r = run_acim("compile zoo/mlp/mlp_mnist.onnx --chip edge-vision --seed 3 --json -o " +
                       out.string());
@@ -176,7 +169,7 @@ TEST(CliCompile, JsonHasQuantisationNetworkAndSchedule) {
 }
 
 TEST(CliCompile, WithoutOutputNothingIsWritten) {
-  const fs::path dir = new_dir("compile_none");
+  const TempDir dir("compile_none");
   const fs::path calib = write_kws_batch(dir, 1);
   Result r =
       run_acim("compile zoo/kws/ds_cnn_s.onnx --chip edge-voice --calibrate " + calib.string());
@@ -202,7 +195,7 @@ TEST(CliCompile, SeveralInputsTakeNameEqualsFile) {
 }
 
 TEST(CliCompile, BadCalibrationFileIsAnErrorAndWritesNothing) {
-  const fs::path dir = new_dir("compile_badcal");
+  const TempDir dir("compile_badcal");
   const fs::path out = dir / "kws.acim";
   Result missing = run_acim("compile zoo/kws/ds_cnn_s.onnx --chip edge-voice -o " + out.string() +
                             " --calibrate " + (dir / "nope.npy").string());
@@ -226,7 +219,7 @@ TEST(CliCompile, BadCalibrationFileIsAnErrorAndWritesNothing) {
 }
 
 TEST(CliCompile, UnwritableOutputIsAnErrorAndLeavesNothing) {
-  const fs::path dir = new_dir("compile_badout");
+  const TempDir dir("compile_badout");
   Result r = run_acim("compile zoo/mlp/mlp_mnist.onnx --chip edge-vision -o " +
                       (dir / "missing" / "mlp.acim").string());
   expect_one_line_error(r, {"missing/mlp.acim", "cannot write"});

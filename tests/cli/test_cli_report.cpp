@@ -22,12 +22,6 @@ using namespace acim::cli_test;
 
 namespace {
 
-fs::path new_dir(const std::string& name) {
-  const fs::path d = fresh_dir(name);
-  fs::create_directories(d);
-  return d;
-}
-
 // DS-CNN compiled for edge-voice into `dir` (two random calibration samples kept).
 fs::path ds_cnn_program(const fs::path& dir) {
   const fs::path out = dir / "kws.acim";
@@ -65,7 +59,7 @@ uint32_t be32(const std::string& s, size_t at) {
 }  // namespace
 
 TEST(CliReport, SummaryOfDsCnnOnEdgeVoice) {
-  const fs::path dir = new_dir("report_summary");
+  const TempDir dir("report_summary");
   const fs::path prog = ds_cnn_program(dir);
   Result r = run_acim("report " + prog.string());
   ASSERT_EQ(r.status, 0) << r.err;
@@ -101,7 +95,7 @@ TEST(CliReport, SummaryOfDsCnnOnEdgeVoice) {
 }
 
 TEST(CliReport, JsonHasTheSameNumbersAndTheRate) {
-  const fs::path dir = new_dir("report_json");
+  const TempDir dir("report_json");
   const fs::path prog = ds_cnn_program(dir);
   Result r = run_acim("report " + prog.string() + " --json --rate 10");
   ASSERT_EQ(r.status, 0) << r.err;
@@ -127,7 +121,7 @@ TEST(CliReport, JsonHasTheSameNumbersAndTheRate) {
 }
 
 TEST(CliReport, OnnxWithChipAndInputsAndAdcModel) {
-  const fs::path dir = new_dir("report_onnx");
+  const TempDir dir("report_onnx");
   acim::Tensor t(acim::DType::f32, {1, 1, 49, 10});
   acim::RandomStream(5, {0xAE}).normal(t.data<float>(), static_cast<size_t>(t.numel()));
   const fs::path x = dir / "x.npy";
@@ -145,7 +139,7 @@ TEST(CliReport, OnnxWithChipAndInputsAndAdcModel) {
 }
 
 TEST(CliReport, ErrorsAreOneLineAndWriteNothing) {
-  const fs::path dir = new_dir("report_errors");
+  const TempDir dir("report_errors");
   const fs::path prog = ds_cnn_program(dir);
   const fs::path html = dir / "r.html";
   expect_one_line_error(run_acim("report zoo/kws/ds_cnn_s.onnx"),
@@ -162,7 +156,7 @@ TEST(CliReport, ErrorsAreOneLineAndWriteNothing) {
 }
 
 TEST(CliReport, HtmlRendersInHeadlessChromium) {
-  const fs::path dir = new_dir("report_html");
+  const TempDir dir("report_html");
   const fs::path prog = ds_cnn_program(dir);
   const fs::path html = dir / "report.html";
   Result r = run_acim("report " + prog.string() + " --html " + html.string());

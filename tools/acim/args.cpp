@@ -2,9 +2,11 @@
 #include "args.hpp"
 
 #include <cmath>
+#include <filesystem>
 
 #include "acim/error.hpp"
 #include "acim/npy.hpp"
+#include "acim/program.hpp"
 
 namespace acim::cli {
 
@@ -88,6 +90,10 @@ TensorMap read_inputs(const Graph& graph, const std::vector<std::string>& specs)
                   "no file given for model input '" + in.name + "'",
                   "pass --input " + in.name + "=FILE.npy (inputs: " + expected_inputs(graph) + ")");
   return inputs;
+}
+
+bool names_program(const std::string& path) {
+  return std::filesystem::path(path).extension() == ".acim" || is_program_file(path);
 }
 
 }  // namespace acim::cli

@@ -16,6 +16,10 @@ double parse_duration(const std::string& option, const std::string& text);
 // Every graph input must be given exactly once; errors name the spec and list the inputs.
 TensorMap read_inputs(const Graph& graph, const std::vector<std::string>& specs);
 
+// True for a compiled program: a file that starts with the Program magic, or any path ending in
+// .acim (so a missing or damaged program is reported as such by load_program).
+bool names_program(const std::string& path);
+
 // "input:float32[1,49,10], ..." — the graph's inputs for messages.
 std::string expected_inputs(const Graph& graph);
 

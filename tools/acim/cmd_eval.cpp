@@ -26,7 +26,7 @@ struct EvalCliOptions {
 };
 
 int run_eval(const EvalCliOptions& o) {
-  if (!is_program_file(o.program))
+  if (!names_program(o.program))
     throw Error(ErrorKind::invalid, o.program, "is not a compiled program",
                 "compile it first: acim compile MODEL.onnx --chip NAME -o " + o.program);
   Program program = load_program(o.program);

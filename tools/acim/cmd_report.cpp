@@ -74,7 +74,7 @@ std::string power(double uw) {
 }
 
 Program program_of(const ReportArgs& o) {
-  if (is_program_file(o.model)) {
+  if (names_program(o.model)) {
     if (!o.chip.empty())
       throw Error(ErrorKind::invalid, o.model,
                   "is a compiled Program; its chip is fixed, so --chip does not apply",

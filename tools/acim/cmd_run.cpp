@@ -61,7 +61,7 @@ Stats stats_of(const std::vector<double>& v) {
 }
 
 int run_run(const RunOptions& opt) {
-  const bool program_file = is_program_file(opt.model);
+  const bool program_file = names_program(opt.model);
   if (!program_file && (opt.ideal || opt.compare || !opt.drift_time.empty() || opt.instance != 0))
     throw Error(ErrorKind::invalid, opt.model,
                 "--ideal, --compare, --drift-time and --instance apply to compiled programs",
