@@ -461,5 +461,44 @@ TEST(CostZoo, DsCnnOnEdgeVoice) {
   EXPECT_GT(d22.energy_pj(), d5.energy_pj());
 }
 
+TEST(CostEvents, ResidualSkipIsPricedOnceOnTheNetwork) {
+  // x -> fc1 -> h; h -> fc2 -> g; y = h + g. One array per core on a 2 x 2 mesh, so the layers
+  // sit on different cores: fc1's output travels to fc2 (its input) and, as the Add's skip, to
+  // the Add, which runs on fc2's cores. Each byte is priced once, at 1 byte per element.
+  ChipSpec c = plain_chip();
+  c.cores = 4;
+  c.core.tiles = 1;
+  c.tile.arrays = 1;
+  validate_chip_spec(c, "mesh");
+  Graph g = make_graph({1, 300},
+                       {make_node("fc1", "Gemm", {"x", "B1"}, {"h"}),
+                        make_node("fc2", "Gemm", {"h", "B2"}, {"g"}),
+                        make_node("add", "Add", {"h", "g"}, {"y"})},
+                       {{"B1", filled({300, 40}, 0.25f)}, {"B2", filled({40, 40}, 0.5f)}});
+  MappingOptions no_copies;
+  no_copies.replicate = false;
+  Mapping m = map_graph(g, c, no_copies);
+  ASSERT_EQ(m.layers.size(), 2u);
+  Events e = count_events(g, m, c);
+  ASSERT_EQ(e.digital.size(), 1u);
+  EXPECT_EQ(e.digital[0].lane_ops, 40);  // one addition per element
+  // Transfers are summed per (from, to) pair: the graph input into fc1, and fc1's output to
+  // fc2's cores twice over — fc2's input and the Add's skip.
+  ASSERT_EQ(m.transfers.size(), 2u);
+  EXPECT_EQ(m.transfers[0].from, "");
+  EXPECT_EQ(m.transfers[0].bytes, 300);
+  EXPECT_EQ(m.transfers[1].from, "fc1");
+  EXPECT_EQ(m.transfers[1].to, "fc2");
+  EXPECT_EQ(m.transfers[1].bytes, 40 + 40);
+  EXPECT_GT(m.transfers[1].hops, 0);
+  double byte_hops = 0;
+  for (const Transfer& t : m.transfers) byte_hops += static_cast<double>(t.bytes) * t.hops;
+  EXPECT_DOUBLE_EQ(e.noc_byte_hops, byte_hops);
+  CostReport r = price(g, m, c);
+  EXPECT_DOUBLE_EQ(r.energy[CostComponent::noc], byte_hops * 8 * c.noc.hop_energy_pj_per_bit);
+  // The pipeline: fc2 needs fc1's whole output.
+  EXPECT_GE(m.layers[1].start_cycle, m.layers[0].finish_cycle);
+}
+
 }  // namespace
 }  // namespace acim
