@@ -14,7 +14,7 @@
 // (tanh, sigmoid...): their range is 1 (source "bounded"). With activations that do not bound it
 // (an RNN with Relu) R's range is calibrated like an input, on the hidden states seen.
 // Calibration memory is bounded per layer (src/compiler/quantize.cpp: exact up to 65536 values,
-// and exact for a high percentile far beyond; a fixed-seed reservoir sample otherwise).
+// and exact for a high percentile far beyond; a fixed-seed uniform sample otherwise).
 #pragma once
 
 #include <cstdint>

@@ -191,6 +191,7 @@ class RangeStats {
     return interpolate(rr, [&](size_t i) { return kth_largest(v.size() - i); });
   }
 
+ private:
   // kBlock values: min, max and poison (NaN when a value is infinite or NaN, since inf * 0 and
   // NaN * 0 are NaN) over kLanes-wide vectors, so the loop compiles to packed SIMD.
   void add_block(const float* x) {
