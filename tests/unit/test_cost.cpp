@@ -18,26 +18,13 @@
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
 #include "acim/rng.hpp"
+#include "graph_builders.hpp"
 
 namespace acim {
 namespace {
 
-Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::string> outputs, std::map<std::string, Attribute> attrs = {}) {
-  Node n;
-  n.name = name;
-  n.op_type = op;
-  n.inputs = std::move(inputs);
-  n.outputs = std::move(outputs);
-  n.attrs = std::move(attrs);
-  return n;
-}
-
-Tensor filled(const Shape& shape, float v) {
-  Tensor t(DType::f32, shape);
-  for (float& x : t.span<float>()) x = v;
-  return t;
-}
+using test::filled;
+using test::make_node;
 
 // input -> nodes..., output = the last node's first output; passes run.
 Graph make_graph(const Shape& in_shape, std::vector<Node> nodes,

@@ -14,26 +14,13 @@
 #include "acim/mapping.hpp"
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
+#include "graph_builders.hpp"
 
 namespace acim {
 namespace {
 
-Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::string> outputs, std::map<std::string, Attribute> attrs = {}) {
-  Node n;
-  n.name = name;
-  n.op_type = op;
-  n.inputs = std::move(inputs);
-  n.outputs = std::move(outputs);
-  n.attrs = std::move(attrs);
-  return n;
-}
-
-Tensor filled(const Shape& shape, float v = 0.5f) {
-  Tensor t(DType::f32, shape);
-  for (float& x : t.span<float>()) x = v;
-  return t;
-}
+using test::filled;
+using test::make_node;
 
 Graph one_node_graph(const std::string& input, Shape in_shape, Node node,
                      std::map<std::string, Tensor> weights) {

@@ -9,22 +9,14 @@
 #include "acim/executor.hpp"
 #include "acim/passes.hpp"
 #include "acim/shape_inference.hpp"
+#include "graph_builders.hpp"
 
 namespace acim {
 namespace {
 
-constexpr double kTol = 1e-5;
+using test::make_node;
 
-Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::string> outputs, std::map<std::string, Attribute> attrs = {}) {
-  Node n;
-  n.name = name;
-  n.op_type = op;
-  n.inputs = std::move(inputs);
-  n.outputs = std::move(outputs);
-  n.attrs = std::move(attrs);
-  return n;
-}
+constexpr double kTol = 1e-5;
 
 Tensor random_tensor(const Shape& shape, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);

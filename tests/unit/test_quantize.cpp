@@ -21,20 +21,12 @@
 #include "acim/passes.hpp"
 #include "acim/quantize.hpp"
 #include "acim/rng.hpp"
+#include "graph_builders.hpp"
 
 namespace acim {
 namespace {
 
-Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::string> outputs, std::map<std::string, Attribute> attrs = {}) {
-  Node n;
-  n.name = name;
-  n.op_type = op;
-  n.inputs = std::move(inputs);
-  n.outputs = std::move(outputs);
-  n.attrs = std::move(attrs);
-  return n;
-}
+using test::make_node;
 
 // A graph of `nodes` reading input `input`; outputs are the last node's outputs. Not yet
 // through the passes (find_qdq_weights wants the imported form).
