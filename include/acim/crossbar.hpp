@@ -46,7 +46,9 @@ class CrossbarArray {
   void set_time(double seconds_since_programming);
 
   // Sets the DAC input range from sample inputs (max |x|) and, with AdcRange::calibrated, each
-  // column's ADC full scale from the column currents those inputs cause. Without calibration
+  // column's ADC full scale from the column currents those inputs cause: the largest of them, or
+  // |mean| + adc.calibration_sigmas * std over them if larger (headroom for inputs the few
+  // samples did not show; see AdcParams). Without calibration
   // the input range is 1.0 and the calibrated ADC range is the column's largest possible current.
   // input_range > 0 sets the DAC range instead of max |x| (the compiler's calibrated range,
   // LayerQuant::input_range); the ADC ranges still come from the samples, quantised to it.
@@ -70,11 +72,17 @@ class CrossbarArray {
 
  private:
   struct State;
+  // Per signal, over the conversions of calibration: largest |value|, sum and sum of squares;
+  // count = conversions per signal.
+  struct SignalStats {
+    std::vector<double> max_abs, sum, sum_sq;
+    int64_t count = 0;
+  };
   // The analog passes of one MVM on DAC-quantised inputs xq [batch, rows_used]; accumulates
   // the digitally weighted signals into acc [batch, signals]. ideal_readout: no noise, no ADC
-  // (calibration); max_abs_signal: if set, the largest |signal| per signal.
+  // (calibration); stats: if set, gathers the statistics of every signal's conversions.
   void run_passes(const float* xq, int batch, bool ideal_readout, const RandomStream& mvm_stream,
-                  float* acc, std::vector<float>* max_abs_signal);
+                  float* acc, SignalStats* stats);
   ArrayParams params_;
   RandomStream stream_;
   State* state_ = nullptr;

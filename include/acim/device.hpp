@@ -48,8 +48,16 @@ struct RramParams {
 struct SramParams {
   // Capacitor (charge domain) or transistor (current domain) mismatch per cell.
   double mismatch_sigma_rel = 0.005;
-  double thermal_noise_sigma_rel = 0.002;  // per-read noise on a column, relative to full scale
-  // Usable fraction of the bitline swing; column sums beyond it saturate (with effects.adc).
+  // Per-conversion noise on a column (kT/C sampling plus comparator), relative to the physical
+  // column's full scale: all its cells (parallel_rows if set, else rows) at g_max. A voltage on
+  // the shared line, so the same for every column of the array however many rows a layer uses
+  // or drives (charge sharing over every cell's capacitor; Valavi et al., JSSC 2019). The
+  // default is the kT/C floor of such a column: sqrt(kT / (256 x 1 fF)) / 0.8 V = 1.6e-4 at
+  // 300 K for 256 cells of ~1 fF (Valavi et al.'s metal-fringe capacitors) and a 0.8 V swing.
+  // Comparator noise adds to it; a chip spec with a measured figure should set it.
+  double thermal_noise_sigma_rel = 1.6e-4;
+  // Usable fraction of the bitline swing (of the physical column's full scale); column sums
+  // beyond it saturate (with effects.adc).
   double bitline_swing_fraction = 1.0;
 };
 
@@ -111,6 +119,16 @@ struct AdcParams {
   double gain_sigma_rel = 0.0;    // per-column static gain error (drawn per chip instance)
   double inl_lsb = 0.0;           // peak integral non-linearity (a smooth bow over the range)
   double noise_sigma_lsb = 0.0;   // input-referred noise per conversion (fresh per MVM)
+  // Calibrated range: full scale = max(largest |signal| seen, |mean| + calibration_sigmas * std)
+  // over the calibration conversions of each column. The largest of a few samples understates
+  // the tail of the column's distribution (the expected max of n Gaussian draws is only about
+  // sqrt(2 ln n) sigma: 2.0 sigma for n = 8), so later inputs would clip; a statistical range
+  // with headroom is what quantisation toolchains use for the same reason (percentile / k-sigma
+  // calibration, Wu et al., "Integer quantization for deep learning inference", arXiv:2004.09602,
+  // 2020), and IBM aihwkit sets its ADC bound (out_bound) well above typical outputs and re-runs
+  // saturated reads (iterative bound management). 4 sigma: a Gaussian column clips in 6e-5 of
+  // conversions, at the price of one bit of resolution against a 2-sigma max. 0 = the max only.
+  double calibration_sigmas = 4.0;
 };
 
 enum class IrDropModel {

@@ -204,6 +204,7 @@ std::vector<Field> chip_fields(ChipSpec& c) {
   f.push_back(real_free("array.adc.gain_sigma_rel", &a.adc.gain_sigma_rel));
   f.push_back(real_free("array.adc.inl_lsb", &a.adc.inl_lsb));
   f.push_back(real_free("array.adc.noise_sigma_lsb", &a.adc.noise_sigma_lsb));
+  f.push_back(real_free("array.adc.calibration_sigmas", &a.adc.calibration_sigmas));
   f.push_back(real_free("array.ir_drop.wire_r_ohm", &a.ir_drop.wire_r_ohm));
   f.push_back(choice_field("array.ir_drop.model", &a.ir_drop.model, {"first_order", "nodal"}));
   NonIdealities& e = a.effects;

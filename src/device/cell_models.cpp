@@ -172,16 +172,31 @@ std::vector<float> read_noise_sigma_us(const ArrayParams& p, const std::vector<f
   return {};
 }
 
-double column_noise_sigma_ua(const ArrayParams& p, int rows_driven) {
-  if (!p.effects.read_noise || !is_sram(p.cell.type)) return 0.0;
-  // Relative to the column's full scale: every driven row at v_read through g_max.
-  return p.cell.sram.thermal_noise_sigma_rel * rows_driven * p.cell.g_max_us * p.dac.v_read;
+int column_rows(const ArrayParams& p) {
+  return p.parallel_rows > 0 && p.parallel_rows < p.rows ? p.parallel_rows : p.rows;
 }
 
-double column_saturation_ua(const ArrayParams& p, int rows_driven) {
+// Charge-domain SRAM CIM (Valavi et al., JSSC 2019; Jia et al., JSSC 2020): every bit cell of a
+// column couples its capacitor C_u to the shared compute line, and the accumulation is charge
+// sharing over all of them, V = V_swing * (sum of products) / N with N the cells on the line —
+// whether or not a row is driven or its weight bit is 1 (an idle cell's capacitor is held at
+// ground and still shares charge). The sampled (kT/C on N C_u) and comparator noise is a
+// voltage on that line: a fixed fraction of the swing, which in product units is
+// thermal_noise_sigma_rel * N. A current-domain column's sense range is likewise sized for the
+// rows it can drive at once. So the noise follows the physical column (the rows of one
+// conversion group), not the rows a layer happens to use: a 9-weight depthwise column packed in
+// a 256-row array is as noisy, in absolute terms, as a full one.
+double column_noise_sigma_ua(const ArrayParams& p) {
+  if (!p.effects.read_noise || !is_sram(p.cell.type)) return 0.0;
+  return p.cell.sram.thermal_noise_sigma_rel * column_rows(p) * p.cell.g_max_us * p.dac.v_read;
+}
+
+// The bitline swing is a physical voltage range: a fraction of the full column (all its rows
+// at g_max and v_read), whatever rows the mapped matrix uses.
+double column_saturation_ua(const ArrayParams& p) {
   if (!p.effects.adc || !is_sram(p.cell.type) || p.cell.sram.bitline_swing_fraction >= 1.0)
     return std::numeric_limits<double>::infinity();
-  return p.cell.sram.bitline_swing_fraction * rows_driven * p.cell.g_max_us * p.dac.v_read;
+  return p.cell.sram.bitline_swing_fraction * column_rows(p) * p.cell.g_max_us * p.dac.v_read;
 }
 
 }  // namespace acim

@@ -49,11 +49,17 @@ std::vector<float> cells_at_time(const ArrayParams& p, const std::vector<float>&
 // type (with these effects) has no per-cell read noise.
 std::vector<float> read_noise_sigma_us(const ArrayParams& p, const std::vector<float>& g);
 
-// Per-read noise on each column's summed current (µA, SRAM thermal noise), for a conversion that
-// drives `rows_driven` rows; 0 if none.
-double column_noise_sigma_ua(const ArrayParams& p, int rows_driven);
+// Cells on one column during a conversion: parallel_rows when it groups the rows, else rows
+// (the physical column, not the rows a mapped matrix uses).
+int column_rows(const ArrayParams& p);
 
-// Largest column current before the bitline saturates (µA), or +inf (SRAM swing limit).
-double column_saturation_ua(const ArrayParams& p, int rows_driven);
+// Per-read noise on each column's summed current (µA, SRAM thermal and sampling noise):
+// thermal_noise_sigma_rel of the physical column's full scale, column_rows(p) * g_max * v_read,
+// fresh at every conversion; 0 if none. Independent of the rows driven (see the .cpp).
+double column_noise_sigma_ua(const ArrayParams& p);
+
+// Largest column current before the bitline saturates (µA), or +inf (SRAM swing limit):
+// bitline_swing_fraction of the physical column's full scale.
+double column_saturation_ua(const ArrayParams& p);
 
 }  // namespace acim

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "device/adc.hpp"
 #include "device/cell_models.hpp"
@@ -499,8 +500,7 @@ struct Pass {
 // The analog passes of one MVM (or, with `ideal_readout`, the noise-free and ADC-free currents
 // used for calibration). Accumulates signals * pass weight into acc [batch, signals].
 void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
-                               const RandomStream& mvm_stream, float* acc,
-                               std::vector<float>* max_abs_signal) {
+                               const RandomStream& mvm_stream, float* acc, SignalStats* stats) {
   const ArrayParams& p = params_;
   State& s = *state_;
   const int rows = s.rows(), phys = s.phys(), ns = s.enc.signals();
@@ -544,7 +544,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
     }
     // 2. Signal currents: one sgemm against g_sig, or physical column currents (nodal IR drop,
     //    or a bitline that saturates per column) turned into signals.
-    const double sat = ideal_readout ? INFINITY : column_saturation_ua(p, ps.nrows);
+    const double sat = ideal_readout ? INFINITY : column_saturation_ua(p);
     if (nodal || std::isfinite(sat)) {
       cur.resize(bsz * phys);
       if (nodal) {
@@ -590,7 +590,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       //    reference column's noise is one draw per input, common to all signals. Column
       //    (SRAM thermal) noise adds col_sigma^2 per physical column.
       const bool cell_noise = !s.sigma2_sig.empty();
-      const double col_sigma = column_noise_sigma_ua(p, ps.nrows);
+      const double col_sigma = column_noise_sigma_ua(p);
       const float col_var = static_cast<float>(col_sigma * col_sigma);
       if (cell_noise || col_sigma > 0) {
         std::vector<float>& v2 = ws.v2;
@@ -636,11 +636,16 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       }
     }
     // 4. The ADC.
-    if (max_abs_signal != nullptr)
+    if (stats != nullptr) {
       for (size_t k = 0; k < sig.size(); ++k) {
-        float& m = (*max_abs_signal)[k % static_cast<size_t>(ns)];
-        m = std::max(m, std::fabs(sig[k]));
+        const size_t j = k % static_cast<size_t>(ns);
+        const double sk = sig[k];
+        stats->max_abs[j] = std::max(stats->max_abs[j], std::fabs(sk));
+        stats->sum[j] += sk;
+        stats->sum_sq[j] += sk * sk;
       }
+      stats->count += batch;
+    }
     if (!ideal_readout) s.adc->convert(sig.data(), batch, noise.child(2));
     // 5. Digital accumulation.
     const float w = static_cast<float>(ps.weight);
@@ -681,14 +686,24 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
   std::vector<float> xq(sample_inputs.span<float>().begin(), sample_inputs.span<float>().end());
   s.dac->quantize(xq.data(), xq.size());
   std::vector<float> acc(static_cast<size_t>(batch) * s.enc.signals(), 0.0f);
-  std::vector<float> max_abs(static_cast<size_t>(s.enc.signals()), 0.0f);
-  run_passes(xq.data(), batch, true, stream_, acc.data(), &max_abs);
+  const size_t ns = static_cast<size_t>(s.enc.signals());
+  SignalStats st{std::vector<double>(ns, 0.0), std::vector<double>(ns, 0.0),
+                 std::vector<double>(ns, 0.0), 0};
+  run_passes(xq.data(), batch, true, stream_, acc.data(), &st);
+  // Each signal's full scale: its largest |value| over the calibration conversions, or
+  // |mean| + calibration_sigmas * std of them if that is larger (see AdcParams).
   const std::vector<float> fallback = s.adc->full_scale_ua();
-  for (size_t k = 0; k < max_abs.size(); ++k)
-    if (!(max_abs[k] > 0)) max_abs[k] = fallback[k];
-  s.calibrated_fs = max_abs;
+  const double z = params_.adc.calibration_sigmas;
+  std::vector<float> fs_ua(ns);
+  for (size_t k = 0; k < ns; ++k) {
+    const double n = static_cast<double>(st.count), mean = st.sum[k] / n;
+    const double sd = std::sqrt(std::max(st.sum_sq[k] / n - mean * mean, 0.0));
+    const double fs = std::max(st.max_abs[k], std::fabs(mean) + z * sd);
+    fs_ua[k] = fs > 0 ? static_cast<float>(fs) : fallback[k];
+  }
+  s.calibrated_fs = fs_ua;
   s.calibrated = true;
-  s.adc->set_full_scale(max_abs);
+  s.adc->set_full_scale(std::move(fs_ua));
 }
 
 Tensor CrossbarArray::mvm(const Tensor& inputs) {

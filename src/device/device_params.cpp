@@ -139,6 +139,7 @@ void ArrayParams::validate() const {
   check_nonneg("adc.gain_sigma_rel", adc.gain_sigma_rel);
   check_nonneg("adc.inl_lsb", adc.inl_lsb);
   check_nonneg("adc.noise_sigma_lsb", adc.noise_sigma_lsb);
+  check_nonneg("adc.calibration_sigmas", adc.calibration_sigmas);
   check_nonneg("ir_drop.wire_r_ohm", ir_drop.wire_r_ohm);
   check_nonneg("time_since_programming_s", time_since_programming_s);
 }

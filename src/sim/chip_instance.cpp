@@ -19,9 +19,12 @@ namespace acim {
 
 namespace {
 
-// Calibration rows per array for the ADC ranges (evenly spaced over all it saw): the calibrated
-// full scale is the largest signal over them, and 256 rows already see the tail of a column's
-// signal distribution within a few percent.
+// Calibration rows per array for the ADC ranges (evenly spaced over all it saw). The calibrated
+// full scale is the largest signal over them or |mean| + adc.calibration_sigmas * std, whichever
+// is larger (CrossbarArray::calibrate): 256 rows pin a column's mean and std to a few percent.
+// A layer that runs once per input (a batch-1 Gemm) sees only as many rows as the Program keeps
+// calibration inputs (CompileOptions::keep_calibration); the sigma rule is what keeps its ranges
+// from clipping then.
 constexpr int64_t kCalibrationRows = 256;
 
 struct AnalogLayer {

@@ -222,38 +222,85 @@ TEST(CrossbarStats, RramReadNoiseHasTheAnalyticMeanAndStd) {
   }
 }
 
-// SRAM thermal noise on each physical column: sigma_c = rel * rows * g_max * v_read per column,
-// a signal (difference of two columns) has 2 sigma_c^2, slice d is weighted 2^d, and the output
-// is scale_j * x_max / v_read times that.
-TEST(CrossbarStats, SramColumnNoiseHasTheAnalyticStd) {
+// SRAM thermal noise on each physical column: sigma_c = rel * N * g_max * v_read per column and
+// conversion, N the cells on the column in one conversion (parallel_rows, else the array's rows:
+// the column's capacitance, not the rows the matrix uses); a signal (difference of two columns)
+// has 2 sigma_c^2, slice d is weighted 2^d, each row group is its own conversion, and the output
+// is scale_j * x_max / v_read times that. Bit-serial inputs: every bit plane k is a conversion of
+// its own, recombined with its digital weight step * 2^k (step = x_max / (2^(bits-1) - 1)), so
+// x_max^2 becomes sum_k (step 2^k)^2 (Jia et al., JSSC 2020: bit-parallel / bit-serial
+// recombination weights each conversion's error by its bit position).
+void expect_sram_column_noise(int array_rows, int used_rows, int parallel_rows,
+                              bool bit_serial = false) {
   ArrayParams p = default_array_params(CellType::sram_charge);
-  p.rows = 16;
+  p.rows = array_rows;
   p.cols = 2 * 7 * 2;
+  p.parallel_rows = parallel_rows;
   p.effects = all_off();
   p.effects.read_noise = true;
   p.cell.sram.thermal_noise_sigma_rel = 0.01;
-  const int rows = 16, cols = 2, n = 3000;
-  Tensor w = representable(p, rows, cols, 51);
-  Tensor x = uniform(52, 1, rows);
+  if (bit_serial) {
+    p.dac.mode = DacMode::bit_serial;
+    p.dac.bits = 4;
+    p.effects.dac = true;
+  }
+  const int cols = 2, n = 3000;
+  Tensor w = representable(p, used_rows, cols, 51);
+  Tensor x = uniform(52, 1, used_rows);
   CrossbarArray a(p, RandomStream(4));
   a.program(w);
   a.calibrate(x);
   float x_max = 0;
   for (float v : x.span<float>()) x_max = std::max(x_max, std::fabs(v));
-  Tensor ref = a.mvm_reference(x);
-  EncodedWeights e = encode_weights(w.data<float>(), rows, cols, p);
+  // Input weight of a conversion's noise: x_max (amplitude) or the plane weights (bit-serial,
+  // on inputs quantised to the DAC's levels, which the mean then follows).
+  double input_weight2 = static_cast<double>(x_max) * x_max;
+  Tensor xq = x.clone();
+  if (bit_serial) {
+    const int levels = (1 << (p.dac.bits - 1)) - 1;
+    const double step = static_cast<double>(x_max) / levels;
+    input_weight2 = 0;
+    for (int k = 0; k < p.dac.bits - 1; ++k)
+      input_weight2 += std::pow(step * std::ldexp(1.0, k), 2);
+    for (float& v : xq.span<float>())
+      v = static_cast<float>(std::nearbyint(static_cast<double>(v) / step) * step);
+  }
+  Tensor ref = a.mvm_reference(xq);
+  EncodedWeights e = encode_weights(w.data<float>(), used_rows, cols, p);
   std::vector<std::vector<double>> ys(cols);
   for (int k = 0; k < n; ++k) {
     Tensor y = a.mvm(x);
     for (int j = 0; j < cols; ++j) ys[j].push_back(y.data<float>()[j]);
   }
-  const double sc = 0.01 * rows * p.cell.g_max_us * p.dac.v_read;
+  const int column = parallel_rows > 0 ? parallel_rows : array_rows;
+  const int groups = (used_rows + column - 1) / column;
+  const double sc = 0.01 * column * p.cell.g_max_us * p.dac.v_read;
   double slice_sum = 0;
   for (int d = 0; d < 7; ++d) slice_sum += std::pow(4.0, d);
   for (int j = 0; j < cols; ++j) {
-    const double sigma = e.scale[j] * x_max / p.dac.v_read * std::sqrt(2 * sc * sc * slice_sum);
-    expect_moments(ys[j], ref.data<float>()[j], sigma, "column " + std::to_string(j));
+    const double sigma =
+        e.scale[j] / p.dac.v_read * std::sqrt(input_weight2 * 2 * sc * sc * slice_sum * groups);
+    expect_moments(ys[j], ref.data<float>()[j], sigma,
+                   "array rows " + std::to_string(array_rows) + ", used " +
+                       std::to_string(used_rows) + ", parallel " + std::to_string(parallel_rows) +
+                       ", column " + std::to_string(j));
   }
+}
+
+TEST(CrossbarStats, SramColumnNoiseHasTheAnalyticStd) {
+  expect_sram_column_noise(16, 16, 0);
+}
+
+// A matrix that fills a quarter of the column (a packed depthwise kernel, a small layer) sees the
+// whole column's noise: 16 rows' worth, not 4. With row groups, the group is the column.
+TEST(CrossbarStats, SramColumnNoiseFollowsThePhysicalColumnNotTheRowsUsed) {
+  expect_sram_column_noise(16, 4, 0);
+  expect_sram_column_noise(16, 4, 8);
+  expect_sram_column_noise(16, 16, 8);
+}
+
+TEST(CrossbarStats, SramColumnNoiseOfBitPlanesIsWeightedByTheirPosition) {
+  expect_sram_column_noise(16, 4, 0, true);
 }
 
 // PCM programming noise over chip instances: a positive weight's + cell is N(g, sigma_prog(g)^2);
@@ -586,6 +633,60 @@ TEST(Crossbar, SramBitlineSwingClipsColumnCurrents) {
   Tensor y = a.mvm(x), ref = a.mvm_reference(x);
   // Each + column would carry 8 g_max v_read = the full scale; it clips at 1/4 of it.
   EXPECT_NEAR(y.data<float>()[0], 0.25 * ref.data<float>()[0], 1e-3 * ref.data<float>()[0]);
+}
+
+// The swing is a fraction of the physical column's full scale: 4 used rows of an 8-row array
+// carry 4 g_max v_read per + column, which clips at 0.25 * 8 = 2 (half of it), not at 0.25 * 4.
+TEST(Crossbar, SramBitlineSwingIsAFractionOfThePhysicalColumn) {
+  ArrayParams p = default_array_params(CellType::sram_current);
+  p.rows = 8;
+  p.cols = 14;
+  p.effects = all_off();
+  p.effects.adc = true;
+  p.adc.bits = 16;
+  p.cell.sram.bitline_swing_fraction = 0.25;
+  Tensor w(DType::f32, {4, 1});
+  for (int i = 0; i < 4; ++i) w.data<float>()[i] = 1.0f;
+  Tensor x(DType::f32, {1, 4});
+  for (int i = 0; i < 4; ++i) x.data<float>()[i] = 1.0f;
+  CrossbarArray a(p, RandomStream(2));
+  a.program(w);
+  Tensor y = a.mvm(x), ref = a.mvm_reference(x);
+  EXPECT_NEAR(y.data<float>()[0], 0.5 * ref.data<float>()[0], 1e-3 * ref.data<float>()[0]);
+}
+
+// Calibrated ADC range: max(largest |signal|, |mean| + calibration_sigmas * std) over the
+// calibration conversions. One row, weight 1, ideal cells, a 16-bit ADC: samples +-1 give signals
+// of mean 0 and std = max = the +1 signal, so 4 sigma passes an input of 3 that the max alone
+// clips at 1; samples that do not vary (all 1) leave the max (no spread, no headroom).
+TEST(Crossbar, CalibratedAdcRangeHasStatisticalHeadroom) {
+  ArrayParams p = default_array_params(CellType::ideal);
+  p.rows = 1;
+  p.cols = 2;
+  p.effects = all_off();
+  p.effects.adc = true;
+  p.adc.bits = 16;
+  Tensor w(DType::f32, {1, 1});
+  w.data<float>()[0] = 1.0f;
+  Tensor alternating(DType::f32, {8, 1}), constant(DType::f32, {8, 1});
+  for (int b = 0; b < 8; ++b) {
+    alternating.data<float>()[b] = b % 2 ? -1.0f : 1.0f;
+    constant.data<float>()[b] = 1.0f;
+  }
+  Tensor three(DType::f32, {1, 1});
+  three.data<float>()[0] = 3.0f;
+  auto read = [&](double sigmas, const Tensor& samples) {
+    ArrayParams q = p;
+    q.adc.calibration_sigmas = sigmas;
+    CrossbarArray a(q, RandomStream(5));
+    a.program(w);
+    a.calibrate(samples);
+    return static_cast<double>(a.mvm(three).data<float>()[0]);
+  };
+  EXPECT_NEAR(read(4.0, alternating), 3.0, 1e-3);
+  EXPECT_NEAR(read(0.0, alternating), 1.0, 1e-3);
+  EXPECT_NEAR(read(2.0, alternating), 2.0, 1e-3);
+  EXPECT_NEAR(read(4.0, constant), 1.0, 1e-3);
 }
 
 }  // namespace

@@ -44,6 +44,7 @@ TEST(DeviceParams, EachBadFieldNamesItselfAndTheAllowedRange) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   expect_bad([](ArrayParams& p) { p.adc.bits = 0; }, "adc.bits");
   expect_bad([](ArrayParams& p) { p.adc.bits = 17; }, "adc.bits");
+  expect_bad([](ArrayParams& p) { p.adc.calibration_sigmas = -1; }, "adc.calibration_sigmas");
   expect_bad([](ArrayParams& p) { p.dac.bits = 0; }, "dac.bits");
   expect_bad(
       [](ArrayParams& p) {
