@@ -31,6 +31,13 @@ class RunHooks {
     (void)index, (void)node, (void)inputs, (void)outputs;
     return false;
   }
+  // After node `index` ran (fused activations applied) and before observe(): may replace
+  // outputs with other tensors of the same dtype and shape (the simulator rounds them to the
+  // digital units' precision). Never write into an output in place: it can share its buffer
+  // with other live values (a Reshape's output is a view of its input).
+  virtual void adjust(size_t index, const Node& node, std::vector<Tensor>& outputs) {
+    (void)index, (void)node, (void)outputs;
+  }
   // After node `index` ran (fused activations applied), with its inputs and outputs.
   virtual void observe(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
                        const std::vector<Tensor>& outputs) {

@@ -37,6 +37,10 @@ struct SimOptions {
   // applied (no clipping).
   bool ideal = false;
   double time_since_programming_s = -1;  // < 0: the chip spec's array.time_since_programming_s
+  // Hold every node's float results in the digital units' fixed-point words
+  // (core.digital.vector_bits; see src/sim/chip_instance.cpp). Off: float32, so the arrays'
+  // error can be seen alone. Ideal runs never round.
+  bool digital_precision = true;
 };
 
 class ChipInstance {

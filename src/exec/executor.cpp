@@ -201,7 +201,10 @@ TensorMap Executor::run(const TensorMap& inputs, RunHooks* hooks) const {
         op->run(ctx);
         if (!node.fused.empty() && !op->handles_fused) run_fused(node, ctx);
       }
-      if (hooks != nullptr) hooks->observe(i, node, ctx.inputs, ctx.outputs);
+      if (hooks != nullptr) {
+        hooks->adjust(i, node, ctx.outputs);
+        hooks->observe(i, node, ctx.inputs, ctx.outputs);
+      }
     } catch (const Error& e) {
       // Kernels leave `where` empty on the hot path; name the node here.
       if (!e.where().empty()) throw;

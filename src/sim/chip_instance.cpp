@@ -7,7 +7,17 @@
 // and the ADC ranges from the inputs each array sees when program.calibration_set runs through
 // the graph (a capture pass: the analog layers compute the exact product of their programmed
 // weights and record their arrays' inputs).
+//
+// The digital units' precision: every float value a node makes on the chip (a digital op's
+// result, an analog layer's output after its bias and activation on the vector unit) is held as
+// a signed fixed-point word of core.digital.vector_bits bits. Each node's format (its step, a
+// power of two) is fixed from the calibration pass — the largest |x| the node made there, plus one
+// bit of headroom — the way a fixed-point datapath is configured per layer; values beyond it
+// saturate. So results do not depend on which samples share a batch. Not applied when ideal or
+// with SimOptions::digital_precision off, without a calibration set, or for vector_bits > 24 (wider than float32's significand: the
+// float32 result stands for it).
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "acim/error.hpp"
@@ -26,6 +36,31 @@ namespace {
 // calibration inputs (CompileOptions::keep_calibration); the sigma rule is what keeps its ranges
 // from clipping then.
 constexpr int64_t kCalibrationRows = 256;
+
+// Widest digital word rounded to; wider ones are left as float32 results.
+constexpr int kMaxRoundedBits = 24;
+
+// Step of a `bits`-bit signed fixed-point format holding values up to 2x `max_abs` (one bit of
+// headroom over what calibration saw); 0 when there is nothing to hold.
+float fixed_point_step(float max_abs, int bits) {
+  if (!(max_abs > 0) || !std::isfinite(max_abs)) return 0.0f;
+  const int e = static_cast<int>(std::floor(std::log2(max_abs))) + 2;  // max_abs < 2^(e - 1)
+  return std::ldexp(1.0f, e - (bits - 1));
+}
+
+// A copy of `t` rounded to the grid of `step`, saturating at the signed `bits`-bit codes.
+Tensor round_to_fixed_point(const Tensor& t, float step, int bits) {
+  Tensor out = Tensor::uninitialized(DType::f32, t.shape());
+  const float top = std::ldexp(1.0f, bits - 1);
+  const float* x = t.data<float>();
+  float* y = out.data<float>();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const float code = std::nearbyint(x[i] / step);
+    y[i] = std::clamp(code, -top, top - 1.0f) * step;  // NaN stays NaN
+  }
+  return out;
+}
 
 struct AnalogLayer {
   std::string where;
@@ -60,16 +95,23 @@ struct ChipInstance::State {
   Executor exec;
   std::vector<AnalogLayer> layers;
   std::vector<int> layer_of_node;  // per graph node: index into layers, or -1
+  // The digital units' fixed-point format per graph node (step; 0 = float32 results kept).
+  std::vector<float> node_step;
+  int digital_bits = 0;
 };
 
 namespace {
 
-// Runs the analog layers on their arrays (or, in capture mode, records their inputs).
+// Runs the analog layers on their arrays (or, in capture mode, records their inputs), and holds
+// every node's float results in the digital units' fixed-point formats (in capture mode: records
+// the largest |x| each node makes, to set those formats).
 class SimHooks : public RunHooks {
  public:
   SimHooks(std::vector<AnalogLayer>& layers, const std::vector<int>& layer_of_node,
-           sim::MvmMode mode)
-      : layers_(layers), layer_of_node_(layer_of_node), mode_(mode) {}
+           sim::MvmMode mode, std::vector<float>& node_max_abs, const std::vector<float>& node_step,
+           int digital_bits)
+      : layers_(layers), layer_of_node_(layer_of_node), mode_(mode), node_max_abs_(node_max_abs),
+        node_step_(node_step), digital_bits_(digital_bits) {}
   bool replace(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
                std::vector<Tensor>& outputs) override {
     const int l = index < layer_of_node_.size() ? layer_of_node_[index] : -1;
@@ -78,11 +120,26 @@ class SimHooks : public RunHooks {
     sim::run_analog_node(node, layer.where, layer.views, inputs, outputs, mode_);
     return true;
   }
+  void adjust(size_t index, const Node&, std::vector<Tensor>& outputs) override {
+    for (Tensor& t : outputs) {
+      if (t.empty() || t.dtype() != DType::f32) continue;
+      if (mode_ == sim::MvmMode::capture) {
+        float& m = node_max_abs_[index];
+        for (float v : t.span<float>())
+          if (std::isfinite(v)) m = std::max(m, std::fabs(v));
+      } else if (node_step_[index] > 0) {
+        t = round_to_fixed_point(t, node_step_[index], digital_bits_);
+      }
+    }
+  }
 
  private:
   std::vector<AnalogLayer>& layers_;
   const std::vector<int>& layer_of_node_;
   sim::MvmMode mode_;
+  std::vector<float>& node_max_abs_;
+  const std::vector<float>& node_step_;
+  int digital_bits_;
 };
 
 }  // namespace
@@ -164,9 +221,17 @@ ChipInstance::ChipInstance(const Program& program, const SimOptions& options)
 
   // Calibration: the capture pass over the calibration set (not needed when ideal: no DAC or
   // ADC to set), then each array's ranges.
+  s.digital_bits = program.chip.core.digital.vector_bits;
+  s.node_step.assign(g.nodes.size(), 0.0f);
   if (!options.ideal && !program.calibration_set.empty()) {
-    SimHooks capture(s.layers, s.layer_of_node, sim::MvmMode::capture);
+    std::vector<float> node_max_abs(g.nodes.size(), 0.0f);
+    const std::vector<float> no_rounding(g.nodes.size(), 0.0f);
+    SimHooks capture(s.layers, s.layer_of_node, sim::MvmMode::capture, node_max_abs, no_rounding,
+                     s.digital_bits);
     for (const TensorMap& sample : program.calibration_set) s.exec.run(sample, &capture);
+    if (options.digital_precision && s.digital_bits <= kMaxRoundedBits)
+      for (size_t i = 0; i < g.nodes.size(); ++i)
+        s.node_step[i] = fixed_point_step(node_max_abs[i], s.digital_bits);
   }
   for (AnalogLayer& layer : s.layers)
     for (size_t v = 0; v < layer.views.size(); ++v)
@@ -179,7 +244,9 @@ ChipInstance& ChipInstance::operator=(ChipInstance&&) noexcept = default;
 
 TensorMap ChipInstance::run(const TensorMap& inputs) {
   State& s = *state_;
-  SimHooks hooks(s.layers, s.layer_of_node, sim::MvmMode::analog);
+  std::vector<float> unused_max_abs;  // written only in capture mode
+  SimHooks hooks(s.layers, s.layer_of_node, sim::MvmMode::analog, unused_max_abs, s.node_step,
+                 s.digital_bits);
   return s.exec.run(inputs, &hooks);
 }
 

@@ -10,6 +10,8 @@
 //   - The simulator checks its cut against the mapping; the crossbar's full-scale and
 //     input-range options do what they say.
 #include <gtest/gtest.h>
+
+#include <set>
 #include <omp.h>
 
 #include <algorithm>
@@ -404,7 +406,7 @@ TEST(Sim, ZooAdcCalibrationHasHeadroom) {
     o.mapping.chips_auto = true;
     Program p = compile_program(zoo(model), chip, o);
     EXPECT_EQ(p.calibration_set.size(), 8u);
-    ChipInstance sim(p, SimOptions{.seed = 7});
+    ChipInstance sim(p, SimOptions{.seed = 7, .digital_precision = false});  // the ADC alone
     double sum = 0;
     const int inputs = 4;
     for (int k = 0; k < inputs; ++k) {
@@ -508,6 +510,46 @@ TEST(Sim, CrossbarCalibrateInputRange) {
   EXPECT_NEAR(a.mvm(x).data<float>()[0], 0.5f - 0.25f, 0.5 / 127);
   a.calibrate(x);  // max |x|
   EXPECT_NEAR(a.mvm(x).data<float>()[0], 1.0f - 0.25f, 1.0 / 127);
+}
+
+TEST(Sim, DigitalUnitsHoldFixedPointWords) {
+  // A Gemm + Relu on a chip whose vector unit holds 4-bit words: every output is one of at most
+  // 16 codes on one power-of-two grid (the node's format from calibration). Off, or ideal, the
+  // outputs keep float32's resolution.
+  GraphSpec s;
+  s.inputs = {{"x", {8, 20}}};
+  s.weights["w"] = random_tensor({20, 10}, 3);
+  s.nodes.push_back(make_node("fc", "Gemm", {"x", "w"}, {"h"}));
+  s.nodes.push_back(make_node("act", "Relu", {"h"}, {"y"}));
+  s.outputs = {"y"};
+  ChipSpec chip = small_chip();
+  chip.core.digital.vector_bits = 4;
+  Program p = compile(make_graph(std::move(s)), chip);
+  const TensorMap in{{"x", random_tensor({8, 20}, 4)}};
+  auto distinct = [](const Tensor& t) {
+    std::set<float> v(t.span<float>().begin(), t.span<float>().end());
+    return v.size();
+  };
+  const Tensor rounded = ChipInstance(p, SimOptions{.seed = 1}).run(in).at("y");
+  const Tensor exact = ChipInstance(p, SimOptions{.seed = 1, .digital_precision = false}).run(in).at("y");
+  EXPECT_LE(distinct(rounded), 16u);
+  EXPECT_GT(distinct(exact), 16u);
+  // One grid: the coarsest power of two 2^k that divides every value gives codes that fit a
+  // signed 4-bit word (|code| <= 8; the format keeps a bit of headroom over calibration, so the
+  // largest code here is a few steps).
+  auto on_grid = [&](int k) {
+    for (float v : rounded.span<float>())
+      if (std::ldexp(v, -k) != std::nearbyint(std::ldexp(v, -k))) return false;
+    return true;
+  };
+  int k = 40;
+  while (k > -60 && !on_grid(k)) --k;
+  ASSERT_GT(k, -60) << "the outputs are not on a power-of-two grid";
+  float largest_code = 0;
+  for (float v : rounded.span<float>()) largest_code = std::max(largest_code, std::fabs(std::ldexp(v, -k)));
+  EXPECT_LE(largest_code, 8.0f);
+  EXPECT_GE(largest_code, 2.0f);
+  EXPECT_GT(distinct(ChipInstance(p, SimOptions{.ideal = true}).run(in).at("y")), 16u);
 }
 
 }  // namespace
