@@ -18,7 +18,7 @@
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
 #include "acim/rng.hpp"
-#include "graph_builders.hpp"
+#include "test_util.hpp"
 
 namespace acim {
 namespace {

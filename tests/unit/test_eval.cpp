@@ -9,6 +9,7 @@
 #include "acim/eval.hpp"
 #include "acim/npy.hpp"
 #include "acim/rng.hpp"
+#include "test_util.hpp"
 
 namespace acim {
 namespace {
@@ -41,14 +42,8 @@ Graph classifier() {
 
 class EvalTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("acim_eval_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  test::TempDir tmp_;
+  const fs::path& dir_ = tmp_.path();
 };
 
 Program compiled(bool random_calibration = true) {

@@ -14,7 +14,7 @@
 #include "acim/mapping.hpp"
 #include "acim/onnx.hpp"
 #include "acim/passes.hpp"
-#include "graph_builders.hpp"
+#include "test_util.hpp"
 
 namespace acim {
 namespace {

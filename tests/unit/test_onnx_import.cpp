@@ -11,6 +11,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "acim/onnx.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 
@@ -20,25 +21,7 @@ using acim::DType;
 using acim::ErrorKind;
 using acim::kUnknownDim;
 
-// A fresh, empty folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("acim_onnx_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using acim::test::TempDir;
 
 void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary);

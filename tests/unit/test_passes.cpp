@@ -9,7 +9,7 @@
 #include "acim/executor.hpp"
 #include "acim/passes.hpp"
 #include "acim/shape_inference.hpp"
-#include "graph_builders.hpp"
+#include "test_util.hpp"
 
 namespace acim {
 namespace {

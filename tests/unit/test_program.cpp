@@ -19,6 +19,7 @@
 #include "acim/program.hpp"
 #include "acim/rng.hpp"
 #include "acim/shape_inference.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 
@@ -327,24 +328,7 @@ void expect_load_error(const std::string& bytes, ErrorKind kind,
   expect_load_error_from(bytes, "bad.acim", kind, parts);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("acim_program_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using acim::test::TempDir;
 
 // ---- round trips -----------------------------------------------------------------------------
 

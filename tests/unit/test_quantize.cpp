@@ -21,7 +21,7 @@
 #include "acim/passes.hpp"
 #include "acim/quantize.hpp"
 #include "acim/rng.hpp"
-#include "graph_builders.hpp"
+#include "test_util.hpp"
 
 namespace acim {
 namespace {
