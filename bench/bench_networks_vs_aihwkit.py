@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""Whole networks side by side: acim's analog simulation vs IBM aihwkit's, same weights, same noise.
+
+Driven by scripts/bench_analog.sh (read its header for the options). Two stages, because the two
+virtual environments hold different packages:
+
+  export  (runs in .venv: onnx, onnxruntime)  writes, per network, the ONNX initializers as
+          weights.npz, seeded random inputs x_b<B>.npy for every batch, a separate calibration
+          set calib.npy, and onnxruntime's float outputs ref_b<B>.npy (the float reference both
+          simulators' errors are measured against);
+  run     (runs in .venv-aihwkit: torch, aihwkit)  builds each network's PyTorch twin from
+          weights.npz, checks it equals onnxruntime in float, then times, on one thread each:
+            acim float    `acim_bench_model MODEL.onnx --threads 1`    (reference executor)
+            acim analog   `acim --threads 1 run P.acim --seed S`        (P compiled once for
+                          bench/chips/aihwkit-pcm.toml, one copy per layer, calibrated on
+                          calib.npy)
+            aihwkit       convert_to_analog(twin, InferenceRPUConfig as in the chip spec),
+                          program_analog_weights(), drift_analog_weights(t), forward
+          and prints a markdown table of medians with the ratios.
+
+Timing. `acim run` times one ChipInstance::run per process, after the program is loaded and
+the chip programmed and calibrated: the first run of a fresh instance (it has no option to
+repeat). aihwkit is timed the same way, its first forward after program_analog_weights and
+drift_analog_weights (the like-for-like ratio), and once more on the second forward (warm; the
+ratio against it is the less favourable to acim). Each chip instance (seed) gives one time per
+batch; the table shows medians over the instances. acim float is acim_bench_model's median of
+warm Executor::run calls (what bench/bench_vs_ort.py times).
+
+The twin. BatchNormalization is folded into the preceding convolution (as acim's passes do), so
+both simulators put the same folded weights on their arrays; the biases stay digital on both
+sides (aihwkit mapping.digital_bias, acim's digital units). aihwkit's AnalogConv2d takes only
+groups = 1, so a depthwise convolution becomes the dense convolution with the block-diagonal
+weight (zeros off the diagonal), the kind of matrix acim's block-diagonal packing of groups puts
+on its arrays. The LSTM is two linear layers (X·Wᵀ for all steps at once, then H·Rᵀ per step)
+around the ONNX gate arithmetic (gate order i, o, f, c), as acim runs it (only those two
+products on the arrays).
+
+Error statistics. For every chip instance, the per-sample relative error of the logits,
+||y - y_ref||₂ / ||y_ref||₂, averaged over the samples of the largest batch. The instances are
+the independent units (the samples of one instance share its programming errors): the table
+gives each simulator's mean over K instances with its standard error, and the two agree when
+their difference is within a two-sided 95 % Welch t interval (t quantile for the Welch-
+Satterthwaite degrees of freedom).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name: (zoo model, input shape without the batch dimension)
+NETWORKS = {
+    "ds_cnn_s": ("zoo/kws/ds_cnn_s.onnx", (1, 49, 10)),
+    "resnet20": ("zoo/resnet/resnet20_cifar.onnx", (3, 32, 32)),
+    "mlp": ("zoo/mlp/mlp_mnist.onnx", (784,)),
+    "lstm": ("zoo/lstm/lstm_kws.onnx", (49, 10)),
+}
+
+# The chip spec's array settings, mirrored in the aihwkit configuration
+# (bench/chips/aihwkit-pcm.toml documents the mapping key by key).
+ARRAY_ROWS = 512
+ARRAY_WEIGHT_COLS = 512
+DAC_BITS = 8
+ADC_BITS = 8
+T_INFERENCE_S = 3600.0
+G_MAX_US = 25.0
+
+# Largest relative float difference allowed between the PyTorch twin and onnxruntime: float32
+# sums in another order differ by a few ulps per accumulation (eps 6e-8 times sqrt of the ~10^3
+# terms of the deepest dot products and ~20 layers) — far below 1e-4.
+TWIN_TOLERANCE = 1e-4
+
+
+# ----------------------------------------------------------------------------------- export
+def export(args):
+    """Stage 1 (.venv): weights, inputs, calibration set and onnxruntime references."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    for name in args.networks:
+        rel, shape = NETWORKS[name]
+        out = os.path.join(args.work, name)
+        os.makedirs(out, exist_ok=True)
+        model = onnx.load(os.path.join(ROOT, rel))
+        np.savez(os.path.join(out, "weights.npz"),
+                 **{t.name: numpy_helper.to_array(t) for t in model.graph.initializer})
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(os.path.join(ROOT, rel), opts,
+                                    providers=["CPUExecutionProvider"])
+        in_name = sess.get_inputs()[0].name
+        rng = np.random.default_rng(args.seed)
+        # Calibration data drawn from the same distribution as the test inputs, not the same.
+        np.save(os.path.join(out, "calib.npy"),
+                rng.standard_normal((args.calib, *shape)).astype(np.float32))
+        for b in args.batches:
+            x = rng.standard_normal((b, *shape)).astype(np.float32)
+            np.save(os.path.join(out, f"x_b{b}.npy"), x)
+            np.save(os.path.join(out, f"ref_b{b}.npy"), sess.run(None, {in_name: x})[0])
+
+
+# ------------------------------------------------------------------------------- the twins
+def fold_bn(w, b, wts, bn):
+    """Conv weight/bias with the BatchNormalization `bn` (its four tensors in wts) folded in."""
+    import numpy as np
+    scale = wts[bn + ".scale"] / np.sqrt(wts[bn + ".var"] + 1e-5)  # make_models.py: eps 1e-5
+    w = w * scale.reshape(-1, 1, 1, 1)
+    b = (b if b is not None else 0.0) - wts[bn + ".mean"]
+    return w.astype(np.float32), (b * scale + wts[bn + ".bias"]).astype(np.float32)
+
+
+def conv(torch, w, b, stride=1, padding=0):
+    """nn.Conv2d holding the numpy weight w [out, in, kh, kw] and bias b."""
+    m = torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2:], stride=stride, padding=padding,
+                        bias=b is not None)
+    with torch.no_grad():
+        m.weight.copy_(torch.from_numpy(w))
+        if b is not None:
+            m.bias.copy_(torch.from_numpy(b))
+    return m
+
+
+def linear(torch, w, b):
+    """nn.Linear with the numpy weight w [out, in] and bias b (None: no bias)."""
+    m = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+    with torch.no_grad():
+        m.weight.copy_(torch.from_numpy(w))
+        if b is not None:
+            m.bias.copy_(torch.from_numpy(b))
+    return m
+
+
+def make_twin(name, wts):
+    """The PyTorch module computing the zoo network `name` from its ONNX initializers `wts`."""
+    import numpy as np
+    import torch
+    nn = torch.nn
+
+    def conv_bn(prefix, stride=1, padding=0):
+        w, b = fold_bn(wts[prefix + ".weight"], None, wts, prefix + ".bn")
+        return conv(torch, w, b, stride, padding)
+
+    if name == "mlp":
+        return nn.Sequential(linear(torch, wts["fc1.weight"], wts["fc1.bias"]), nn.ReLU(),
+                             linear(torch, wts["fc2.weight"], wts["fc2.bias"]), nn.ReLU(),
+                             linear(torch, wts["fc3.weight"], wts["fc3.bias"]))
+
+    if name == "ds_cnn_s":
+        layers = [nn.ZeroPad2d((1, 1, 4, 5)), conv_bn("conv1", stride=2), nn.ReLU()]
+        for i in range(1, 5):
+            p = f"ds{i}"
+            dw = wts[p + ".dw.weight"]  # [64, 1, 3, 3], group = 64
+            dense = np.zeros((dw.shape[0], dw.shape[0], 3, 3), np.float32)
+            for c in range(dw.shape[0]):
+                dense[c, c] = dw[c, 0]
+            w, b = fold_bn(dense, None, wts, p + ".dw.bn")
+            layers += [conv(torch, w, b, padding=1), nn.ReLU()]
+            w, b = fold_bn(wts[p + ".pw.weight"], None, wts, p + ".pw.bn")
+            layers += [conv(torch, w, b), nn.ReLU()]
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                   linear(torch, wts["fc.weight"], wts["fc.bias"])]
+        return nn.Sequential(*layers)
+
+    if name == "resnet20":
+        class Block(nn.Module):
+            def __init__(self, p, stride, project):
+                super().__init__()
+                w, b = fold_bn(wts[p + ".conv1.weight"], None, wts, p + ".bn1")
+                self.conv1 = conv(torch, w, b, stride, 1)
+                w, b = fold_bn(wts[p + ".conv2.weight"], None, wts, p + ".bn2")
+                self.conv2 = conv(torch, w, b, 1, 1)
+                self.shortcut = None
+                if project:
+                    w, b = fold_bn(wts[p + ".shortcut.weight"], None, wts, p + ".shortcut.bn")
+                    self.shortcut = conv(torch, w, b, stride, 0)
+
+            def forward(self, x):
+                y = self.conv2(torch.relu(self.conv1(x)))
+                return torch.relu(y + (self.shortcut(x) if self.shortcut is not None else x))
+
+        layers = [conv_bn("conv1", padding=1), nn.ReLU()]
+        cin = 16
+        for s, cout in enumerate((16, 32, 64), start=1):
+            for k in range(3):
+                stride = 2 if (s > 1 and k == 0) else 1
+                layers.append(Block(f"stage{s}.block{k}", stride, stride != 1 or cin != cout))
+                cin = cout
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                   linear(torch, wts["fc.weight"], wts["fc.bias"])]
+        return nn.Sequential(*layers)
+
+    if name == "lstm":
+        class Lstm(nn.Module):
+            def __init__(self):
+                super().__init__()
+                w, r, bias = wts["lstm.W"][0], wts["lstm.R"][0], wts["lstm.B"][0]
+                self.hidden = r.shape[1]
+                four_h = 4 * self.hidden
+                self.x_proj = linear(torch, w, bias[:four_h] + bias[four_h:])  # X·Wᵀ + Wb + Rb
+                self.h_proj = linear(torch, r, None)                              # H·Rᵀ
+                self.fc = linear(torch, wts["fc.weight"], wts["fc.bias"])
+
+            def forward(self, x):  # x [N, steps, features], batch first as the ONNX input
+                gx = self.x_proj(x)
+                h = x.new_zeros(x.shape[0], self.hidden)
+                c = torch.zeros_like(h)
+                hs = self.hidden
+                for t in range(x.shape[1]):
+                    g = gx[:, t] + self.h_proj(h)
+                    i, o = torch.sigmoid(g[:, :hs]), torch.sigmoid(g[:, hs:2 * hs])
+                    f, cand = torch.sigmoid(g[:, 2 * hs:3 * hs]), torch.tanh(g[:, 3 * hs:])
+                    c = f * c + i * cand
+                    h = o * torch.tanh(c)
+                return self.fc(h)
+
+        return Lstm()
+    raise ValueError(f"no twin for network '{name}'")
+
+
+def rpu_config():
+    """aihwkit's InferenceRPUConfig set to bench/chips/aihwkit-pcm.toml's arrays."""
+    from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
+    from aihwkit.simulator.configs import InferenceRPUConfig
+    from aihwkit.simulator.parameters.enums import (BoundManagementType, NoiseManagementType,
+                                                    WeightNoiseType)
+    cfg = InferenceRPUConfig()
+    cfg.noise_model = PCMLikeNoiseModel(g_max=G_MAX_US)
+    cfg.drift_compensation = GlobalDriftCompensation()
+    cfg.forward.inp_res = 1.0 / (2**DAC_BITS - 2)
+    cfg.forward.out_res = 1.0 / (2**ADC_BITS - 2)
+    cfg.forward.out_noise = cfg.forward.out_bound / (2**ADC_BITS - 2)  # one output LSB
+    cfg.forward.noise_management = NoiseManagementType.ABS_MAX
+    cfg.forward.bound_management = BoundManagementType.NONE
+    cfg.forward.w_noise_type = WeightNoiseType.NONE
+    cfg.mapping.max_input_size = ARRAY_ROWS
+    cfg.mapping.max_output_size = ARRAY_WEIGHT_COLS
+    cfg.mapping.digital_bias = True
+    cfg.mapping.weight_scaling_omega = 1.0  # each column to the full conductance range,
+    cfg.mapping.weight_scaling_columnwise = True  # as acim's per_column_scale
+    return cfg
+
+
+# ------------------------------------------------------------------------------------- run
+def rel_errors(y, ref):
+    """Per-sample relative L2 error of y against ref (both [N, classes])."""
+    import numpy as np
+    y = y.reshape(y.shape[0], -1).astype(np.float64)
+    ref = ref.reshape(ref.shape[0], -1).astype(np.float64)
+    return np.linalg.norm(y - ref, axis=1) / np.linalg.norm(ref, axis=1)
+
+
+def check_output(cmd):
+    """stdout of cmd; on failure, exits naming the command and showing its stderr."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"bench_networks_vs_aihwkit: {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}")
+    return r.stdout
+
+
+def acim_run(acim, program, x, seed, out_dir=None):
+    """Seconds of one ChipInstance::run (acim run's time_ms) and, with out_dir, the output."""
+    import numpy as np
+    cmd = [acim, "--threads", "1", "run", program, "-i", x, "--json", "--seed", str(seed)]
+    if out_dir:
+        cmd += ["-o", out_dir]
+    j = json.loads(check_output(cmd))
+    y = np.load(j["outputs"][0]["file"]) if out_dir else None
+    return j["time_ms"] * 1e-3, y
+
+
+def acim_float(build_dir, model, x):
+    """Seconds of one warm Executor::run (acim_bench_model: one warm-up, median of 3 runs)."""
+    cmd = [os.path.join(build_dir, "bench", "acim_bench_model"), model, "--input", "input=" + x,
+           "--threads", "1", "--warmup", "1", "--runs", "3"]
+    return json.loads(check_output(cmd))["median_ms"] * 1e-3
+
+
+def mean_se(values):
+    """Mean and standard error of the mean."""
+    m = statistics.fmean(values)
+    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("inf")
+    return m, se
+
+
+def welch_agree(a, b):
+    """(agree, half-width): |mean a - mean b| within the two-sided 95 % Welch t interval."""
+    from scipy import stats
+    ma, sa = mean_se(a)
+    mb, sb = mean_se(b)
+    se = (sa**2 + sb**2) ** 0.5
+    dof = se**4 / (sa**4 / (len(a) - 1) + sb**4 / (len(b) - 1)) if se > 0 else 1.0
+    half = float(stats.t.ppf(0.975, dof)) * se
+    return abs(ma - mb) <= half, half
+
+
+def run(args):
+    """Stage 2 (.venv-aihwkit): twins, float check, timings, error statistics, the table."""
+    import numpy as np
+    import torch
+    import aihwkit
+    from aihwkit.nn.conversion import convert_to_analog
+
+    torch.set_num_threads(1)
+    acim = os.path.join(args.build_dir, "bin", "acim")
+    chip = os.path.join(ROOT, "bench", "chips", "aihwkit-pcm.toml")
+    big = max(args.batches)
+    seeds = list(range(1, args.instances + 1))
+    print(f"aihwkit {aihwkit.__version__}, torch {torch.__version__}; 1 thread each; "
+          f"{args.instances} chip instances (seeds) per network, medians over them; "
+          f"t = {T_INFERENCE_S:g} s after programming, global drift compensation; "
+          f"arrays {ARRAY_ROWS}x{ARRAY_WEIGHT_COLS} weights; DAC/ADC {DAC_BITS}/{ADC_BITS} bits\n")
+    rows, err_rows = [], []
+    for name in args.networks:
+        rel, _ = NETWORKS[name]
+        d = os.path.join(args.work, name)
+        wts = dict(np.load(os.path.join(d, "weights.npz")))
+        twin = make_twin(name, wts).eval()
+        for b in args.batches:  # the twin must be the ONNX model before anything is timed
+            with torch.no_grad():
+                y = twin(torch.from_numpy(np.load(os.path.join(d, f"x_b{b}.npy")))).numpy()
+            ref = np.load(os.path.join(d, f"ref_b{b}.npy"))
+            dev = float(np.abs(y - ref).max() / np.abs(ref).max())
+            if dev > TWIN_TOLERANCE:
+                sys.exit(f"bench_networks_vs_aihwkit: the PyTorch twin of {rel} differs from "
+                         f"onnxruntime by {dev:.3g} (max |diff| / max |ref|) at batch {b}")
+
+        program = os.path.join(d, "p.acim")
+        check_output([acim, "--threads", "1", "compile", os.path.join(ROOT, rel), "--chip", chip,
+                      "--no-replicate", "--calibrate", os.path.join(d, "calib.npy"), "-o", program])
+        t_float = {b: [] for b in args.batches}
+        t_acim = {b: [] for b in args.batches}
+        t_aihw = {b: [] for b in args.batches}
+        t_warm = {b: [] for b in args.batches}
+        e_acim, e_aihw = [], []
+        ref_big = np.load(os.path.join(d, f"ref_b{big}.npy"))
+        for seed in seeds:
+            for b in args.batches:
+                x = os.path.join(d, f"x_b{b}.npy")
+                t_float[b].append(acim_float(args.build_dir, os.path.join(ROOT, rel), x))
+                out = os.path.join(d, f"out_s{seed}") if b == big else None
+                t, y = acim_run(acim, program, x, seed, out)
+                t_acim[b].append(t)
+                if b == big:
+                    e_acim.append(float(rel_errors(y, ref_big).mean()))
+            torch.manual_seed(seed)
+            analog = convert_to_analog(twin, rpu_config()).eval()
+            analog.program_analog_weights()
+            analog.drift_analog_weights(t_inference=T_INFERENCE_S)
+            with torch.no_grad():
+                for b in args.batches:
+                    x = torch.from_numpy(np.load(os.path.join(d, f"x_b{b}.npy")))
+                    start = time.perf_counter()
+                    y = analog(x).numpy()  # the first forward after programming, as acim's
+                    t_aihw[b].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    analog(x)
+                    t_warm[b].append(time.perf_counter() - start)
+                    if b == big:
+                        e_aihw.append(float(rel_errors(y, ref_big).mean()))
+        for b in args.batches:
+            f, a, h, w = (statistics.median(t[b]) for t in (t_float, t_acim, t_aihw, t_warm))
+            rows.append((name, b, b / f, b / a, b / h, b / w, h / a, w / a, a / f))
+        agree, half = welch_agree(e_acim, e_aihw)
+        err_rows.append((name, big, mean_se(e_acim), mean_se(e_aihw), half, agree))
+        sys.stderr.write(f"bench_networks_vs_aihwkit: {name} done\n")
+
+    print("| network | batch | acim float samples/s | acim analog samples/s | aihwkit 1st "
+          "samples/s | aihwkit 2nd samples/s | analog speed-up vs aihwkit 1st | vs 2nd | "
+          "acim analog time / float time |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, b, sf, sa, sh, sw, up, up_warm, cost in rows:
+        print(f"| {name} | {b} | {sf:.4g} | {sa:.4g} | {sh:.4g} | {sw:.4g} | {up:.2f}x | "
+              f"{up_warm:.2f}x | {cost:.2f}x |")
+    print(f"\nOutput error vs float (per-sample relative L2 error of the logits, mean over "
+          f"batch {big}; mean ± standard error over {args.instances} instances; agreement: "
+          f"difference within the 95 % Welch t interval):\n")
+    print("| network | acim analog error | aihwkit error | difference | 95 % interval | agree |")
+    print("|---|---|---|---|---|---|")
+    all_agree = True
+    for name, _, (ma, sa), (mh, sh), half, agree in err_rows:
+        all_agree &= agree
+        print(f"| {name} | {ma:.4f} ± {sa:.4f} | {mh:.4f} ± {sh:.4f} | {ma - mh:+.4f} | "
+              f"±{half:.4f} | {'yes' if agree else 'NO'} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"speed": rows, "errors": err_rows}, f, indent=1)
+    return 0 if (all_agree or not args.require_agreement) else 3
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("stage", choices=["export", "run"])
+    ap.add_argument("--work", required=True, help="folder for the per-network files")
+    ap.add_argument("--networks", default=",".join(NETWORKS))
+    ap.add_argument("--batches", default="1,256")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the inputs (export)")
+    ap.add_argument("--calib", type=int, default=16, help="calibration samples (export)")
+    ap.add_argument("--instances", type=int, default=5, help="chip instances per network (run)")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build", "release"))
+    ap.add_argument("--json", help="also write the numbers here (run)")
+    ap.add_argument("--require-agreement", action="store_true",
+                    help="exit 3 when an error statistic disagrees (run)")
+    args = ap.parse_args()
+    args.networks = [n for n in args.networks.split(",") if n]
+    for n in args.networks:
+        if n not in NETWORKS:
+            ap.error(f"unknown network '{n}' (known: {', '.join(NETWORKS)})")
+    args.batches = sorted(int(b) for b in args.batches.split(","))
+    if args.stage == "run" and args.instances < 2:
+        ap.error("--instances must be at least 2 (the error check needs a standard error)")
+    if args.stage == "export":
+        export(args)
+        return 0
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
