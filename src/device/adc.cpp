@@ -1,9 +1,11 @@
 #include "device/adc.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "acim/error.hpp"
 
@@ -31,20 +33,20 @@ bool cpu_has_avx512() {
 // the same order as the scalar loop (so the same bits): u = (gain * I) / lsb + offset
 // [+ sigma * z], NaN passes through, clamp to +-N, round half to even, clamp, code * lsb to
 // float; a column with full scale <= 0 reads 0. The empty asm keeps sigma * z a separate
-// rounding (no fused multiply-add, as in the scalar code).
+// rounding (no fused multiply-add, as in the scalar code). lsb, gain and offset: each column's
+// full scale / N, gain and offset as doubles (computed once per convert()).
 __attribute__((target("avx512f,avx512vl"))) void convert_row_avx512(
-    float* row, size_t cols, const float* full_scale, const float* gain, const float* offset,
+    float* row, size_t cols, const double* lsb_d, const double* gain, const double* offset,
     double n_codes, double noise_sigma, const float* z) {
   const __m512d vn = _mm512_set1_pd(n_codes), vneg = _mm512_set1_pd(-n_codes);
   const __m512d vsig = _mm512_set1_pd(noise_sigma), zero = _mm512_setzero_pd();
   for (size_t j = 0; j < cols; j += 8) {
     const size_t left = cols - j;
     const __mmask8 m = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1u);
-    const __m512d fs = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, full_scale + j));
-    const __m512d lsb = _mm512_div_pd(fs, vn);
-    const __m512d g = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, gain + j));
+    const __m512d lsb = _mm512_maskz_loadu_pd(m, lsb_d + j);
+    const __m512d g = _mm512_maskz_loadu_pd(m, gain + j);
     const __m512d x = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, row + j));
-    const __m512d off = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, offset + j));
+    const __m512d off = _mm512_maskz_loadu_pd(m, offset + j);
     __m512d u = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(g, x), lsb), off);
     if (z != nullptr) {
       __m512d nz = _mm512_mul_pd(vsig, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, z + j)));
@@ -57,7 +59,7 @@ __attribute__((target("avx512f,avx512vl"))) void convert_row_avx512(
     c = _mm512_min_pd(_mm512_max_pd(c, vneg), vn);
     __m512d out = _mm512_mul_pd(c, lsb);
     out = _mm512_mask_blend_pd(nan, out, u);
-    const __mmask8 dead = _mm512_cmp_pd_mask(fs, zero, _CMP_LE_OQ);
+    const __mmask8 dead = _mm512_cmp_pd_mask(lsb, zero, _CMP_LE_OQ);  // full scale <= 0
     out = _mm512_mask_blend_pd(dead, out, zero);
     _mm256_mask_storeu_ps(row + j, m, _mm512_cvtpd_ps(out));
   }
@@ -151,41 +153,58 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise) co
   const double noise_sigma = params_.noise_sigma_lsb;
   const size_t cols = static_cast<size_t>(cols_);
   const double pi = std::numbers::pi;
-#pragma omp parallel for schedule(static) if (batch > 4)
-  for (int b = 0; b < batch; ++b) {
-    std::vector<float> z;
-    if (noise_sigma > 0) {
-      z.resize(cols);
-      noise.normal(z.data(), cols, static_cast<uint64_t>(b) * cols);
-    }
-    float* row = currents + static_cast<size_t>(b) * cols;
+  // Draw b * cols + j is the noise of column j at input b. A chunk of inputs draws its noise in
+  // one call: one row of a few columns is too short for the vectorised generator.
+  constexpr int kChunk = 64;
+  const int chunks = (batch + kChunk - 1) / kChunk;
 #ifdef ACIM_ADC_AVX512
-    if (inl == 0 && cpu_has_avx512()) {
-      convert_row_avx512(row, cols, full_scale_.data(), gain_.data(), offset_lsb_.data(), n_codes,
-                         noise_sigma, noise_sigma > 0 ? z.data() : nullptr);
-      continue;
-    }
+  // Per-column constants of the vectorised rows, in double as the scalar loop computes them.
+  std::vector<double> col_lsb(cols), col_gain(cols), col_offset(cols);
+  for (size_t j = 0; j < cols; ++j) {
+    col_lsb[j] = static_cast<double>(full_scale_[j]) / n_codes;
+    col_gain[j] = gain_[j];
+    col_offset[j] = offset_lsb_[j];
+  }
 #endif
-    for (size_t j = 0; j < cols; ++j) {
-      const double fs = full_scale_[j];
-      if (fs <= 0) {
-        row[j] = 0.0f;
+#pragma omp parallel for schedule(static) if (batch > 4)
+  for (int c = 0; c < chunks; ++c) {
+    const int b0 = c * kChunk, b1 = std::min(batch, b0 + kChunk);
+    std::vector<float> zc;
+    if (noise_sigma > 0) {
+      zc.resize(static_cast<size_t>(b1 - b0) * cols);
+      noise.normal(zc.data(), zc.size(), static_cast<uint64_t>(b0) * cols);
+    }
+    for (int b = b0; b < b1; ++b) {
+      const float* z = noise_sigma > 0 ? zc.data() + static_cast<size_t>(b - b0) * cols : nullptr;
+      float* row = currents + static_cast<size_t>(b) * cols;
+#ifdef ACIM_ADC_AVX512
+      if (inl == 0 && cpu_has_avx512()) {
+        convert_row_avx512(row, cols, col_lsb.data(), col_gain.data(), col_offset.data(), n_codes,
+                           noise_sigma, z);
         continue;
       }
-      const double lsb = fs / n_codes;
-      double u = (gain_[j] * static_cast<double>(row[j])) / lsb + offset_lsb_[j];
-      if (noise_sigma > 0) u += noise_sigma * z[j];
-      if (std::isnan(u)) {
-        row[j] = static_cast<float>(u);  // NaN in, NaN out (the caller checks weights/inputs)
-        continue;
+#endif
+      for (size_t j = 0; j < cols; ++j) {
+        const double fs = full_scale_[j];
+        if (fs <= 0) {
+          row[j] = 0.0f;
+          continue;
+        }
+        const double lsb = fs / n_codes;
+        double u = (gain_[j] * static_cast<double>(row[j])) / lsb + offset_lsb_[j];
+        if (noise_sigma > 0) u += noise_sigma * z[j];
+        if (std::isnan(u)) {
+          row[j] = static_cast<float>(u);  // NaN in, NaN out (the caller checks weights/inputs)
+          continue;
+        }
+        if (u > n_codes) u = n_codes;
+        if (u < -n_codes) u = -n_codes;
+        if (inl != 0) u += inl * std::sin(pi * u / n_codes);
+        double code = std::nearbyint(u);
+        if (code > n_codes) code = n_codes;
+        if (code < -n_codes) code = -n_codes;
+        row[j] = static_cast<float>(code * lsb);
       }
-      if (u > n_codes) u = n_codes;
-      if (u < -n_codes) u = -n_codes;
-      if (inl != 0) u += inl * std::sin(pi * u / n_codes);
-      double code = std::nearbyint(u);
-      if (code > n_codes) code = n_codes;
-      if (code < -n_codes) code = -n_codes;
-      row[j] = static_cast<float>(code * lsb);
     }
   }
 }

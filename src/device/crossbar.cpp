@@ -48,6 +48,9 @@ constexpr const char* kWhere = "crossbar array";
 // batch 1. Every output column is a sum over rows in row order, whatever the threads.
 constexpr int kFusedMaxBatch = 4;
 
+// Inputs whose read-noise draws are generated in one call (and one parallel work item).
+constexpr int kNoiseChunk = 64;
+
 #ifdef ACIM_CROSSBAR_AVX512
 bool cpu_has_avx512() {
   static const bool has = __builtin_cpu_supports("avx512f");
@@ -101,15 +104,44 @@ __attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, 
 // Packed B for gemm_packed_avx512: panel p holds columns 64p .. 64p + 63 as [rows][64] floats,
 // zero beyond the last column. A row range [r0, r0 + k) of B is the k-range of every panel.
 constexpr int kPanel = 64;
+#endif
 
-std::vector<float> pack_panels(const std::vector<float>& b, int rows, int cols) {
+// A matrix packed for the AVX-512 kernel (data empty without AVX-512), with the rows of each
+// panel that hold any nonzero entry (nz[nz_begin[p] .. nz_begin[p + 1]), ascending). Skipping
+// the other rows leaves every sum bit for bit as it is: an exact zero term x * 0 adds nothing
+// to a sum that starts at +0 (x is finite, and such a sum is never -0). Bit-sliced SRAM weights
+// and block-diagonally packed groups leave most rows of a panel zero.
+struct Packed {
+  std::vector<float> data;
+  std::vector<int32_t> nz;
+  std::vector<size_t> nz_begin;
+  bool sparse = false;  // some panel is worth running on its nonzero rows only
+};
+
+#ifdef ACIM_CROSSBAR_AVX512
+// A panel is run on its nonzero rows when they are at most this fraction of the rows summed.
+constexpr double kSparseFraction = 0.75;
+
+Packed pack_panels(const std::vector<float>& b, int rows, int cols) {
   const int panels = (cols + kPanel - 1) / kPanel;
-  std::vector<float> out(static_cast<size_t>(panels) * rows * kPanel, 0.0f);
-  for (int pnl = 0; pnl < panels; ++pnl)
-    for (int i = 0; i < rows; ++i)
-      for (int t = 0; t < kPanel && pnl * kPanel + t < cols; ++t)
-        out[(static_cast<size_t>(pnl) * rows + i) * kPanel + t] =
-            b[static_cast<size_t>(i) * cols + pnl * kPanel + t];
+  Packed out;
+  out.data.assign(static_cast<size_t>(panels) * rows * kPanel, 0.0f);
+  out.nz_begin.push_back(0);
+  for (int pnl = 0; pnl < panels; ++pnl) {
+    for (int i = 0; i < rows; ++i) {
+      bool any = false;
+      for (int t = 0; t < kPanel && pnl * kPanel + t < cols; ++t) {
+        const float g = b[static_cast<size_t>(i) * cols + pnl * kPanel + t];
+        out.data[(static_cast<size_t>(pnl) * rows + i) * kPanel + t] = g;
+        any = any || g != 0.0f;
+      }
+      if (any) out.nz.push_back(i);
+    }
+    out.nz_begin.push_back(out.nz.size());
+    out.sparse = out.sparse || static_cast<double>(out.nz_begin[static_cast<size_t>(pnl) + 1] -
+                                                   out.nz_begin[static_cast<size_t>(pnl)]) <=
+                                   kSparseFraction * rows;
+  }
   return out;
 }
 
@@ -142,23 +174,97 @@ __attribute__((target("avx512f"))) inline void gemm_tile(int k, const float* a, 
   }
 }
 
+// gemm_tile over the rows rows[0 .. count) of the panel only (A's column of row i is i - r0).
+template <int MR>
+__attribute__((target("avx512f"))) inline void gemm_tile_rows(const int32_t* rows, int count,
+                                                              int r0, const float* a, int lda,
+                                                              const float* bp, float* c, int ldc,
+                                                              int valid_cols) {
+  __m512 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int n = 0; n < count; ++n) {
+    const int i = rows[n];
+    const float* bi = bp + static_cast<size_t>(i) * kPanel;
+    const __m512 b0 = _mm512_loadu_ps(bi), b1 = _mm512_loadu_ps(bi + 16);
+    const __m512 b2 = _mm512_loadu_ps(bi + 32), b3 = _mm512_loadu_ps(bi + 48);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 x = _mm512_set1_ps(a[static_cast<size_t>(r) * lda + (i - r0)]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+    }
+  }
+  for (int t = 0; t < 4; ++t) {
+    const int left = valid_cols - 16 * t;
+    const __mmask16 m =
+        left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u));
+    for (int r = 0; r < MR; ++r)
+      _mm512_mask_storeu_ps(c + static_cast<size_t>(r) * ldc + 16 * t, m, acc[r][t]);
+  }
+}
+
 // C[m, n] = A[m, k] * B[r0 .. r0 + k, n] with B packed by pack_panels (b_rows rows in all).
 // Tiles of 6 x 64 outputs, each summed over k in row order by one thread: the result does not
-// depend on the thread count.
+// depend on the thread count. A panel whose nonzero rows in [r0, r0 + k) are few sums over
+// those rows alone (gemm_tile_rows): the same bits, less work.
 __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, const float* a,
-                                                           int lda, const float* bpacked,
-                                                           int b_rows, int r0, float* c, int ldc) {
+                                                           int lda, const Packed& b, int b_rows,
+                                                           int r0, float* c, int ldc) {
   constexpr int kMr = 6;
   const int row_tiles = (m + kMr - 1) / kMr, panels = (n + kPanel - 1) / kPanel;
-  const int64_t work = static_cast<int64_t>(m) * n * k;
+  // Each panel's nonzero rows within the row range, when few enough to be worth skipping to.
+  std::vector<std::pair<const int32_t*, int>> sparse_rows(static_cast<size_t>(panels),
+                                                          {nullptr, 0});
+  int64_t summed = 0;  // rows summed over all panels: the work per output row
+  for (int pnl = 0; pnl < panels; ++pnl) {
+    const int32_t* first = b.nz.data() + b.nz_begin[static_cast<size_t>(pnl)];
+    const int32_t* last = b.nz.data() + b.nz_begin[static_cast<size_t>(pnl) + 1];
+    const int32_t* lo = std::lower_bound(first, last, r0);
+    const int32_t* hi = std::lower_bound(lo, last, r0 + k);
+    const int count = static_cast<int>(hi - lo);
+    if (b.sparse && count <= kSparseFraction * k) {
+      sparse_rows[static_cast<size_t>(pnl)] = {lo, count};
+      summed += count;
+    } else {
+      summed += k;
+    }
+  }
+  const int64_t work = static_cast<int64_t>(m) * kPanel * summed;
 #pragma omp parallel for schedule(static) if (work > (int64_t{1} << 20))
   for (int tile = 0; tile < row_tiles * panels; ++tile) {
     const int rt = tile / panels, pnl = tile % panels;
     const int i0 = rt * kMr, mr = std::min(kMr, m - i0);
     const float* at = a + static_cast<size_t>(i0) * lda;
-    const float* bp = bpacked + (static_cast<size_t>(pnl) * b_rows + r0) * kPanel;
     float* ct = c + static_cast<size_t>(i0) * ldc + pnl * kPanel;
     const int valid = std::min(kPanel, n - pnl * kPanel);
+    const auto [rows, count] = sparse_rows[static_cast<size_t>(pnl)];
+    if (rows != nullptr) {
+      const float* bp = b.data.data() + static_cast<size_t>(pnl) * b_rows * kPanel;
+      switch (mr) {
+        case 6:
+          gemm_tile_rows<6>(rows, count, r0, at, lda, bp, ct, ldc, valid);
+          break;
+        case 5:
+          gemm_tile_rows<5>(rows, count, r0, at, lda, bp, ct, ldc, valid);
+          break;
+        case 4:
+          gemm_tile_rows<4>(rows, count, r0, at, lda, bp, ct, ldc, valid);
+          break;
+        case 3:
+          gemm_tile_rows<3>(rows, count, r0, at, lda, bp, ct, ldc, valid);
+          break;
+        case 2:
+          gemm_tile_rows<2>(rows, count, r0, at, lda, bp, ct, ldc, valid);
+          break;
+        default:
+          gemm_tile_rows<1>(rows, count, r0, at, lda, bp, ct, ldc, valid);
+          break;
+      }
+      continue;
+    }
+    const float* bp = b.data.data() + (static_cast<size_t>(pnl) * b_rows + r0) * kPanel;
     switch (mr) {
       case 6:
         gemm_tile<6>(k, at, lda, bp, ct, ldc, valid);
@@ -185,11 +291,11 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
 
 // C[m, n] = A[m, k] * B[r0 .. r0 + k, :] by the packed AVX-512 kernel where the CPU has it and
 // B was packed; false if the caller must use the BLAS.
-bool gemm_packed(int m, int n, int k, const float* a, int lda, const std::vector<float>& bpacked,
-                 int b_rows, int r0, float* c, int ldc) {
+bool gemm_packed(int m, int n, int k, const float* a, int lda, const Packed& bpacked, int b_rows,
+                 int r0, float* c, int ldc) {
 #ifdef ACIM_CROSSBAR_AVX512
-  if (!bpacked.empty() && cpu_has_avx512()) {
-    gemm_packed_avx512(m, n, k, a, lda, bpacked.data(), b_rows, r0, c, ldc);
+  if (!bpacked.data.empty() && cpu_has_avx512()) {
+    gemm_packed_avx512(m, n, k, a, lda, bpacked, b_rows, r0, c, ldc);
     return true;
   }
 #endif
@@ -199,14 +305,19 @@ bool gemm_packed(int m, int n, int k, const float* a, int lda, const std::vector
 }
 
 // o[k] += sqrt(max(var[k], 0) + extra) * z[k] for k < n: the per-MVM noise of n signals.
+// var == nullptr: every var[k] is 0, so the deviation is sqrt(extra) (0 + extra is exact).
 #ifdef ACIM_CROSSBAR_AVX512
 __attribute__((target("avx512f"))) void add_noise_avx512(float* o, const float* var, float extra,
                                                          const float* z, int n) {
   const __m512 e = _mm512_set1_ps(extra), zero = _mm512_setzero_ps();
+  const __m512 sd_const = _mm512_sqrt_ps(e);
   for (int k = 0; k < n; k += 16) {
     const __mmask16 m = n - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - k)) - 1u);
     const __m512 sd =
-        _mm512_sqrt_ps(_mm512_add_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, var + k), zero), e));
+        var == nullptr
+            ? sd_const
+            : _mm512_sqrt_ps(
+                  _mm512_add_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, var + k), zero), e));
     const __m512 r =
         _mm512_fmadd_ps(sd, _mm512_maskz_loadu_ps(m, z + k), _mm512_maskz_loadu_ps(m, o + k));
     _mm512_mask_storeu_ps(o + k, m, r);
@@ -221,6 +332,11 @@ void add_noise(float* o, const float* var, float extra, const float* z, int n) {
     return;
   }
 #endif
+  if (var == nullptr) {
+    const float sd = std::sqrt(extra);
+    for (int k = 0; k < n; ++k) o[k] += sd * z[k];
+    return;
+  }
   for (int k = 0; k < n; ++k) o[k] += std::sqrt(std::max(var[k], 0.0f) + extra) * z[k];
 }
 
@@ -243,6 +359,22 @@ bool fused_gemv(int batch, int nrows, int ns, const float* v, const float* g, co
 // The exact nodal IR-drop solve is for small arrays (it validates the first-order model).
 constexpr int64_t kMaxNodalCells = 128 * 128;
 
+// Scratch buffers of mvm(), one set per thread shared by every array that thread runs, so a
+// stream of MVMs over many arrays and layers reuses the same memory instead of allocating (and
+// page-faulting: the kernel zeroes every fresh page) on every call; per-array buffers were each
+// touched once per layer, which made page faults the largest cost of a batched run. Sized on
+// use; contents are never carried from one MVM to the next, so results do not depend on which
+// thread ran what before.
+struct Workspace {
+  std::vector<float> xq, acc, v, v2, cur, var, var_shared, sig, z;
+  std::vector<int32_t> levels;  // bit-serial: the DAC level of every input, read plane by plane
+};
+
+Workspace& thread_workspace() {
+  static thread_local Workspace ws;
+  return ws;
+}
+
 }  // namespace
 
 struct CrossbarArray::State {
@@ -257,7 +389,7 @@ struct CrossbarArray::State {
   // sigma2_shared [rows_used]. Empty if none.
   std::vector<float> sigma2_sig;
   // g_sig and sigma2_sig packed for the AVX-512 kernel (empty without AVX-512).
-  std::vector<float> g_sig_packed, sigma2_packed;
+  Packed g_sig_packed, sigma2_packed;
   std::vector<float> sigma2_shared;
   bool shared_minus = false;  // every signal subtracts the same physical column
   double time_s = 0;
@@ -268,11 +400,6 @@ struct CrossbarArray::State {
   double drift_baseline = 0;
   double drift_alpha = 1.0;
   uint64_t mvm_count = 0;
-  // Scratch buffers of mvm(), kept between calls so a stream of MVMs does not allocate (and
-  // page-fault) on every call. Sized on use; contents are never carried from one MVM to the next.
-  struct Workspace {
-    std::vector<float> xq, acc, v, v2, cur, var, var_shared, sig, z;
-  } ws;
 
   int rows() const { return enc.rows; }
   int phys() const { return enc.phys_cols; }
@@ -448,8 +575,8 @@ void CrossbarArray::set_time(double t) {
       }
     }
   }
-  s.g_sig_packed.clear();
-  s.sigma2_packed.clear();
+  s.g_sig_packed = Packed{};
+  s.sigma2_packed = Packed{};
 #ifdef ACIM_CROSSBAR_AVX512
   if (cpu_has_avx512()) {
     s.g_sig_packed = pack_panels(s.g_sig, s.rows(), ns);
@@ -517,7 +644,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
     }
   }
   const size_t bsz = static_cast<size_t>(batch);
-  State::Workspace& ws = s.ws;
+  Workspace& ws = thread_workspace();
   std::vector<float>& v = ws.v;
   std::vector<float>& cur = ws.cur;
   std::vector<float>& var = ws.var;
@@ -526,6 +653,10 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
   v.resize(bsz * rows);
   sig.resize(bsz * ns);
   const bool nodal = ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal;
+  if (bit_serial(p)) {
+    ws.levels.resize(bsz * rows);
+    s.dac->signed_levels(xq, bsz * rows, ws.levels.data());
+  }
   for (size_t pi = 0; pi < passes.size(); ++pi) {
     const Pass& ps = passes[pi];
     const RandomStream noise = mvm_stream.child(pi);
@@ -535,8 +666,13 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       const float* x = xq + static_cast<size_t>(b) * rows + ps.row0;
       float* vb = v.data() + static_cast<size_t>(b) * ps.nrows;
       if (ps.plane >= 0) {
-        s.dac->bit_plane(x, static_cast<size_t>(ps.nrows), ps.plane, vb);
-        for (int i = 0; i < ps.nrows; ++i) vb[i] *= static_cast<float>(v_read);
+        // DacModel::bit_plane of the levels computed once for all planes, times v_read.
+        const int32_t* q = ws.levels.data() + static_cast<size_t>(b) * rows + ps.row0;
+        const float vr = static_cast<float>(v_read);
+        for (int i = 0; i < ps.nrows; ++i) {
+          const float bit = static_cast<float>(((q[i] < 0 ? -q[i] : q[i]) >> ps.plane) & 1);
+          vb[i] = (q[i] < 0 ? -bit : bit) * vr;
+        }
       } else {
         const float k = static_cast<float>(v_read / s.dac->input_range());
         for (int i = 0; i < ps.nrows; ++i) vb[i] = x[i] * k;
@@ -572,7 +708,10 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       // The signal product, fused with the read-noise variance product for small batches.
       const bool want_var = !ideal_readout && !s.sigma2_sig.empty();
       if (want_var) var.resize(bsz * ns);
-      var_done = fused_gemv(
+      // (A sparse packed matrix is faster through gemm_packed, which skips its zero rows; both
+      // kernels sum each output in row order, so the choice does not change a bit.)
+      const bool sparse = s.g_sig_packed.sparse || (want_var && s.sigma2_packed.sparse);
+      var_done = !sparse && fused_gemv(
           batch, ps.nrows, ns, v.data(), s.g_sig.data() + static_cast<size_t>(ps.row0) * ns,
           want_var ? s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns : nullptr, ns,
           sig.data(), var.data());
@@ -598,7 +737,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
           v2.resize(v.size());
           for (size_t k = 0; k < v.size(); ++k) v2[k] = v[k] * v[k];
         }
-        if (!var_done) var.assign(bsz * ns, 0.0f);
+        if (cell_noise && !var_done) var.assign(bsz * ns, 0.0f);
         var_shared.assign(bsz, 0.0f);
         ws.z.resize(bsz * ns);
         if (cell_noise && !var_done &&
@@ -619,18 +758,25 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
         }
         const float per_signal_col_var = s.shared_minus ? col_var : 2.0f * col_var;
         const RandomStream sig_stream = noise.child(0), shared_stream = noise.child(1);
+        // Draw b * ns + k is signal k of input b. The draws of a chunk of inputs come in one
+        // call: a row of a few signals is too short for the vectorised generator.
+        const int chunks = (batch + kNoiseChunk - 1) / kNoiseChunk;
 #pragma omp parallel for schedule(static)
-        for (int b = 0; b < batch; ++b) {
-          float* o = sig.data() + static_cast<size_t>(b) * ns;
-          const float* vr = var.data() + static_cast<size_t>(b) * ns;
-          float* z = ws.z.data() + static_cast<size_t>(b) * ns;
-          sig_stream.normal(z, static_cast<size_t>(ns), static_cast<uint64_t>(b) * ns);
-          add_noise(o, vr, per_signal_col_var, z, ns);
-          if (s.shared_minus) {
-            const float zs = static_cast<float>(shared_stream.normal_at(static_cast<uint64_t>(b)));
-            const float d =
-                std::sqrt(std::max(var_shared[static_cast<size_t>(b)], 0.0f) + col_var) * zs;
-            for (int k = 0; k < ns; ++k) o[k] -= d;
+        for (int c = 0; c < chunks; ++c) {
+          const int b0 = c * kNoiseChunk, b1 = std::min(batch, b0 + kNoiseChunk);
+          const size_t first = static_cast<size_t>(b0) * ns;
+          sig_stream.normal(ws.z.data() + first, static_cast<size_t>(b1 - b0) * ns, first);
+          for (int b = b0; b < b1; ++b) {
+            float* o = sig.data() + static_cast<size_t>(b) * ns;
+            const float* vr = cell_noise ? var.data() + static_cast<size_t>(b) * ns : nullptr;
+            add_noise(o, vr, per_signal_col_var, ws.z.data() + static_cast<size_t>(b) * ns, ns);
+            if (s.shared_minus) {
+              const float zs =
+                  static_cast<float>(shared_stream.normal_at(static_cast<uint64_t>(b)));
+              const float d =
+                  std::sqrt(std::max(var_shared[static_cast<size_t>(b)], 0.0f) + col_var) * zs;
+              for (int k = 0; k < ns; ++k) o[k] -= d;
+            }
           }
         }
       }
@@ -713,13 +859,14 @@ Tensor CrossbarArray::mvm(const Tensor& inputs) {
     throw Error(ErrorKind::invalid, kWhere, "mvm before program()", "program the array first");
   check_inputs(inputs, s.rows());
   const int batch = static_cast<int>(inputs.dim(0));
-  Tensor y(DType::f32, {batch, s.enc.cols});
+  Tensor y = Tensor::uninitialized(DType::f32, {batch, s.enc.cols});  // decode_signals fills it
   const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(s.mvm_count++);
   if (batch == 0) return y;
-  std::vector<float>& xq = s.ws.xq;
-  xq.assign(inputs.data<float>(), inputs.data<float>() + inputs.numel());
-  s.dac->quantize(xq.data(), xq.size());
-  std::vector<float>& acc = s.ws.acc;
+  Workspace& ws = thread_workspace();
+  std::vector<float>& xq = ws.xq;
+  xq.resize(static_cast<size_t>(inputs.numel()));
+  s.dac->quantize(inputs.data<float>(), xq.size(), xq.data());
+  std::vector<float>& acc = ws.acc;
   acc.assign(static_cast<size_t>(batch) * s.enc.signals(), 0.0f);
   run_passes(xq.data(), batch, false, mvm_stream, acc.data(), nullptr);
   float* out = y.data<float>();

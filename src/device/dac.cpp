@@ -1,5 +1,6 @@
 #include "device/dac.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -29,8 +30,9 @@ bool cpu_has_avx512() {
 // the scalar code (divide, multiply, clamp, round half to even, multiply, round to float), so
 // the same bits. Rounding gives -0.0 where lrint's integer gives +0.0: adding +0.0 makes it +0.0.
 // NaN inputs are left as they are.
-__attribute__((target("avx512f,avx512vl"))) void quantize_avx512(float* x, size_t n, double x_max,
-                                                                 double lv, double st) {
+__attribute__((target("avx512f,avx512vl"))) void quantize_avx512(const float* x, size_t n,
+                                                                 double x_max, double lv,
+                                                                 double st, float* out) {
   const __m512d vmax = _mm512_set1_pd(x_max), vlv = _mm512_set1_pd(lv), vneg = _mm512_set1_pd(-lv);
   const __m512d vst = _mm512_set1_pd(st), zero = _mm512_setzero_pd();
   size_t i = 0;
@@ -44,7 +46,8 @@ __attribute__((target("avx512f,avx512vl"))) void quantize_avx512(float* x, size_
     u = _mm512_min_pd(_mm512_max_pd(u, vneg), vlv);
     u = _mm512_add_pd(_mm512_roundscale_pd(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zero);
     const __m256 q = _mm512_cvtpd_ps(_mm512_mul_pd(u, vst));
-    _mm256_mask_storeu_ps(x + i, ok, q);
+    // NaN lanes keep their input: blended, not left unwritten, as out may not alias x.
+    _mm256_mask_storeu_ps(out + i, m, _mm256_mask_blend_ps(ok, xf, q));
   }
 }
 #endif
@@ -96,20 +99,25 @@ long DacModel::level(float x) const {
 }
 
 void DacModel::quantize(float* x, size_t n) const {
-  if (!enabled_) return;
+  quantize(x, n, x);
+}
+
+void DacModel::quantize(const float* x, size_t n, float* out) const {
+  if (!enabled_) {
+    if (out != x) std::copy_n(x, n, out);
+    return;
+  }
   // step in double as the float value that plane_weight() uses, so the bit-serial identity is
   // exact: x_q = q * step, with step = float(x_max / L).
   const double st = static_cast<double>(step());
 #ifdef ACIM_DAC_AVX512
   if (cpu_has_avx512()) {
-    quantize_avx512(x, n, static_cast<double>(x_max_), static_cast<double>(levels()), st);
+    quantize_avx512(x, n, static_cast<double>(x_max_), static_cast<double>(levels()), st, out);
     return;
   }
 #endif
-  for (size_t i = 0; i < n; ++i) {
-    if (std::isnan(x[i])) continue;
-    x[i] = static_cast<float>(static_cast<double>(level(x[i])) * st);
-  }
+  for (size_t i = 0; i < n; ++i)
+    out[i] = std::isnan(x[i]) ? x[i] : static_cast<float>(static_cast<double>(level(x[i])) * st);
 }
 
 int DacModel::cycles() const {
@@ -123,6 +131,10 @@ void DacModel::bit_plane(const float* x, size_t n, int k, float* out) const {
     float bit = static_cast<float>((mag >> k) & 1);
     out[i] = q < 0 ? -bit : bit;
   }
+}
+
+void DacModel::signed_levels(const float* x, size_t n, int32_t* q) const {
+  for (size_t i = 0; i < n; ++i) q[i] = static_cast<int32_t>(level(x[i]));  // |level| < 2^23
 }
 
 float DacModel::plane_weight(int k) const {

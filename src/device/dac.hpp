@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "acim/device.hpp"
 
@@ -39,6 +40,8 @@ class DacModel {
   // Quantises x in place to the DAC's levels (values stay in input units), clipping at
   // ±x_max. A disabled DAC (NonIdealities::dac off) leaves x untouched. NaN inputs stay NaN.
   void quantize(float* x, size_t n) const;
+  // The same, from x into out (x is left as it is): one pass instead of a copy and a pass.
+  void quantize(const float* x, size_t n, float* out) const;
 
   // Bit-serial: the number of cycles (magnitude bits, bits - 1), and bit plane k of inputs:
   // out[i] = sign(x[i]) * bit k of |level(x[i])|, so that
@@ -48,6 +51,9 @@ class DacModel {
   int cycles() const;
   void bit_plane(const float* x, size_t n, int k, float* out) const;
   float plane_weight(int k) const;  // x_max / (2^(bits-1) - 1) * 2^k
+  // q[i] = the signed integer level of x[i] that bit_plane() reads its bits from (0 for NaN):
+  // computed once, it gives every plane of the same inputs, bit k of |q[i]| with q[i]'s sign.
+  void signed_levels(const float* x, size_t n, int32_t* q) const;
 
   // Read voltage (V) of an input value: x / x_max * v_read (for IR-drop and energy models).
   double volts_per_unit() const { return params_.v_read / x_max_; }

@@ -62,18 +62,17 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   const ops::Window win = ops::make_window(node, where, in_spatial, kernel, false, true);
   const int64_t batch = x.dim(0), channels = x.dim(1), out_ch = w.dim(0);
   const int64_t osz = win.out_size(), ksz = win.k_size(), isz = win.in_size();
-  const int64_t mg = out_ch / groups, width = channels * ksz;  // = groups * K
+  const int64_t mg = out_ch / groups;
   const int64_t rows = batch * osz;
-  // im2col: one row per output position (image-major), each group's K inputs in W's order
-  // (channel, then kernel taps), zeros for taps in the padding.
-  std::vector<float> cols(static_cast<size_t>(rows * width));
-  const float* xd = x.data<float>();
-#pragma omp parallel for schedule(static) if (rows * width > (int64_t{1} << 16))
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t n = r / osz, pos = r % osz;
+  // im2col, row by row as the arrays take their inputs (ViewArrays::mvm with a row source, so
+  // the whole matrix is never stored): one row per output position (image-major), each group's
+  // K inputs in W's order (channel, then kernel taps), zeros for taps in the padding. The
+  // offset in a channel's plane of each (output position, tap), -1 in the padding, is the same
+  // for every image and channel, so it is computed once.
+  std::vector<int64_t> tap_off(static_cast<size_t>(osz * ksz));
+  for (int64_t pos = 0; pos < osz; ++pos) {
     const int64_t o2 = pos % win.out[2], o1 = (pos / win.out[2]) % win.out[1],
                   o0 = pos / (win.out[2] * win.out[1]);
-    float* row = cols.data() + r * width;
     for (int64_t k0 = 0; k0 < win.k[0]; ++k0) {
       const int64_t i0 = o0 * win.stride[0] + k0 * win.dil[0] - win.pad_b[0];
       for (int64_t k1 = 0; k1 < win.k[1]; ++k1) {
@@ -83,15 +82,29 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
           const int64_t tap = (k0 * win.k[1] + k1) * win.k[2] + k2;
           const bool inside =
               i0 >= 0 && i0 < win.in[0] && i1 >= 0 && i1 < win.in[1] && i2 >= 0 && i2 < win.in[2];
-          const int64_t off = (i0 * win.in[1] + i1) * win.in[2] + i2;
-          for (int64_t c = 0; c < channels; ++c)
-            row[c * ksz + tap] = inside ? xd[(n * channels + c) * isz + off] : 0.0f;
+          tap_off[static_cast<size_t>(pos * ksz + tap)] =
+              inside ? (i0 * win.in[1] + i1) * win.in[2] + i2 : -1;
         }
       }
     }
   }
+  const float* xd = x.data<float>();
+  // Inputs k0 .. k0 + n - 1 of im2col row r (input k is channel k / ksz, tap k % ksz).
+  auto im2col_row = [&](int64_t r, int64_t k0, int64_t n, float* dst) {
+    const int64_t img = r / osz;
+    const int64_t* offs = tap_off.data() + (r % osz) * ksz;
+    int64_t c = k0 / ksz, tap = k0 % ksz;
+    const float* plane = xd + (img * channels + c) * isz;
+    for (int64_t q = 0; q < n; ++q) {
+      dst[q] = offs[tap] >= 0 ? plane[offs[tap]] : 0.0f;
+      if (++tap == ksz) {
+        tap = 0;
+        plane += isz;
+      }
+    }
+  };
   std::vector<float> y(static_cast<size_t>(rows * out_ch));
-  view.mvm(cols.data(), rows, width, 0, groups, 0, y.data(), out_ch, 0, mg, mode);
+  view.mvm(ViewArrays::RowSource(im2col_row), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode);
   Shape out_shape{batch, out_ch};
   for (int64_t d : win.out_spatial()) out_shape.push_back(d);
   Tensor out(DType::f32, out_shape);

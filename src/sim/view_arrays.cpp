@@ -81,6 +81,13 @@ void ViewArrays::program(const std::function<const float*(int64_t)>& group_weigh
 
 void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
                      int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode) {
+  mvm([x, x_ld](int64_t m, int64_t k0, int64_t n,
+                float* dst) { std::copy_n(x + m * x_ld + k0, n, dst); },
+      m_rows, g0, ng, p0, y, y_ld, c0, nc, mode);
+}
+
+void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
+                     float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode) {
   ACIM_ASSERT(g0 >= 0 && ng >= 0 && g0 + ng <= count_ && c0 >= 0 && nc >= 0 && c0 + nc <= n_,
               "ViewArrays::mvm: groups or columns out of range");
   for (int64_t m = 0; m < m_rows; ++m) std::fill_n(y + m * y_ld, ng * nc, 0.0f);
@@ -119,13 +126,21 @@ void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, i
       Job& j = jobs[ji];
       const Block& bl = blocks_[static_cast<size_t>(j.block)];
       const int64_t width = bl.ng * bl.nr;
-      // The array's input rows: each requested group's slice of K; zeros for the others.
-      Tensor in(DType::f32, {j.rows, width});
+      // The array's input rows: each requested group's slice of K; zeros for the others (the
+      // fill is needed only when some group of the array is not requested).
+      Tensor in = Tensor::uninitialized(DType::f32, {j.rows, width});
       float* id = in.data<float>();
+      if (j.ga > bl.g0 || j.gb < bl.g0 + bl.ng) std::fill_n(id, j.rows * width, 0.0f);
+      // A block of whole groups (every packed block) takes its requested groups as one run.
+      const bool whole = bl.nr == k_;
       for (int64_t t = 0; t < j.rows; ++t) {
-        const float* xr = x + (j.first + t * replication_) * x_ld;
+        const int64_t m = j.first + t * replication_;
+        if (whole) {
+          x_rows(m, (j.ga - g0) * k_, (j.gb - j.ga) * k_, id + t * width + (j.ga - bl.g0) * k_);
+          continue;
+        }
         for (int64_t g = j.ga; g < j.gb; ++g)
-          std::copy_n(xr + (g - g0) * k_ + bl.r0, bl.nr, id + t * width + (g - bl.g0) * bl.nr);
+          x_rows(m, (g - g0) * k_ + bl.r0, bl.nr, id + t * width + (g - bl.g0) * bl.nr);
       }
       CrossbarArray& array = arrays_[static_cast<size_t>(j.copy)][static_cast<size_t>(j.block)];
       if (mode == MvmMode::analog) {
@@ -152,8 +167,16 @@ void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, i
     const Block& bl = blocks_[static_cast<size_t>(j.block)];
     const int64_t ow = bl.ng * bl.nc;
     const float* od = j.out.data<float>();
+    // Every column of each requested group: the groups' outputs are one contiguous run.
+    const bool run = j.ca == c0 && j.cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
     for (int64_t t = 0; t < j.rows; ++t) {
       float* yr = y + (j.first + t * replication_) * y_ld;
+      if (run) {
+        const float* src = od + t * ow + (j.ga - bl.g0) * nc;
+        float* dst = yr + (j.ga - g0) * nc;
+        for (int64_t k = 0; k < (j.gb - j.ga) * nc; ++k) dst[k] += src[k];
+        continue;
+      }
       for (int64_t g = j.ga; g < j.gb; ++g) {
         const float* src = od + t * ow + (g - bl.g0) * bl.nc;
         float* dst = yr + (g - g0) * nc;

@@ -51,6 +51,14 @@ class ViewArrays {
   void mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng, int64_t p0,
            float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode);
 
+  // The same product with x given by a function instead of a matrix: rows(m, k0, n, dst) writes
+  // x[m * x_ld + k0 .. k0 + n - 1] to dst. It writes each array's inputs straight into the
+  // array's input rows (no full copy of x, e.g. of a large im2col matrix, is made); it may be
+  // called from several threads at once.
+  using RowSource = std::function<void(int64_t m, int64_t k0, int64_t n, float* dst)>;
+  void mvm(const RowSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
+           int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode);
+
   // Sets every array's DAC range (input_range > 0, else max |x| seen in capture mode) and ADC
   // ranges from the captured inputs (at most `max_rows` of them, evenly spaced), then drops them.
   void calibrate(double input_range, int64_t max_rows);

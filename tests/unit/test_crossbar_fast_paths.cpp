@@ -1,14 +1,18 @@
 // The fast paths of CrossbarArray::mvm agree with the general ones: the fused small-batch
-// signal + read-noise-variance kernel (batch <= 4) against the two BLAS products (larger batch).
+// signal + read-noise-variance kernel (batch <= 4) against the two BLAS products (larger batch),
+// and the packed kernel's skipping of all-zero rows against arrays without those rows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "acim/crossbar.hpp"
 #include "acim/device.hpp"
 #include "acim/rng.hpp"
 #include "acim/threads.hpp"
+#include "device/dac.hpp"
 
 namespace acim {
 namespace {
@@ -78,6 +82,77 @@ TEST(CrossbarFastPaths, FastKernelsGiveTheSameBitsForAnyThreadCount) {
     for (size_t t = 1; t < ys.size(); ++t)
       for (int64_t k = 0; k < ys[0].numel(); ++k)
         ASSERT_EQ(ys[0].data<float>()[k], ys[t].data<float>()[k]) << "batch " << batch;
+  }
+}
+
+// Rows whose cells are all zero (bit slices of 0, groups packed block-diagonally) are skipped by
+// the packed kernel. Skipping adds nothing a full sum would not (an exact zero term leaves a sum
+// as it is), so an array whose 8 weight rows sit among 56 zero rows must give the same bits as
+// an array of those 8 rows alone: with the rows in the second of four row groups (so the skip
+// works inside a row range that does not start at 0, and whole panels are zero in the other
+// passes), amplitude and bit-serial inputs, batches on the small-batch and the packed kernels.
+TEST(CrossbarFastPaths, ZeroRowsAreSkippedWithoutChangingABit) {
+  const int rows = 64, first = 16, used = 8, cols = 40;  // 80 signals: two 64-column panels
+  const Tensor w_small = uniform(5, used, cols);
+  Tensor w_big(DType::f32, {rows, cols});
+  std::copy_n(w_small.data<float>(), used * cols, w_big.data<float>() + first * cols);
+  for (bool serial : {false, true}) {
+    ArrayParams p = default_array_params(CellType::ideal);
+    p.rows = rows;
+    p.cols = 2 * cols;
+    p.parallel_rows = 16;
+    p.effects.adc = false;
+    p.dac.mode = serial ? DacMode::bit_serial : DacMode::amplitude;
+    for (int batch : {1, 3, 16}) {
+      const Tensor x_big = uniform(6, batch, rows);
+      Tensor x_small(DType::f32, {batch, used});
+      for (int b = 0; b < batch; ++b)
+        std::copy_n(x_big.data<float>() + b * rows + first, used,
+                    x_small.data<float>() + b * used);
+      CrossbarArray big(p, RandomStream(7, {3})), small(p, RandomStream(7, {3}));
+      big.program(w_big);
+      small.program(w_small);
+      const Tensor y_big = big.mvm(x_big), y_small = small.mvm(x_small);
+      ASSERT_EQ(y_big.numel(), y_small.numel());
+      double sum_abs = 0;
+      for (int64_t k = 0; k < y_big.numel(); ++k) {
+        ASSERT_EQ(y_big.data<float>()[k], y_small.data<float>()[k])
+            << (serial ? "bit-serial" : "amplitude") << " batch " << batch << " k " << k;
+        sum_abs += std::fabs(y_big.data<float>()[k]);
+      }
+      EXPECT_GT(sum_abs, 0.0);  // the product is not trivially zero
+    }
+  }
+}
+
+// The DAC helpers of the crossbar's fast paths: the levels computed once give every bit plane
+// exactly as bit_plane() does, and quantising into another buffer gives the in-place bits.
+TEST(CrossbarFastPaths, DacLevelsGiveTheBitPlanesAndQuantiseOutOfPlace) {
+  for (int bits : {2, 8, 12}) {
+    DacParams p;
+    p.bits = bits;
+    p.mode = DacMode::bit_serial;
+    DacModel dac(p, true);
+    dac.set_input_range(0.731f);
+    const Tensor xt = uniform(static_cast<uint64_t>(bits), 1, 1001);  // odd: a partial vector
+    std::vector<float> x(xt.data<float>(), xt.data<float>() + xt.numel());
+    for (float& v : x) v *= 1.5f;  // beyond the range too: clipping
+    x[0] = std::nanf("");
+    std::vector<int32_t> q(x.size());
+    dac.signed_levels(x.data(), x.size(), q.data());
+    std::vector<float> plane(x.size());
+    for (int k = 0; k < dac.cycles(); ++k) {
+      dac.bit_plane(x.data(), x.size(), k, plane.data());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const float bit = static_cast<float>(((q[i] < 0 ? -q[i] : q[i]) >> k) & 1);
+        ASSERT_EQ(q[i] < 0 ? -bit : bit, plane[i]) << "bits " << bits << " plane " << k;
+      }
+    }
+    std::vector<float> in_place = x, out(x.size());
+    dac.quantize(in_place.data(), in_place.size());
+    dac.quantize(x.data(), x.size(), out.data());
+    EXPECT_TRUE(std::isnan(out[0]));
+    for (size_t i = 1; i < x.size(); ++i) ASSERT_EQ(in_place[i], out[i]) << "bits " << bits;
   }
 }
 
