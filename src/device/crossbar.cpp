@@ -145,20 +145,22 @@ Packed pack_panels(const std::vector<float>& b, int rows, int cols) {
   return out;
 }
 
-// C[MR rows, 64 cols] = A[MR, k] * Bpanel[k, 64]; k summed in order (row i, then i + 1, ...).
-template <int MR>
-__attribute__((target("avx512f"))) inline void gemm_tile(int k, const float* a, int lda,
-                                                         const float* bp, float* c, int ldc,
-                                                         int valid_cols) {
+// C[MR rows, 64 cols] = sum over n < count of A[:, row_of(n) - a_col0] * Bpanel[row_of(n), 0..64],
+// in order of n. Dense: row_of(n) = n over k rows; sparse: a panel's list of non-zero rows.
+template <int MR, class RowOf>
+__attribute__((target("avx512f"))) inline void gemm_tile(RowOf row_of, int count, int a_col0,
+                                                         const float* a, int lda, const float* bp,
+                                                         float* c, int ldc, int valid_cols) {
   __m512 acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int i = 0; i < k; ++i) {
+  for (int n = 0; n < count; ++n) {
+    const int i = row_of(n);
     const float* bi = bp + static_cast<size_t>(i) * kPanel;
     const __m512 b0 = _mm512_loadu_ps(bi), b1 = _mm512_loadu_ps(bi + 16);
     const __m512 b2 = _mm512_loadu_ps(bi + 32), b3 = _mm512_loadu_ps(bi + 48);
     for (int r = 0; r < MR; ++r) {
-      const __m512 x = _mm512_set1_ps(a[static_cast<size_t>(r) * lda + i]);
+      const __m512 x = _mm512_set1_ps(a[static_cast<size_t>(r) * lda + (i - a_col0)]);
       acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
       acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
@@ -174,34 +176,25 @@ __attribute__((target("avx512f"))) inline void gemm_tile(int k, const float* a, 
   }
 }
 
-// gemm_tile over the rows rows[0 .. count) of the panel only (A's column of row i is i - r0).
-template <int MR>
-__attribute__((target("avx512f"))) inline void gemm_tile_rows(const int32_t* rows, int count,
-                                                              int r0, const float* a, int lda,
-                                                              const float* bp, float* c, int ldc,
-                                                              int valid_cols) {
-  __m512 acc[MR][4];
-  for (int r = 0; r < MR; ++r)
-    for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int n = 0; n < count; ++n) {
-    const int i = rows[n];
-    const float* bi = bp + static_cast<size_t>(i) * kPanel;
-    const __m512 b0 = _mm512_loadu_ps(bi), b1 = _mm512_loadu_ps(bi + 16);
-    const __m512 b2 = _mm512_loadu_ps(bi + 32), b3 = _mm512_loadu_ps(bi + 48);
-    for (int r = 0; r < MR; ++r) {
-      const __m512 x = _mm512_set1_ps(a[static_cast<size_t>(r) * lda + (i - r0)]);
-      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
-    }
-  }
-  for (int t = 0; t < 4; ++t) {
-    const int left = valid_cols - 16 * t;
-    const __mmask16 m =
-        left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u));
-    for (int r = 0; r < MR; ++r)
-      _mm512_mask_storeu_ps(c + static_cast<size_t>(r) * ldc + 16 * t, m, acc[r][t]);
+// gemm_tile for a tile of mr (1..6) rows.
+template <class RowOf>
+__attribute__((target("avx512f"))) inline void gemm_tile_mr(int mr, RowOf row_of, int count,
+                                                            int a_col0, const float* a, int lda,
+                                                            const float* bp, float* c, int ldc,
+                                                            int valid_cols) {
+  switch (mr) {
+    case 6:
+      return gemm_tile<6>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 5:
+      return gemm_tile<5>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 4:
+      return gemm_tile<4>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 3:
+      return gemm_tile<3>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 2:
+      return gemm_tile<2>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    default:
+      return gemm_tile<1>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
   }
 }
 
@@ -242,48 +235,10 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
     const auto [rows, count] = sparse_rows[static_cast<size_t>(pnl)];
     if (rows != nullptr) {
       const float* bp = b.data.data() + static_cast<size_t>(pnl) * b_rows * kPanel;
-      switch (mr) {
-        case 6:
-          gemm_tile_rows<6>(rows, count, r0, at, lda, bp, ct, ldc, valid);
-          break;
-        case 5:
-          gemm_tile_rows<5>(rows, count, r0, at, lda, bp, ct, ldc, valid);
-          break;
-        case 4:
-          gemm_tile_rows<4>(rows, count, r0, at, lda, bp, ct, ldc, valid);
-          break;
-        case 3:
-          gemm_tile_rows<3>(rows, count, r0, at, lda, bp, ct, ldc, valid);
-          break;
-        case 2:
-          gemm_tile_rows<2>(rows, count, r0, at, lda, bp, ct, ldc, valid);
-          break;
-        default:
-          gemm_tile_rows<1>(rows, count, r0, at, lda, bp, ct, ldc, valid);
-          break;
-      }
-      continue;
-    }
-    const float* bp = b.data.data() + (static_cast<size_t>(pnl) * b_rows + r0) * kPanel;
-    switch (mr) {
-      case 6:
-        gemm_tile<6>(k, at, lda, bp, ct, ldc, valid);
-        break;
-      case 5:
-        gemm_tile<5>(k, at, lda, bp, ct, ldc, valid);
-        break;
-      case 4:
-        gemm_tile<4>(k, at, lda, bp, ct, ldc, valid);
-        break;
-      case 3:
-        gemm_tile<3>(k, at, lda, bp, ct, ldc, valid);
-        break;
-      case 2:
-        gemm_tile<2>(k, at, lda, bp, ct, ldc, valid);
-        break;
-      default:
-        gemm_tile<1>(k, at, lda, bp, ct, ldc, valid);
-        break;
+      gemm_tile_mr(mr, [rows](int j) { return rows[j]; }, count, r0, at, lda, bp, ct, ldc, valid);
+    } else {
+      const float* bp = b.data.data() + (static_cast<size_t>(pnl) * b_rows + r0) * kPanel;
+      gemm_tile_mr(mr, [](int j) { return j; }, k, 0, at, lda, bp, ct, ldc, valid);
     }
   }
 }
