@@ -1,7 +1,7 @@
 // End-to-end tests of `acim eval` and of `acim run` on a compiled program: DS-CNN compiled for
 // edge-voice, a labelled folder whose labels are the float model's own predictions (so the float
 // accuracy is exactly 100 %), the ideal chip reproducing it, noisy instances reported as
-// mean +- std, and one-line errors for a bad folder or a missing program.
+// mean +- std, --repeat timing, and one-line errors for a bad folder or a missing program.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -81,6 +81,10 @@ TEST(CliEval, RunOnTheChipComparesWithTheReference) {
     return nlohmann::json::parse(o.out)["outputs"][0]["values"].get<std::vector<double>>();
   };
   EXPECT_EQ(logits("--seed 3"), logits("--seed 3"));
+  EXPECT_EQ(logits("--seed 3"), logits("--seed 3 --repeat 3"));  // the first run's outputs
+  Result timed = run_acim("run " + program.string() + " -i examples/kws_input.npy --json --repeat 3");
+  ASSERT_EQ(timed.status, 0) << timed.err;
+  EXPECT_EQ(nlohmann::json::parse(timed.out)["times_ms"].size(), 3u);
   EXPECT_NE(logits("--seed 3"), logits("--seed 3 --instance 1"));
 }
 
