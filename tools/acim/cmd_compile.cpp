@@ -27,6 +27,7 @@
 #include "acim/npy.hpp"
 #include "acim/onnx.hpp"
 #include "acim/program.hpp"
+#include "args.hpp"
 #include "commands.hpp"
 #include "format.hpp"
 
@@ -67,13 +68,6 @@ std::string matrices_str(const LayerMapping& l) {
     parts.push_back(s);
   }
   return join(parts, ", ");
-}
-
-std::string declared_inputs(const Graph& g) {
-  std::string s;
-  for (const ValueInfo& in : g.inputs)
-    s += (s.empty() ? "" : ", ") + in.name + ":" + dtype_name(in.dtype) + shape_str(in.shape);
-  return s;
 }
 
 // Whether `shape` fits the declared one (unknown dims match anything; unknown rank: any shape).
@@ -133,7 +127,7 @@ std::vector<TensorMap> read_calibration(const Graph& g, const std::vector<std::s
       throw Error(ErrorKind::invalid, "--calibrate " + spec,
                   "the model has " + std::to_string(g.inputs.size()) +
                       " inputs, so each --calibrate must be NAME=FILE.npy",
-                  "inputs: " + declared_inputs(g));
+                  "inputs: " + expected_inputs(g));
     for (Tensor& t : samples_of(*in, file)) per_input[in->name].push_back(std::move(t));
   }
   const size_t count = per_input[g.inputs[0].name].size();
@@ -144,7 +138,7 @@ std::vector<TensorMap> read_calibration(const Graph& g, const std::vector<std::s
                   "model input '" + in.name + "' has " + std::to_string(n) +
                       " calibration samples, input '" + g.inputs[0].name + "' " +
                       std::to_string(count),
-                  "give every input (" + declared_inputs(g) + ") the same number of samples");
+                  "give every input (" + expected_inputs(g) + ") the same number of samples");
   }
   std::vector<TensorMap> samples(count);
   for (const auto& [name, tensors] : per_input)
