@@ -89,6 +89,8 @@ class Tensor {
   // Same buffer, another shape with the same number of elements.
   Tensor reshaped(Shape shape) const;
   Tensor clone() const;
+  // A copy of rows [begin, end) along dim 0 (samples of a batch); rank >= 1.
+  Tensor rows(int64_t begin, int64_t end) const;
   // Converted to another dtype (float→int truncates toward zero as static_cast does).
   Tensor cast(DType to) const;
 

@@ -159,6 +159,18 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  ACIM_ASSERT(rank() >= 1 && 0 <= begin && begin <= end && end <= dim(0), "rows: out of range");
+  Shape s = shape_;
+  s[0] = end - begin;
+  Tensor t = Tensor::uninitialized(dtype_, s);
+  const size_t row_bytes = dim(0) > 0 ? nbytes() / static_cast<size_t>(dim(0)) : 0;
+  if (t.nbytes())
+    std::memcpy(t.raw(), static_cast<const char*>(raw()) + static_cast<size_t>(begin) * row_bytes,
+                t.nbytes());
+  return t;
+}
+
 Tensor Tensor::clone() const {
   Tensor t(dtype_, shape_);
   if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());

@@ -36,17 +36,6 @@ std::vector<int64_t> labels_of(const Tensor& t, const std::string& file, int64_t
   return out;
 }
 
-// Rows [begin, end) of a tensor along dim 0, as a new tensor.
-Tensor rows(const Tensor& t, int64_t begin, int64_t end) {
-  Shape s = t.shape();
-  s[0] = end - begin;
-  Tensor out = Tensor::uninitialized(t.dtype(), s);
-  const size_t row_bytes = t.nbytes() / static_cast<size_t>(std::max<int64_t>(1, t.dim(0)));
-  std::memcpy(out.raw(), static_cast<const char*>(t.raw()) + static_cast<size_t>(begin) * row_bytes,
-              static_cast<size_t>(end - begin) * row_bytes);
-  return out;
-}
-
 // Correct predictions of a [B, ..., classes] score tensor (argmax over the last dim, one
 // prediction per sample: B predictions) against labels[begin, begin + B).
 int64_t correct(const Tensor& scores, const std::vector<int64_t>& labels, int64_t begin,
@@ -164,7 +153,7 @@ EvalResult evaluate(const Program& program, const LabelledSet& data, const EvalO
     int64_t ok = 0;
     for (int64_t b = 0; b < n; b += batch) {
       const int64_t e = std::min(n, b + batch);
-      TensorMap x{{in.name, rows(data.inputs, b, e)}};
+      TensorMap x{{in.name, data.inputs.rows(b, e)}};
       ok += correct(run(x).at(out_name), data.labels, b, program.model);
       done += e - b;
       if (options.progress) options.progress(done, total);

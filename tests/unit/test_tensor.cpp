@@ -44,4 +44,13 @@ TEST(Tensor, EmptyTensorWithZeroDimIsFine) {
   EXPECT_EQ(t.numel(), 0);
 }
 
+TEST(Tensor, RowsCopyASliceAlongDimZero) {
+  Tensor t = Tensor::from_vector<float>({3, 2}, {1, 2, 3, 4, 5, 6});
+  Tensor r = t.rows(1, 3);
+  EXPECT_EQ(r.shape(), (Shape{2, 2}));
+  EXPECT_EQ(r.to_doubles(), (std::vector<double>{3, 4, 5, 6}));
+  EXPECT_NE(r.raw(), t.raw());  // a copy, not a view
+  EXPECT_EQ(t.rows(2, 2).shape(), (Shape{0, 2}));
+}
+
 }  // namespace acim

@@ -13,7 +13,6 @@
 // and is split into N inputs [1, ...]; otherwise a file is one sample in the declared shape.
 // Without --calibrate the activation ranges come from random inputs (--seed), with a warning.
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -101,12 +100,7 @@ std::vector<Tensor> samples_of(const ValueInfo& in, const std::string& file) {
                 "give one sample in that shape, or N of them stacked along its batch dimension");
   if (!batch) return {t};
   std::vector<Tensor> out;
-  const size_t bytes = t.nbytes() / static_cast<size_t>(t.dim(0));
-  for (int64_t i = 0; i < t.dim(0); ++i) {
-    Tensor s(t.dtype(), one);
-    std::memcpy(s.raw(), static_cast<const char*>(t.raw()) + static_cast<size_t>(i) * bytes, bytes);
-    out.push_back(std::move(s));
-  }
+  for (int64_t i = 0; i < t.dim(0); ++i) out.push_back(t.rows(i, i + 1));
   return out;
 }
 
