@@ -14,7 +14,10 @@ APT_PACKAGES=(
   libcli11-dev                                      # the command line
   libopenblas-dev                                   # tuned BLAS for the float kernels
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and benchmarks
-  python3-venv
+  libfftw3-dev libsndfile1-dev                      # keyword spotting: MFCC front end, WAV files
+  espeak-ng sox                                     # keyword spotting: the spoken data set
+  libsqlite3-dev libopenmpi-dev openmpi-bin         # design-space sweeps: result store, MPI
+  python3-venv python3-dev                          # the Python package (bindings)
   chromium                                          # renders `acim report --html` in a test
 )
 
@@ -42,6 +45,11 @@ STAMP=.venv/.requirements.stamp
 if [ ! -f "$STAMP" ] || ! cmp -s "$REQ" "$STAMP"; then
   echo "setup: installing Python packages from $REQ"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r "$REQ"
+  # TORCH_WHEELS: a folder of pre-downloaded wheels (torch and its CUDA dependencies are ~3 GB
+  # from PyPI); pip takes them from there when present and from PyPI otherwise.
+  TORCH_WHEELS=${TORCH_WHEELS:-/tmp/torchwheels}
+  FIND_LINKS=()
+  [ -d "$TORCH_WHEELS" ] && FIND_LINKS=(--find-links "$TORCH_WHEELS")
+  .venv/bin/pip install -q "${FIND_LINKS[@]}" -r "$REQ"
   cp "$REQ" "$STAMP"
 fi
