@@ -395,8 +395,9 @@ Tensor constant_value(const onnx::NodeProto& np, const Source& src, const std::s
   throw Error(ErrorKind::invalid, where, "unknown Constant attribute '" + key + "'");
 }
 
-Graph import_model(const onnx::ModelProto& model, const Source& src,
-                   const OnnxImportOptions& options) {
+// Consumes the model's initializer bytes: each is freed once copied into its Tensor, so a large
+// model's weights are held about once, not twice, while importing.
+Graph import_model(onnx::ModelProto& model, const Source& src, const OnnxImportOptions& options) {
   const std::string where = src.name;
   // Opset of the default domain.
   int64_t opset = -1;
@@ -418,7 +419,7 @@ Graph import_model(const onnx::ModelProto& model, const Source& src,
                 "convert the model with onnx.version_converter or re-export it with an opset in "
                 "that range");
   if (!model.has_graph()) throw Error(ErrorKind::invalid, where, "the model has no graph");
-  const onnx::GraphProto& gp = model.graph();
+  onnx::GraphProto& gp = *model.mutable_graph();
   if (gp.node_size() == 0)
     throw Error(ErrorKind::invalid, where, "the graph is empty (it has no nodes)");
   if (gp.node_size() > options.max_nodes)
@@ -474,9 +475,10 @@ Graph import_model(const onnx::ModelProto& model, const Source& src,
   // Initializers (a sparse initializer is refused).
   if (gp.sparse_initializer_size() > 0)
     throw Error(ErrorKind::unsupported, where, "sparse initializers are not supported");
-  for (const auto& tp : gp.initializer()) {
+  for (auto& tp : *gp.mutable_initializer()) {
     if (tp.name().empty()) throw Error(ErrorKind::invalid, where, "an initializer has no name");
     g.initializers[tp.name()] = tensor_from_proto(tp, src, tensor_where(src, tp.name()));
+    std::string().swap(*tp.mutable_raw_data());
   }
 
   for (int i = 0; i < gp.node_size(); ++i) {
@@ -529,7 +531,8 @@ Graph import_model(const onnx::ModelProto& model, const Source& src,
   return g;
 }
 
-std::string read_file(const std::filesystem::path& path, const char* what) {
+// Opens a file for reading; errors name it (a folder, missing or unreadable).
+std::ifstream open_file(const std::filesystem::path& path, const char* what) {
   std::error_code ec;
   const std::string name = path.string();
   if (std::filesystem::is_directory(path, ec))
@@ -538,38 +541,51 @@ std::string read_file(const std::filesystem::path& path, const char* what) {
   if (!in)
     throw Error(ErrorKind::io, name, std::string("cannot open ") + what,
                 "check that the file exists and is readable");
-  // A regular file is read in one go into a string of its size: through a stringstream the
-  // bytes would be copied several times as its buffer grows (a second for a 500 MB model).
-  const std::uintmax_t size = std::filesystem::file_size(path, ec);
-  if (!ec) {
-    std::string bytes(static_cast<size_t>(size), '\0');
-    in.read(bytes.data(), static_cast<std::streamsize>(size));
-    if (in.bad()) throw Error(ErrorKind::io, name, std::string("cannot read ") + what);
-    bytes.resize(static_cast<size_t>(in.gcount()));
-    return bytes;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(ErrorKind::io, name, std::string("cannot read ") + what);
-  return std::move(ss).str();
+  return in;
+}
+
+void check_proto_size(uintmax_t size, const std::string& name) {
+  if (size > static_cast<uintmax_t>(INT_MAX))
+    throw Error(ErrorKind::limit, name, "is larger than protobuf's 2 GiB limit",
+                "save the weights as external data beside the model");
+}
+
+[[noreturn]] void throw_not_proto(const std::string& name, const char* kind) {
+  throw Error(ErrorKind::parse, name,
+              std::string("is not an ONNX ") + kind + " (protobuf parse failed)",
+              "the file is truncated, corrupt or of another format");
 }
 
 template <class Proto>
 void parse_proto(const std::string& bytes, const std::string& name, const char* kind,
                  Proto& proto) {
-  if (bytes.size() > static_cast<size_t>(INT_MAX))
-    throw Error(ErrorKind::limit, name, "is larger than protobuf's 2 GiB limit",
-                "save the weights as external data beside the model");
+  check_proto_size(bytes.size(), name);
   if (bytes.empty() || !proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-    throw Error(ErrorKind::parse, name,
-                std::string("is not an ONNX ") + kind + " (protobuf parse failed)",
-                "the file is truncated, corrupt or of another format");
+    throw_not_proto(name, kind);
 }
 
-Graph load_model_bytes(const std::string& bytes, const Source& src,
-                       const OnnxImportOptions& options) {
-  onnx::ModelProto model;
-  parse_proto(bytes, src.name, "model", model);
+// Parses a file straight from the stream (a regular file is never held as bytes beside the
+// parsed message: for a 500 MB model that is 500 MB of peak memory saved); other files (pipes)
+// are read whole first.
+template <class Proto>
+void parse_proto_file(const std::filesystem::path& path, const char* kind, Proto& proto) {
+  std::ifstream in = open_file(path, kind);
+  const std::string name = path.string();
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && std::filesystem::is_regular_file(path, ec)) {
+    check_proto_size(size, name);
+    if (size == 0 || !proto.ParseFromIstream(&in)) throw_not_proto(name, kind);
+    return;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw Error(ErrorKind::io, name, std::string("cannot read ") + kind);
+  parse_proto(std::move(ss).str(), name, kind, proto);
+}
+
+// A parsed model to a Graph.
+Graph import_parsed(onnx::ModelProto& model, const Source& src, const OnnxImportOptions& options) {
   // A protobuf parser accepts many byte strings as an empty message; a model has both.
   if (model.ir_version() == 0 && !model.has_graph())
     throw Error(ErrorKind::parse, src.name, "is not an ONNX model (protobuf parse failed)",
@@ -580,21 +596,21 @@ Graph load_model_bytes(const std::string& bytes, const Source& src,
 }  // namespace
 
 Graph load_onnx(const std::filesystem::path& path, const OnnxImportOptions& options) {
-  const std::string bytes = read_file(path, "model");
-  Source src{path.string(), path.parent_path(), true};
-  return load_model_bytes(bytes, src, options);
+  onnx::ModelProto model;
+  parse_proto_file(path, "model", model);
+  return import_parsed(model, Source{path.string(), path.parent_path(), true}, options);
 }
 
 Graph load_onnx_from_bytes(const std::string& bytes, const std::string& source,
                            const OnnxImportOptions& options) {
-  Source src{source, {}, false};
-  return load_model_bytes(bytes, src, options);
+  onnx::ModelProto model;
+  parse_proto(bytes, source, "model", model);
+  return import_parsed(model, Source{source, {}, false}, options);
 }
 
 Tensor load_onnx_tensor(const std::filesystem::path& path) {
-  const std::string bytes = read_file(path, "tensor");
   onnx::TensorProto tp;
-  parse_proto(bytes, path.string(), "tensor", tp);
+  parse_proto_file(path, "tensor", tp);
   Source src{path.string(), path.parent_path(), true};
   return tensor_from_proto(tp, src, tp.name().empty() ? src.name : tensor_where(src, tp.name()));
 }
