@@ -288,6 +288,16 @@ def acim_float(build_dir, model, x):
     return json.loads(check_output(cmd))["median_ms"] * 1e-3
 
 
+def gemm_peak_gflops(build_dir):
+    """The machine's single-thread float GEMM GFLOP/s (acim_gemm_peak: best of its runs)."""
+    return json.loads(check_output([os.path.join(build_dir, "bench", "acim_gemm_peak")]))
+
+
+def macs_per_sample(acim, model):
+    """Multiply-accumulates of one inference at batch 1 (acim info)."""
+    return int(json.loads(check_output([acim, "info", model, "--json"]))["total_macs"])
+
+
 def mean_se(values):
     """Mean and standard error of the mean."""
     m = statistics.fmean(values)
@@ -318,11 +328,18 @@ def run(args):
     chip = os.path.join(ROOT, "bench", "chips", "aihwkit-pcm.toml")
     big = max(args.batches)
     seeds = list(range(1, args.instances + 1))
+    peak = gemm_peak_gflops(args.build_dir)
+    best = {k: max(r[k]["best_gflops"] for r in peak["sizes"]) for k in peak["sizes"][0]
+            if k != "size"}
+    print(f"float32 GEMM peak, 1 thread (N x N x N, N in "
+          f"{', '.join(str(r['size']) for r in peak['sizes'])}; best of {peak['reps']} runs): "
+          f"{peak['peak_gflops']:.1f} GFLOP/s ("
+          + ", ".join(f"{k} {v:.1f}" for k, v in sorted(best.items())) + ")")
     print(f"aihwkit {aihwkit.__version__}, torch {torch.__version__}; 1 thread each; "
           f"{args.instances} chip instances (seeds) per network, medians over them; "
           f"t = {T_INFERENCE_S:g} s after programming, global drift compensation; "
           f"arrays {ARRAY_ROWS}x{ARRAY_WEIGHT_COLS} weights; DAC/ADC {DAC_BITS}/{ADC_BITS} bits\n")
-    rows, err_rows = [], []
+    rows, err_rows, limit_rows = [], [], []
     for name in args.networks:
         rel, _ = NETWORKS[name]
         d = os.path.join(args.work, name)
@@ -337,6 +354,7 @@ def run(args):
                 sys.exit(f"bench_networks_vs_aihwkit: the PyTorch twin of {rel} differs from "
                          f"onnxruntime by {dev:.3g} (max |diff| / max |ref|) at batch {b}")
 
+        macs = macs_per_sample(acim, os.path.join(ROOT, rel))
         program = os.path.join(d, "p.acim")
         check_output([acim, "--threads", "1", "compile", os.path.join(ROOT, rel), "--chip", chip,
                       "--no-replicate", "--calibrate", os.path.join(d, "calib.npy"), "-o", program])
@@ -376,6 +394,10 @@ def run(args):
             f, a, a2, h, w = (statistics.median(t[b])
                               for t in (t_float, t_acim, t_acim2, t_aihw, t_warm))
             rows.append((name, b, b / f, b / a, b / a2, b / h, b / w, h / a, w / a2, a2 / f))
+            limit = peak["peak_gflops"] * 1e9 / (2 * macs)
+            goal = (20 if b == 1 else 10) * b / w
+            limit_rows.append((name, b, macs, limit, b / f / limit, b / a2 / limit, b / w / limit,
+                               goal, goal / limit))
         agree, half = welch_agree(e_acim, e_aihw)
         err_rows.append((name, big, mean_se(e_acim), mean_se(e_aihw), half, agree))
         sys.stderr.write(f"bench_networks_vs_aihwkit: {name} done\n")
@@ -387,6 +409,16 @@ def run(args):
     for name, b, sf, sa, sa2, sh, sw, up, up_warm, cost in rows:
         print(f"| {name} | {b} | {sf:.4g} | {sa:.4g} / {sa2:.4g} | {sh:.4g} / {sw:.4g} | "
               f"{up:.2f}x / {up_warm:.2f}x | {cost:.2f}x |")
+    print(f"\nPhysical limit: each network's MACs per sample at the GEMM peak above "
+          f"({peak['peak_gflops']:.1f} GFLOP/s = {peak['peak_gflops'] / 2:.1f} GMAC/s), and how "
+          f"close each simulator (warm runs) comes; the issue's goal (20x aihwkit's warm "
+          f"throughput at batch 1, 10x at batch 256) against that limit:\n")
+    print("| network | batch | MACs / sample | limit samples/s | acim float % of limit | "
+          "acim analog % of limit | aihwkit % of limit | goal samples/s | goal / limit |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, b, macs, limit, pf, pa, ph, goal, over in limit_rows:
+        print(f"| {name} | {b} | {macs:,} | {limit:.4g} | {100 * pf:.1f} % | {100 * pa:.2f} % | "
+              f"{100 * ph:.2f} % | {goal:.4g} | {over:.2f}{' (beyond the limit)' if over > 1 else ''} |")
     print(f"\nOutput error vs float (per-sample relative L2 error of the logits, mean over "
           f"batch {big}; mean ± standard error over {args.instances} instances; agreement: "
           f"difference within the 95 % Welch t interval):\n")
@@ -399,7 +431,8 @@ def run(args):
               f"±{half:.4f} | {'yes' if agree else 'NO'} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"speed": rows, "errors": err_rows}, f, indent=1)
+            json.dump({"gemm_peak": peak, "speed": rows, "limit": limit_rows,
+                       "errors": err_rows}, f, indent=1)
     return 0 if (all_agree or not args.require_agreement) else 3
 
 

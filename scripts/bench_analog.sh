@@ -38,10 +38,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for bin in "$BUILD_DIR/bin/acim" "$BUILD_DIR/bench/acim_bench_model"; do
+for bin in "$BUILD_DIR/bin/acim" "$BUILD_DIR/bench/acim_bench_model" "$BUILD_DIR/bench/acim_gemm_peak"; do
   if [ ! -x "$bin" ]; then
     echo "bench_analog: $bin not found; build it with" >&2
-    echo "  cmake -S . -B $BUILD_DIR -DACIM_BUILD_BENCHMARKS=ON && cmake --build $BUILD_DIR --target acim_cli acim_bench_model" >&2
+    echo "  cmake -S . -B $BUILD_DIR -DACIM_BUILD_BENCHMARKS=ON && cmake --build $BUILD_DIR --target acim_cli acim_bench_model acim_gemm_peak" >&2
     exit 1
   fi
 done
