@@ -160,41 +160,32 @@ void global_pool_run(RunContext& ctx) {
   const int64_t sz = nc == 0 ? 0 : x.numel() / nc;
   const float* xd = x.data<float>();
   float* yd = y.data<float>();
-  // Eight planes at a time, each still one sequential chain over its elements: the chains
-  // interleave, so the adds are not waiting on each other's latency.
-  constexpr int64_t kPlanes = 8;
-  const int64_t groups = nc / kPlanes;
+  // Each plane in 16 interleaved partial results (lane j takes elements j, j + 16, ...: the
+  // compiler vectorises the lanes), then the lanes and the tail in order. The order depends on
+  // the plane size only.
+  constexpr int64_t kLanes = 16;
 #pragma omp parallel for schedule(static) if (x.numel() > (1 << 15))
-  for (int64_t gi = 0; gi < groups; ++gi) {
-    const float* xp = xd + gi * kPlanes * sz;
-    float acc[kPlanes];
-    for (int64_t q = 0; q < kPlanes; ++q)
-      acc[q] = kKind == PoolKind::max ? -std::numeric_limits<float>::infinity() : 0.0f;
-    for (int64_t i = 0; i < sz; ++i)
-      for (int64_t q = 0; q < kPlanes; ++q) {
-        if constexpr (kKind == PoolKind::max)
-          acc[q] = std::max(acc[q], xp[q * sz + i]);
-        else
-          acc[q] += xp[q * sz + i];
-      }
-    for (int64_t q = 0; q < kPlanes; ++q) {
-      if constexpr (kKind == PoolKind::max)
-        yd[gi * kPlanes + q] = acc[q];
-      else
-        yd[gi * kPlanes + q] = sz > 0 ? acc[q] / static_cast<float>(sz) : 0.0f;
-    }
-  }
-  for (int64_t p = groups * kPlanes; p < nc; ++p) {
+  for (int64_t p = 0; p < nc; ++p) {
     const float* xp = xd + p * sz;
-    if constexpr (kKind == PoolKind::max) {
-      float best = -std::numeric_limits<float>::infinity();
-      for (int64_t i = 0; i < sz; ++i) best = std::max(best, xp[i]);
-      yd[p] = best;
-    } else {
-      float sum = 0.0f;
-      for (int64_t i = 0; i < sz; ++i) sum += xp[i];
-      yd[p] = sz > 0 ? sum / static_cast<float>(sz) : 0.0f;
-    }
+    const int64_t whole = sz / kLanes * kLanes;
+    float lane[kLanes];
+    float r = kKind == PoolKind::max ? -std::numeric_limits<float>::infinity() : 0.0f;
+    for (int64_t j = 0; j < kLanes; ++j) lane[j] = r;
+    for (int64_t i = 0; i < whole; i += kLanes)
+      for (int64_t j = 0; j < kLanes; ++j) {
+        if constexpr (kKind == PoolKind::max)
+          lane[j] = std::max(lane[j], xp[i + j]);
+        else
+          lane[j] += xp[i + j];
+      }
+    for (int64_t j = 0; j < kLanes; ++j)
+      r = kKind == PoolKind::max ? std::max(r, lane[j]) : r + lane[j];
+    for (int64_t i = whole; i < sz; ++i)
+      r = kKind == PoolKind::max ? std::max(r, xp[i]) : r + xp[i];
+    if constexpr (kKind == PoolKind::max)
+      yd[p] = r;
+    else
+      yd[p] = sz > 0 ? r / static_cast<float>(sz) : 0.0f;
   }
   ctx.outputs[0] = y;
 }
