@@ -140,20 +140,49 @@ def linear(torch, w, b):
     return m
 
 
-def make_twin(name, wts):
-    """The PyTorch module computing the zoo network `name` from its ONNX initializers `wts`."""
+def static_range(torch, module, r):
+    """`module` (Conv2d or Linear) fed x / r and scaled back by r, its bias added after: the
+    same product, with the analog tile seeing inputs in [-1, 1] for |x| <= r (aihwkit clips at
+    inp_bound = 1 without noise management): acim's DAC range r, calibrated by its compiler."""
+    class StaticRange(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = module
+            self.r = float(r)
+            bias = module.bias
+            self.register_buffer("bias", None if bias is None else bias.detach().clone())
+            self.conv = isinstance(module, torch.nn.Conv2d)  # bias per channel (dim 1)
+            module.bias = None
+
+        def forward(self, x):
+            y = self.inner(x / self.r) * self.r
+            if self.bias is None:
+                return y
+            return y + (self.bias.reshape(1, -1, 1, 1) if self.conv else self.bias)
+
+    return StaticRange()
+
+
+def make_twin(name, wts, ranges=None):
+    """The PyTorch module computing the zoo network `name` from its ONNX initializers `wts`.
+    ranges (acim layer name -> its views' input ranges): each matrix product gets acim's static
+    DAC range (static_range); None: the plain float twin."""
     import numpy as np
     import torch
     nn = torch.nn
 
+    def analog(layer, module, view=0):
+        return module if ranges is None else static_range(torch, module, ranges[layer][view])
+
     def conv_bn(prefix, stride=1, padding=0):
         w, b = fold_bn(wts[prefix + ".weight"], None, wts, prefix + ".bn")
-        return conv(torch, w, b, stride, padding)
+        return analog(prefix, conv(torch, w, b, stride, padding))
+
+    def fc(prefix):
+        return analog(prefix, linear(torch, wts[prefix + ".weight"], wts[prefix + ".bias"]))
 
     if name == "mlp":
-        return nn.Sequential(linear(torch, wts["fc1.weight"], wts["fc1.bias"]), nn.ReLU(),
-                             linear(torch, wts["fc2.weight"], wts["fc2.bias"]), nn.ReLU(),
-                             linear(torch, wts["fc3.weight"], wts["fc3.bias"]))
+        return nn.Sequential(fc("fc1"), nn.ReLU(), fc("fc2"), nn.ReLU(), fc("fc3"))
 
     if name == "ds_cnn_s":
         layers = [nn.ZeroPad2d((1, 1, 4, 5)), conv_bn("conv1", stride=2), nn.ReLU()]
@@ -164,11 +193,10 @@ def make_twin(name, wts):
             for c in range(dw.shape[0]):
                 dense[c, c] = dw[c, 0]
             w, b = fold_bn(dense, None, wts, p + ".dw.bn")
-            layers += [conv(torch, w, b, padding=1), nn.ReLU()]
+            layers += [analog(p + ".dw", conv(torch, w, b, padding=1)), nn.ReLU()]
             w, b = fold_bn(wts[p + ".pw.weight"], None, wts, p + ".pw.bn")
-            layers += [conv(torch, w, b), nn.ReLU()]
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                   linear(torch, wts["fc.weight"], wts["fc.bias"])]
+            layers += [analog(p + ".pw", conv(torch, w, b)), nn.ReLU()]
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc("fc")]
         return nn.Sequential(*layers)
 
     if name == "resnet20":
@@ -176,13 +204,13 @@ def make_twin(name, wts):
             def __init__(self, p, stride, project):
                 super().__init__()
                 w, b = fold_bn(wts[p + ".conv1.weight"], None, wts, p + ".bn1")
-                self.conv1 = conv(torch, w, b, stride, 1)
+                self.conv1 = analog(p + ".conv1", conv(torch, w, b, stride, 1))
                 w, b = fold_bn(wts[p + ".conv2.weight"], None, wts, p + ".bn2")
-                self.conv2 = conv(torch, w, b, 1, 1)
+                self.conv2 = analog(p + ".conv2", conv(torch, w, b, 1, 1))
                 self.shortcut = None
                 if project:
                     w, b = fold_bn(wts[p + ".shortcut.weight"], None, wts, p + ".shortcut.bn")
-                    self.shortcut = conv(torch, w, b, stride, 0)
+                    self.shortcut = analog(p + ".shortcut", conv(torch, w, b, stride, 0))
 
             def forward(self, x):
                 y = self.conv2(torch.relu(self.conv1(x)))
@@ -195,8 +223,7 @@ def make_twin(name, wts):
                 stride = 2 if (s > 1 and k == 0) else 1
                 layers.append(Block(f"stage{s}.block{k}", stride, stride != 1 or cin != cout))
                 cin = cout
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                   linear(torch, wts["fc.weight"], wts["fc.bias"])]
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc("fc")]
         return nn.Sequential(*layers)
 
     if name == "lstm":
@@ -206,9 +233,10 @@ def make_twin(name, wts):
                 w, r, bias = wts["lstm.W"][0], wts["lstm.R"][0], wts["lstm.B"][0]
                 self.hidden = r.shape[1]
                 four_h = 4 * self.hidden
-                self.x_proj = linear(torch, w, bias[:four_h] + bias[four_h:])  # X·Wᵀ + Wb + Rb
-                self.h_proj = linear(torch, r, None)                              # H·Rᵀ
-                self.fc = linear(torch, wts["fc.weight"], wts["fc.bias"])
+                self.x_proj = analog("lstm", linear(torch, w, bias[:four_h] + bias[four_h:]),
+                                     0)                                  # X·Wᵀ + Wb + Rb
+                self.h_proj = analog("lstm", linear(torch, r, None), 1)  # H·Rᵀ
+                self.fc = fc("fc")
 
             def forward(self, x):  # x [N, steps, features], batch first as the ONNX input
                 gx = self.x_proj(x)
@@ -238,8 +266,13 @@ def rpu_config():
     cfg.drift_compensation = GlobalDriftCompensation()
     cfg.forward.inp_res = 1.0 / (2**DAC_BITS - 2)
     cfg.forward.out_res = 1.0 / (2**ADC_BITS - 2)
-    cfg.forward.out_noise = cfg.forward.out_bound / (2**ADC_BITS - 2)  # one output LSB
-    cfg.forward.noise_management = NoiseManagementType.ABS_MAX
+    # aihwkit's ADC and DAC have 1/res steps over [-bound, bound] (2^8 - 2: 255 levels, as an
+    # 8-bit signed converter); the output noise is one of those steps.
+    cfg.forward.out_noise = 2 * cfg.forward.out_bound * cfg.forward.out_res
+    # No noise management: the input range is acim's static calibrated DAC range, applied
+    # around each tile by static_range (inputs / r clipped at inp_bound = 1), not a per-vector
+    # max |x| (ABS_MAX), which a chip's DAC does not do.
+    cfg.forward.noise_management = NoiseManagementType.NONE
     cfg.forward.bound_management = BoundManagementType.NONE
     cfg.forward.w_noise_type = WeightNoiseType.NONE
     cfg.mapping.max_input_size = ARRAY_ROWS
@@ -356,8 +389,11 @@ def run(args):
 
         macs = macs_per_sample(acim, os.path.join(ROOT, rel))
         program = os.path.join(d, "p.acim")
-        check_output([acim, "--threads", "1", "compile", os.path.join(ROOT, rel), "--chip", chip,
-                      "--no-replicate", "--calibrate", os.path.join(d, "calib.npy"), "-o", program])
+        compiled = json.loads(check_output(
+            [acim, "--threads", "1", "compile", os.path.join(ROOT, rel), "--chip", chip,
+             "--no-replicate", "--calibrate", os.path.join(d, "calib.npy"), "-o", program,
+             "--json"]))
+        ranges = {layer["name"]: layer["input_range"] for layer in compiled["layers"]}
         t_float = {b: [] for b in args.batches}
         t_acim = {b: [] for b in args.batches}
         t_acim2 = {b: [] for b in args.batches}
@@ -376,7 +412,7 @@ def run(args):
                 if b == big:
                     e_acim.append(float(rel_errors(y, ref_big).mean()))
             torch.manual_seed(seed)
-            analog = convert_to_analog(twin, rpu_config()).eval()
+            analog = convert_to_analog(make_twin(name, wts, ranges), rpu_config()).eval()
             analog.program_analog_weights()
             analog.drift_analog_weights(t_inference=T_INFERENCE_S)
             with torch.no_grad():
