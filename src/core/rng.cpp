@@ -3,15 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12's AVX-512 headers start many intrinsics from _mm512_undefined_*(), which -Wuninitialized
-// reports when they are inlined into a target("avx512f") function (a known false positive).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#define ACIM_RNG_X86 1
-#endif
+#include "core/simd.hpp"
 
 namespace acim {
 
@@ -127,23 +119,21 @@ void normals_of_block(const std::array<uint32_t, 4>& r, float z[4]) {
   box_muller(r[2], r[3], z[2], z[3]);
 }
 
-#ifdef ACIM_RNG_X86
+#if ACIM_HAVE_AVX512
 
-#define ACIM_AVX512 __attribute__((target("avx512f")))
-
-ACIM_AVX512 inline void mulhilo16(__m512i m, __m512i c, __m512i& hi, __m512i& lo) {
+ACIM_TARGET_AVX512 inline void mulhilo16(__m512i m, __m512i c, __m512i& hi, __m512i& lo) {
   const __m512i even = _mm512_mul_epu32(c, m);                        // lanes 0, 2, ...
   const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m);  // lanes 1, 3, ...
   lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
   hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
 }
 
-ACIM_AVX512 inline __m512 to_unit16(__m512i x) {
+ACIM_TARGET_AVX512 inline __m512 to_unit16(__m512i x) {
   const __m512 k = _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 8));
   return _mm512_mul_ps(_mm512_add_ps(k, _mm512_set1_ps(0.5f)), _mm512_set1_ps(1.0f / 16777216.0f));
 }
 
-ACIM_AVX512 inline void box_muller16(__m512i a, __m512i b, __m512& z0, __m512& z1) {
+ACIM_TARGET_AVX512 inline void box_muller16(__m512i a, __m512i b, __m512& z0, __m512& z1) {
   const __m512i ub = _mm512_castps_si512(to_unit16(a));
   __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(ub, 23), _mm512_set1_epi32(127));
   __m512 m = _mm512_castsi512_ps(_mm512_or_si512(
@@ -187,7 +177,7 @@ ACIM_AVX512 inline void box_muller16(__m512i a, __m512i b, __m512& z0, __m512& z
 }
 
 // Normals of the 16 blocks first_block .. first_block + 15 into out[0 .. 63], in stream order.
-ACIM_AVX512 void normals16(uint64_t key, uint64_t first_block, float* out) {
+ACIM_TARGET_AVX512 void normals16(uint64_t key, uint64_t first_block, float* out) {
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i base_lo = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(first_block)));
   __m512i c0 = _mm512_add_epi32(base_lo, lane);
@@ -237,18 +227,9 @@ ACIM_AVX512 void normals16(uint64_t key, uint64_t first_block, float* out) {
   _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
-#endif  // ACIM_RNG_X86
+#endif  // ACIM_HAVE_AVX512
 
 }  // namespace
-
-#ifdef ACIM_RNG_X86
-#pragma GCC diagnostic pop
-#endif
 
 std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
   for (int round = 0; round < 10; ++round) {
@@ -266,7 +247,7 @@ namespace detail {
 
 // A clone with hardware FMA where the CPU has it (std::fma is otherwise done in software); the
 // same bits either way, as every fused multiply-add is written out explicitly.
-#ifdef ACIM_RNG_X86
+#if ACIM_HAVE_AVX512
 __attribute__((target_clones("fma", "default")))
 #endif
 void normal_blocks_scalar(uint64_t key, uint64_t first_block, size_t blocks, float* out) {
@@ -274,7 +255,7 @@ void normal_blocks_scalar(uint64_t key, uint64_t first_block, size_t blocks, flo
 }
 
 bool normal_blocks_simd(uint64_t key, uint64_t first_block, size_t blocks, float* out) {
-#ifdef ACIM_RNG_X86
+#if ACIM_HAVE_AVX512
   if (!cpu_has_avx512() || blocks % 16 != 0) return false;
   for (size_t k = 0; k < blocks; k += 16) normals16(key, first_block + k, out + 4 * k);
   return true;

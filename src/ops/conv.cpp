@@ -14,15 +14,12 @@
 #include <mutex>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define ACIM_CONV_AVX512 1
+#include "core/simd.hpp"
+#if ACIM_HAVE_AVX512
 // A vector argument passed from code compiled without AVX-512 to an AVX-512 function goes in
 // memory on one side and in registers on the other: garbage operands in the builds that do not
 // inline the caller (the ASan preset). Make it a compile error everywhere it is detected.
 #pragma GCC diagnostic error "-Wpsabi"
-#else
-#define ACIM_CONV_AVX512 0
 #endif
 
 #include "ops/kernels_act.hpp"
@@ -152,7 +149,7 @@ void im2col(const float* x, int64_t channels, const Window& w, int64_t c0, int64
   }
 }
 
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
 inline __mmask16 tail_mask16(int64_t left) {
   return left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1u) : __mmask16(0);
 }
@@ -303,7 +300,7 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   const int64_t items = ng * nblk * mblk;
   std::unique_ptr<float[]> scratch;
   if (!pointwise) scratch.reset(new float[static_cast<size_t>(threads * kdim * nb)]);
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
   // Narrow 2-D output rows: the gathering im2col (its indices are 32-bit).
   const bool gather = w.in[0] == 1 && w.out[0] == 1 && w.k[0] == 1 && w.out[2] < 16 &&
                       isz < (int64_t{1} << 30) && w.out[1] * w.stride[1] < (int64_t{1} << 30) &&
@@ -329,7 +326,7 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
       if (pointwise) {
         fast_gemm(m1 - m0, c1 - c0, kdim, wg, kdim, xg + c0, osz, false, yg, osz, e);
       } else {
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
         if (gather)
           im2col_gather_avx512(xg, cg, w, c0, c1, col);
         else
@@ -343,7 +340,7 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   }
 }
 
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
 // dst[0, n) = src[0, n) in masked 16-float moves (the rows copied here are short: a libc
 // call per row costs more than the copy).
 __attribute__((target("avx512f"), always_inline)) inline void copy_floats_avx512(
@@ -359,13 +356,13 @@ __attribute__((target("avx512f"), always_inline)) inline void copy_floats_avx512
 
 // `rows` runs of n floats: dst[r * dst_pitch + i] = src[r * src_pitch + i]. For the AVX-512
 // paths only (conv_fast_s1).
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
 __attribute__((target("avx512f")))
 #endif
 void copy_runs(const float* src, int64_t src_pitch, int64_t rows, int64_t n, float* dst,
                int64_t dst_pitch) {
   for (int64_t r = 0; r < rows; ++r)
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
     copy_floats_avx512(src + r * src_pitch, n, dst + r * dst_pitch);
 #else
     std::copy(src + r * src_pitch, src + r * src_pitch + n, dst + r * dst_pitch);
@@ -374,7 +371,7 @@ void copy_runs(const float* src, int64_t src_pitch, int64_t rows, int64_t n, flo
 
 // panel[p][jj] = rows[p][grid position of output j0 + jj] for jj < nc (output j is (j / wo,
 // j % wo), at grid column (j / wo) * wp + j % wo): output rows are copied as runs.
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
 __attribute__((target("avx512f")))
 #endif
 void pack_grid_panel(const float* const* rows, int64_t kdim, int64_t j0, int64_t nc, int64_t wo,
@@ -392,7 +389,7 @@ void pack_grid_panel(const float* const* rows, int64_t kdim, int64_t j0, int64_t
     const float* r = rows[p];
     float* out = panel + p * 32;
     for (int64_t i = 0; i < runs; ++i) {
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
       copy_floats_avx512(r + src[i], len[i], out + dst[i]);
 #else
       std::copy(r + src[i], r + src[i] + len[i], out + dst[i]);
@@ -591,7 +588,7 @@ __attribute__((always_inline)) inline void depthwise_s1_plane(
   if (acts) apply_acts(*acts, yp, osz);
 }
 
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
 // depthwise_s1_plane with the output grid held in registers: blocks of 128 grid points (8
 // vectors) take every tap in turn as one multiply-add from the padded plane, so the grid is
 // stored once instead of once per tap. Each point is the bias plus the taps in the same order
@@ -696,7 +693,7 @@ __attribute__((target("avx512f"))) void depthwise_s1_plane_avx512(
 }
 #endif
 
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
 // Depthwise 2-D, strides 1, output as wide as the input (a "same" width padding): output point
 // f = oh*W + ow reads, for tap (kh, kw), the input at f + shift(kh, kw) in the unpadded plane,
 // so every tap is one shifted whole-vector load per 16 outputs with the lanes that fall in the
@@ -920,7 +917,7 @@ void conv_depthwise_s1(const float* x, const float* wt, const float* bias, float
       const float* wk = wt + (nc % c) * ksz;
       const float b = bias ? bias[nc % c] : 0.0f;
       float* yp = y + nc * osz;
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
       if (avx512) {
         depthwise_s1_plane_avx512(xp, wk, b, yp, w, xpad, ygrid, acts);
         continue;
@@ -1048,7 +1045,7 @@ void conv_run(RunContext& ctx) {
     ctx.outputs[0] = y;
     return;
   }
-#if ACIM_CONV_AVX512
+#if ACIM_HAVE_AVX512
   // Depthwise 2-D, strides 1, as wide as the input: the direct AVX-512 kernel.
   const bool direct = depthwise && g.n > 0 && g.m > 0 && osz > 0 && fast_gemm_available() &&
                       w.stride[1] == 1 && w.stride[2] == 1 && w.in[0] == 1 && w.k[0] == 1 &&

@@ -9,14 +9,7 @@
 #include <memory>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define ACIM_HAVE_AVX512_KERNELS 1
-#define ACIM_TARGET_AVX512 __attribute__((target("avx512f")))
-#else
-#define ACIM_HAVE_AVX512_KERNELS 0
-#endif
-
+#include "core/simd.hpp"
 #include "ops/kernels_blas.hpp"
 #include "ops/kernels_gemm.hpp"
 #include "ops/util.hpp"
@@ -25,7 +18,7 @@ namespace acim::ops {
 
 // ---- acim's GEMM (kernels_gemm.hpp) ----
 
-#if ACIM_HAVE_AVX512_KERNELS
+#if ACIM_HAVE_AVX512
 namespace {
 
 constexpr int kMr = 8;   // rows per register tile
@@ -214,10 +207,7 @@ ACIM_TARGET_AVX512 void dot_rows(int64_t m, int64_t n, int64_t k, const float* a
 
 }  // namespace
 
-bool fast_gemm_available() {
-  static const bool ok = __builtin_cpu_supports("avx512f") != 0;
-  return ok;
-}
+bool fast_gemm_available() { return cpu_has_avx512(); }
 
 void fast_gemm_rows(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                     const float* const* brows, int64_t boff, float* c, int64_t ldc,

@@ -10,20 +10,14 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/simd.hpp"
 #include "ops/kernels_gemm.hpp"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define ACIM_VMATH_AVX512 1
-#else
-#define ACIM_VMATH_AVX512 0
-#endif
 
 namespace acim::ops {
 
 inline float sigmoid_scalar(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
-#if ACIM_VMATH_AVX512
+#if ACIM_HAVE_AVX512
 // e^x for x in [-87.3, 88.7] (clamped outside: 0 and +inf are never produced from finite x).
 __attribute__((target("avx512f"), always_inline)) inline __m512 exp_avx512(__m512 x) {
   const __mmask16 all = 0xFFFF;  // maskz forms (GCC 12 warns on the plain min/max)
@@ -92,7 +86,7 @@ __attribute__((target("avx512f"))) inline void tanh_array_avx512(float* p, int64
 
 // p[i] = sigmoid(p[i]) for i in [0, n).
 inline void sigmoid_array(float* p, int64_t n) {
-#if ACIM_VMATH_AVX512
+#if ACIM_HAVE_AVX512
   if (fast_gemm_available()) {
     sigmoid_array_avx512(p, n);
     return;
@@ -103,7 +97,7 @@ inline void sigmoid_array(float* p, int64_t n) {
 
 // p[i] = tanh(p[i]) for i in [0, n).
 inline void tanh_array(float* p, int64_t n) {
-#if ACIM_VMATH_AVX512
+#if ACIM_HAVE_AVX512
   if (fast_gemm_available()) {
     tanh_array_avx512(p, n);
     return;
