@@ -58,6 +58,15 @@ class CrossbarArray {
   // order and input, for any thread count.
   Tensor mvm(const Tensor& inputs);
 
+  // The same MVM in parts, without allocating: next_mvm() takes the next call (the one mvm()
+  // would run: its random streams), and mvm_rows() runs `batch` of its input rows, rows
+  // first_row .. first_row + batch - 1, from x (float32 [batch, rows_used], row-major) into
+  // y (float32 [batch, cols_used]). Every row draws its noise by its row number in the call,
+  // so a call run in parts, in any order, gives the numbers mvm() gives for all its rows at
+  // once. Throws Error(invalid) on NaN or infinite inputs.
+  uint64_t next_mvm();
+  void mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y);
+
   // The float product x · W with the weights as given to program() (the ideal reference).
   Tensor mvm_reference(const Tensor& inputs) const;
 
@@ -78,11 +87,13 @@ class CrossbarArray {
     std::vector<double> max_abs, sum, sum_sq;
     int64_t count = 0;
   };
-  // The analog passes of one MVM on DAC-quantised inputs xq [batch, rows_used]; accumulates
-  // the digitally weighted signals into acc [batch, signals]. ideal_readout: no noise, no ADC
-  // (calibration); stats: if set, gathers the statistics of every signal's conversions.
-  void run_passes(const float* xq, int batch, bool ideal_readout, const RandomStream& mvm_stream,
-                  float* acc, SignalStats* stats);
+  // The analog passes of one MVM on DAC-quantised inputs xq [batch, rows_used]; sets acc
+  // [batch, signals] to the sum of the digitally weighted signals of the passes. ideal_readout: no
+  // noise, no ADC (calibration); stats: if set, gathers the statistics of every signal's
+  // conversions. first_row: the call's row number of xq's first row (the noise draws are by row
+  // number).
+  void run_passes(const float* xq, int batch, uint64_t first_row, bool ideal_readout,
+                  const RandomStream& mvm_stream, float* acc, SignalStats* stats);
   ArrayParams params_;
   RandomStream stream_;
   State* state_ = nullptr;

@@ -22,10 +22,11 @@
 
 namespace acim {
 
-// True when the AVX-512 kernels are compiled and this CPU has AVX-512F.
+// True when the AVX-512 kernels are compiled and this CPU has AVX-512 F and VL (the 256-bit
+// forms some kernels use; every AVX-512 CPU but the Xeon Phi has both).
 inline bool cpu_has_avx512() {
 #if ACIM_HAVE_AVX512
-  static const bool has = __builtin_cpu_supports("avx512f") != 0;
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
   return has;
 #else
   return false;

@@ -9,26 +9,13 @@
 
 #include "acim/error.hpp"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12's AVX-512 headers trip -Wuninitialized (_mm512_undefined_*) when inlined into a
-// target("avx512f") function: a known false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#define ACIM_ADC_AVX512 1
-#endif
+#include "core/simd.hpp"
 
 namespace acim {
 
 namespace {
 
-#ifdef ACIM_ADC_AVX512
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-  return has;
-}
-
+#if ACIM_HAVE_AVX512
 // One row of convert() without INL, 8 columns at a time, with the same IEEE double operations in
 // the same order as the scalar loop (so the same bits): u = (gain * I) / lsb + offset
 // [+ sigma * z], NaN passes through, clamp to +-N, round half to even, clamp, code * lsb to
@@ -76,9 +63,6 @@ void check_finite_nonneg(double v, const char* name, const char* unit) {
 
 }  // namespace
 
-#ifdef ACIM_ADC_AVX512
-#pragma GCC diagnostic pop
-#endif
 
 AdcModel::AdcModel(const AdcParams& params, int cols, bool enabled, const RandomStream& instance)
     : params_(params), cols_(cols), enabled_(enabled) {
@@ -146,18 +130,20 @@ double AdcModel::lsb_ua(int col) const {
   return static_cast<double>(full_scale_[static_cast<size_t>(col)]) / max_code();
 }
 
-void AdcModel::convert(float* currents, int batch, const RandomStream& noise) const {
+void AdcModel::convert(float* currents, int batch, const RandomStream& noise,
+                       uint64_t first_row) const {
   if (!enabled_ || cols_ == 0) return;
   const double n_codes = max_code();
   const double inl = params_.inl_lsb;
   const double noise_sigma = params_.noise_sigma_lsb;
   const size_t cols = static_cast<size_t>(cols_);
   const double pi = std::numbers::pi;
-  // Draw b * cols + j is the noise of column j at input b. A chunk of inputs draws its noise in
-  // one call: one row of a few columns is too short for the vectorised generator.
+  // Draw (first_row + b) * cols + j is the noise of column j at input b. A chunk of inputs
+  // draws its noise in one call: one row of a few columns is too short for the vectorised
+  // generator.
   constexpr int kChunk = 64;
   const int chunks = (batch + kChunk - 1) / kChunk;
-#ifdef ACIM_ADC_AVX512
+#if ACIM_HAVE_AVX512
   // Per-column constants of the vectorised rows, in double as the scalar loop computes them.
   std::vector<double> col_lsb(cols), col_gain(cols), col_offset(cols);
   for (size_t j = 0; j < cols; ++j) {
@@ -166,18 +152,18 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise) co
     col_offset[j] = offset_lsb_[j];
   }
 #endif
-#pragma omp parallel for schedule(static) if (batch > 4)
+#pragma omp parallel for schedule(static) if (chunks > 1)
   for (int c = 0; c < chunks; ++c) {
     const int b0 = c * kChunk, b1 = std::min(batch, b0 + kChunk);
     std::vector<float> zc;
     if (noise_sigma > 0) {
       zc.resize(static_cast<size_t>(b1 - b0) * cols);
-      noise.normal(zc.data(), zc.size(), static_cast<uint64_t>(b0) * cols);
+      noise.normal(zc.data(), zc.size(), (first_row + static_cast<uint64_t>(b0)) * cols);
     }
     for (int b = b0; b < b1; ++b) {
       const float* z = noise_sigma > 0 ? zc.data() + static_cast<size_t>(b - b0) * cols : nullptr;
       float* row = currents + static_cast<size_t>(b) * cols;
-#ifdef ACIM_ADC_AVX512
+#if ACIM_HAVE_AVX512
       if (inl == 0 && cpu_has_avx512()) {
         convert_row_avx512(row, cols, col_lsb.data(), col_gain.data(), col_offset.data(), n_codes,
                            noise_sigma, z);

@@ -27,6 +27,7 @@
 // naming the parameter ("adc.bits", ...). ArrayParams::validate should check the same ranges.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "acim/device.hpp"
@@ -56,9 +57,11 @@ class AdcModel {
 
   // Converts column currents in place, currents[b * cols + j] (µA) -> the current the code
   // represents (µA), for `batch` rows. `noise` supplies the fresh per-conversion noise: draw
-  // number b * cols + j. A disabled ADC leaves currents untouched. Multi-threaded over b;
-  // the result does not depend on the thread count.
-  void convert(float* currents, int batch, const RandomStream& noise) const;
+  // number (first_row + b) * cols + j, so the rows of one conversion group may be converted in
+  // parts (rows first_row .. first_row + batch - 1 of it) with the same numbers. A disabled ADC
+  // leaves currents untouched. Multi-threaded over b; the result does not depend on the thread
+  // count.
+  void convert(float* currents, int batch, const RandomStream& noise, uint64_t first_row = 0) const;
 
  private:
   AdcParams params_;

@@ -27,15 +27,7 @@
 #include "device/ir_drop.hpp"
 #include "ops/kernels_blas.hpp"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12's AVX-512 headers trip -Wuninitialized (_mm512_undefined_*) when inlined into a
-// target("avx512f") function: a known false positive.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#define ACIM_CROSSBAR_AVX512 1
-#endif
+#include "core/simd.hpp"
 
 namespace acim {
 
@@ -51,12 +43,7 @@ constexpr int kFusedMaxBatch = 4;
 // Inputs whose read-noise draws are generated in one call (and one parallel work item).
 constexpr int kNoiseChunk = 64;
 
-#ifdef ACIM_CROSSBAR_AVX512
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
+#if ACIM_HAVE_AVX512
 // sig[b, j] = sum_i v[b, i] g[i, j] and, if s2, var[b, j] = sum_i (v[b, i] v[b, i]) s2[i, j],
 // summed in row order i = 0, 1, ... (g and s2 row-major with leading dimension ld).
 __attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, int ns,
@@ -118,7 +105,7 @@ struct Packed {
   bool sparse = false;  // some panel is worth running on its nonzero rows only
 };
 
-#ifdef ACIM_CROSSBAR_AVX512
+#if ACIM_HAVE_AVX512
 // A panel is run on its nonzero rows when they are at most this fraction of the rows summed.
 constexpr double kSparseFraction = 0.75;
 
@@ -145,29 +132,28 @@ Packed pack_panels(const std::vector<float>& b, int rows, int cols) {
   return out;
 }
 
-// C[MR rows, 64 cols] = sum over n < count of A[:, row_of(n) - a_col0] * Bpanel[row_of(n), 0..64],
-// in order of n. Dense: row_of(n) = n over k rows; sparse: a panel's list of non-zero rows.
-template <int MR, class RowOf>
+// C[MR rows, 16 NV cols] = sum over n < count of A[:, row_of(n) - a_col0] *
+// Bpanel[row_of(n), 0 .. 16 NV], in order of n: a panel's first NV vectors (NV < 4 when its
+// last columns are padding). Dense: row_of(n) = n over k rows; sparse: a panel's list of
+// non-zero rows.
+template <int MR, int NV, class RowOf>
 __attribute__((target("avx512f"))) inline void gemm_tile(RowOf row_of, int count, int a_col0,
                                                          const float* a, int lda, const float* bp,
                                                          float* c, int ldc, int valid_cols) {
-  __m512 acc[MR][4];
+  __m512 acc[MR][NV];
   for (int r = 0; r < MR; ++r)
-    for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int n = 0; n < count; ++n) {
     const int i = row_of(n);
     const float* bi = bp + static_cast<size_t>(i) * kPanel;
-    const __m512 b0 = _mm512_loadu_ps(bi), b1 = _mm512_loadu_ps(bi + 16);
-    const __m512 b2 = _mm512_loadu_ps(bi + 32), b3 = _mm512_loadu_ps(bi + 48);
+    __m512 b[NV];
+    for (int t = 0; t < NV; ++t) b[t] = _mm512_loadu_ps(bi + 16 * t);
     for (int r = 0; r < MR; ++r) {
       const __m512 x = _mm512_set1_ps(a[static_cast<size_t>(r) * lda + (i - a_col0)]);
-      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+      for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_fmadd_ps(x, b[t], acc[r][t]);
     }
   }
-  for (int t = 0; t < 4; ++t) {
+  for (int t = 0; t < NV; ++t) {
     const int left = valid_cols - 16 * t;
     const __mmask16 m =
         left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u));
@@ -176,36 +162,64 @@ __attribute__((target("avx512f"))) inline void gemm_tile(RowOf row_of, int count
   }
 }
 
-// gemm_tile for a tile of mr (1..6) rows.
+// gemm_tile for a tile of mr (1..6; 1..12 for NV = 1) rows and a panel of valid_cols (1..64)
+// columns.
+template <int NV, class RowOf>
+__attribute__((target("avx512f"))) inline void gemm_tile_nv(int mr, RowOf row_of, int count,
+                                                            int a_col0, const float* a, int lda,
+                                                            const float* bp, float* c, int ldc,
+                                                            int valid_cols) {
+  if constexpr (NV == 1) {  // one vector of columns: tiles of up to 12 rows (see gemm_packed)
+    if (mr == 12) return gemm_tile<12, 1>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    if (mr > 6) {
+      gemm_tile<6, 1>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+      return gemm_tile_nv<1>(mr - 6, row_of, count, a_col0, a + static_cast<size_t>(6) * lda, lda,
+                             bp, c + static_cast<size_t>(6) * ldc, ldc, valid_cols);
+    }
+  }
+  switch (mr) {
+    case 6:
+      return gemm_tile<6, NV>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 5:
+      return gemm_tile<5, NV>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 4:
+      return gemm_tile<4, NV>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 3:
+      return gemm_tile<3, NV>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 2:
+      return gemm_tile<2, NV>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    default:
+      return gemm_tile<1, NV>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+  }
+}
+
 template <class RowOf>
 __attribute__((target("avx512f"))) inline void gemm_tile_mr(int mr, RowOf row_of, int count,
                                                             int a_col0, const float* a, int lda,
                                                             const float* bp, float* c, int ldc,
                                                             int valid_cols) {
-  switch (mr) {
-    case 6:
-      return gemm_tile<6>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
-    case 5:
-      return gemm_tile<5>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
-    case 4:
-      return gemm_tile<4>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
-    case 3:
-      return gemm_tile<3>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+  switch ((valid_cols + 15) / 16) {
+    case 1:
+      return gemm_tile_nv<1>(mr, row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
     case 2:
-      return gemm_tile<2>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+      return gemm_tile_nv<2>(mr, row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+    case 3:
+      return gemm_tile_nv<3>(mr, row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
     default:
-      return gemm_tile<1>(row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
+      return gemm_tile_nv<4>(mr, row_of, count, a_col0, a, lda, bp, c, ldc, valid_cols);
   }
 }
 
 // C[m, n] = A[m, k] * B[r0 .. r0 + k, n] with B packed by pack_panels (b_rows rows in all).
-// Tiles of 6 x 64 outputs, each summed over k in row order by one thread: the result does not
-// depend on the thread count. A panel whose nonzero rows in [r0, r0 + k) are few sums over
-// those rows alone (gemm_tile_rows): the same bits, less work.
+// Tiles of 6 x 64 (or 12 x 16) outputs, each summed over k in row order by one thread: the
+// result does not depend on the thread count. A panel whose nonzero rows in [r0, r0 + k) are few
+// sums over those rows alone (gemm_tile_rows): the same bits, less work.
 __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, const float* a,
                                                            int lda, const Packed& b, int b_rows,
                                                            int r0, float* c, int ldc) {
-  constexpr int kMr = 6;
+  // Tiles of 6 rows x 4 vectors, or for at most 16 columns 12 rows x 1 vector (enough
+  // independent sums to keep the FMA units busy).
+  const int kMr = n <= 16 ? 12 : 6;
   const int row_tiles = (m + kMr - 1) / kMr, panels = (n + kPanel - 1) / kPanel;
   // Each panel's nonzero rows within the row range, when few enough to be worth skipping to.
   std::vector<std::pair<const int32_t*, int>> sparse_rows(static_cast<size_t>(panels),
@@ -232,13 +246,16 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
     const float* at = a + static_cast<size_t>(i0) * lda;
     float* ct = c + static_cast<size_t>(i0) * ldc + pnl * kPanel;
     const int valid = std::min(kPanel, n - pnl * kPanel);
-    const auto [rows, count] = sparse_rows[static_cast<size_t>(pnl)];
-    if (rows != nullptr) {
+    const auto [nz_rows, count] = sparse_rows[static_cast<size_t>(pnl)];
+    if (nz_rows != nullptr) {
       const float* bp = b.data.data() + static_cast<size_t>(pnl) * b_rows * kPanel;
-      gemm_tile_mr(mr, [rows](int j) { return rows[j]; }, count, r0, at, lda, bp, ct, ldc, valid);
+      const int32_t* rows = nz_rows;  // Clang 14 cannot capture a structured binding
+      gemm_tile_mr(
+          mr, [rows](int j) { return rows[j]; }, count, r0, at, lda, bp, ct, ldc, valid);
     } else {
       const float* bp = b.data.data() + (static_cast<size_t>(pnl) * b_rows + r0) * kPanel;
-      gemm_tile_mr(mr, [](int j) { return j; }, k, 0, at, lda, bp, ct, ldc, valid);
+      gemm_tile_mr(
+          mr, [](int j) { return j; }, k, 0, at, lda, bp, ct, ldc, valid);
     }
   }
 }
@@ -248,7 +265,7 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
 // B was packed; false if the caller must use the BLAS.
 bool gemm_packed(int m, int n, int k, const float* a, int lda, const Packed& bpacked, int b_rows,
                  int r0, float* c, int ldc) {
-#ifdef ACIM_CROSSBAR_AVX512
+#if ACIM_HAVE_AVX512
   if (!bpacked.data.empty() && cpu_has_avx512()) {
     gemm_packed_avx512(m, n, k, a, lda, bpacked, b_rows, r0, c, ldc);
     return true;
@@ -261,18 +278,17 @@ bool gemm_packed(int m, int n, int k, const float* a, int lda, const Packed& bpa
 
 // o[k] += sqrt(max(var[k], 0) + extra) * z[k] for k < n: the per-MVM noise of n signals.
 // var == nullptr: every var[k] is 0, so the deviation is sqrt(extra) (0 + extra is exact).
-#ifdef ACIM_CROSSBAR_AVX512
+#if ACIM_HAVE_AVX512
 __attribute__((target("avx512f"))) void add_noise_avx512(float* o, const float* var, float extra,
                                                          const float* z, int n) {
   const __m512 e = _mm512_set1_ps(extra), zero = _mm512_setzero_ps();
   const __m512 sd_const = _mm512_sqrt_ps(e);
   for (int k = 0; k < n; k += 16) {
     const __mmask16 m = n - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - k)) - 1u);
-    const __m512 sd =
-        var == nullptr
-            ? sd_const
-            : _mm512_sqrt_ps(
-                  _mm512_add_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, var + k), zero), e));
+    const __m512 sd = var == nullptr
+                          ? sd_const
+                          : _mm512_sqrt_ps(_mm512_add_ps(
+                                _mm512_max_ps(_mm512_maskz_loadu_ps(m, var + k), zero), e));
     const __m512 r =
         _mm512_fmadd_ps(sd, _mm512_maskz_loadu_ps(m, z + k), _mm512_maskz_loadu_ps(m, o + k));
     _mm512_mask_storeu_ps(o + k, m, r);
@@ -281,7 +297,7 @@ __attribute__((target("avx512f"))) void add_noise_avx512(float* o, const float* 
 #endif
 
 void add_noise(float* o, const float* var, float extra, const float* z, int n) {
-#ifdef ACIM_CROSSBAR_AVX512
+#if ACIM_HAVE_AVX512
   if (cpu_has_avx512()) {
     add_noise_avx512(o, var, extra, z, n);
     return;
@@ -298,7 +314,7 @@ void add_noise(float* o, const float* var, float extra, const float* z, int n) {
 // The fused small-batch product where the CPU has it; false if the caller must use the BLAS.
 bool fused_gemv(int batch, int nrows, int ns, const float* v, const float* g, const float* s2,
                 int ld, float* sig, float* var) {
-#ifdef ACIM_CROSSBAR_AVX512
+#if ACIM_HAVE_AVX512
   if (batch <= kFusedMaxBatch && cpu_has_avx512()) {
     fused_gemv_avx512(batch, nrows, ns, v, g, s2, ld, sig, var);
     return true;
@@ -308,9 +324,6 @@ bool fused_gemv(int batch, int nrows, int ns, const float* v, const float* g, co
   return false;
 }
 
-#ifdef ACIM_CROSSBAR_AVX512
-#pragma GCC diagnostic pop
-#endif
 // The exact nodal IR-drop solve is for small arrays (it validates the first-order model).
 constexpr int64_t kMaxNodalCells = 128 * 128;
 
@@ -532,7 +545,7 @@ void CrossbarArray::set_time(double t) {
   }
   s.g_sig_packed = Packed{};
   s.sigma2_packed = Packed{};
-#ifdef ACIM_CROSSBAR_AVX512
+#if ACIM_HAVE_AVX512
   if (cpu_has_avx512()) {
     s.g_sig_packed = pack_panels(s.g_sig, s.rows(), ns);
     if (!s.sigma2_sig.empty()) s.sigma2_packed = pack_panels(s.sigma2_sig, s.rows(), ns);
@@ -580,8 +593,8 @@ struct Pass {
 }  // namespace
 
 // The analog passes of one MVM (or, with `ideal_readout`, the noise-free and ADC-free currents
-// used for calibration). Accumulates signals * pass weight into acc [batch, signals].
-void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
+// used for calibration). Sets acc [batch, signals] to the sum of signals * pass weight.
+void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, bool ideal_readout,
                                const RandomStream& mvm_stream, float* acc, SignalStats* stats) {
   const ArrayParams& p = params_;
   State& s = *state_;
@@ -666,10 +679,12 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       // (A sparse packed matrix is faster through gemm_packed, which skips its zero rows; both
       // kernels sum each output in row order, so the choice does not change a bit.)
       const bool sparse = s.g_sig_packed.sparse || (want_var && s.sigma2_packed.sparse);
-      var_done = !sparse && fused_gemv(
-          batch, ps.nrows, ns, v.data(), s.g_sig.data() + static_cast<size_t>(ps.row0) * ns,
-          want_var ? s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns : nullptr, ns,
-          sig.data(), var.data());
+      var_done =
+          !sparse &&
+          fused_gemv(batch, ps.nrows, ns, v.data(),
+                     s.g_sig.data() + static_cast<size_t>(ps.row0) * ns,
+                     want_var ? s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns : nullptr,
+                     ns, sig.data(), var.data());
       if (!var_done && !gemm_packed(batch, ns, ps.nrows, v.data(), ps.nrows, s.g_sig_packed, rows,
                                     ps.row0, sig.data(), ns))
         ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v.data(), ps.nrows,
@@ -713,21 +728,22 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
         }
         const float per_signal_col_var = s.shared_minus ? col_var : 2.0f * col_var;
         const RandomStream sig_stream = noise.child(0), shared_stream = noise.child(1);
-        // Draw b * ns + k is signal k of input b. The draws of a chunk of inputs come in one
-        // call: a row of a few signals is too short for the vectorised generator.
+        // Draw (first_row + b) * ns + k is signal k of input b. The draws of a chunk of inputs
+        // come in one call: a row of a few signals is too short for the vectorised generator.
         const int chunks = (batch + kNoiseChunk - 1) / kNoiseChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks > 1)
         for (int c = 0; c < chunks; ++c) {
           const int b0 = c * kNoiseChunk, b1 = std::min(batch, b0 + kNoiseChunk);
           const size_t first = static_cast<size_t>(b0) * ns;
-          sig_stream.normal(ws.z.data() + first, static_cast<size_t>(b1 - b0) * ns, first);
+          sig_stream.normal(ws.z.data() + first, static_cast<size_t>(b1 - b0) * ns,
+                            first_row * static_cast<uint64_t>(ns) + first);
           for (int b = b0; b < b1; ++b) {
             float* o = sig.data() + static_cast<size_t>(b) * ns;
             const float* vr = cell_noise ? var.data() + static_cast<size_t>(b) * ns : nullptr;
             add_noise(o, vr, per_signal_col_var, ws.z.data() + static_cast<size_t>(b) * ns, ns);
             if (s.shared_minus) {
               const float zs =
-                  static_cast<float>(shared_stream.normal_at(static_cast<uint64_t>(b)));
+                  static_cast<float>(shared_stream.normal_at(first_row + static_cast<uint64_t>(b)));
               const float d =
                   std::sqrt(std::max(var_shared[static_cast<size_t>(b)], 0.0f) + col_var) * zs;
               for (int k = 0; k < ns; ++k) o[k] -= d;
@@ -747,21 +763,28 @@ void CrossbarArray::run_passes(const float* xq, int batch, bool ideal_readout,
       }
       stats->count += batch;
     }
-    if (!ideal_readout) s.adc->convert(sig.data(), batch, noise.child(2));
-    // 5. Digital accumulation.
+    if (!ideal_readout) s.adc->convert(sig.data(), batch, noise.child(2), first_row);
+    // 5. Digital accumulation (from 0: the first pass adds to +0.0, as a zeroed acc would).
     const float w = static_cast<float>(ps.weight);
-    for (size_t k = 0; k < sig.size(); ++k) acc[k] += w * sig[k];
+    if (pi == 0)
+      for (size_t k = 0; k < sig.size(); ++k) acc[k] = 0.0f + w * sig[k];
+    else
+      for (size_t k = 0; k < sig.size(); ++k) acc[k] += w * sig[k];
   }
 }
 
 namespace {
 
-void check_inputs(const Tensor& x, int rows_used) {
+void check_input_shape(const Tensor& x, int rows_used) {
   if (x.dtype() != DType::f32 || x.rank() != 2 || x.dim(1) != rows_used)
     throw Error(ErrorKind::shape, kWhere,
                 "inputs are " + dtype_name(x.dtype()) + shape_str(x.shape()) +
                     "; expected float32 [batch, " + std::to_string(rows_used) + "]",
                 "pass one row of inputs per batch element");
+}
+
+void check_inputs(const Tensor& x, int rows_used) {
+  check_input_shape(x, rows_used);
   check_finite(x, "inputs");
 }
 
@@ -790,7 +813,7 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
   const size_t ns = static_cast<size_t>(s.enc.signals());
   SignalStats st{std::vector<double>(ns, 0.0), std::vector<double>(ns, 0.0),
                  std::vector<double>(ns, 0.0), 0};
-  run_passes(xq.data(), batch, true, stream_, acc.data(), &st);
+  run_passes(xq.data(), batch, 0, true, stream_, acc.data(), &st);
   // Each signal's full scale: its largest |value| over the calibration conversions, or
   // |mean| + calibration_sigmas * std of them if that is larger (see AdcParams).
   const std::vector<float> fallback = s.adc->full_scale_ua();
@@ -809,29 +832,39 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
 
 Tensor CrossbarArray::mvm(const Tensor& inputs) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
+  if (state_->weights.empty())
+    throw Error(ErrorKind::invalid, kWhere, "mvm before program()", "program the array first");
+  check_input_shape(inputs, state_->rows());  // mvm_rows checks that they are finite
+  const int batch = static_cast<int>(inputs.dim(0));
+  Tensor y = Tensor::uninitialized(DType::f32, {batch, state_->enc.cols});  // mvm_rows fills it
+  mvm_rows(next_mvm(), inputs.data<float>(), batch, 0, y.data<float>());
+  return y;
+}
+
+uint64_t CrossbarArray::next_mvm() {
+  ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
+  return state_->mvm_count++;
+}
+
+void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row,
+                             float* y) {
+  ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
   if (s.weights.empty())
     throw Error(ErrorKind::invalid, kWhere, "mvm before program()", "program the array first");
-  check_inputs(inputs, s.rows());
-  const int batch = static_cast<int>(inputs.dim(0));
-  Tensor y = Tensor::uninitialized(DType::f32, {batch, s.enc.cols});  // decode_signals fills it
-  const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(s.mvm_count++);
-  if (batch == 0) return y;
+  if (batch <= 0) return;
+  const size_t n = static_cast<size_t>(batch) * static_cast<size_t>(s.rows());
   Workspace& ws = thread_workspace();
   std::vector<float>& xq = ws.xq;
-  xq.resize(static_cast<size_t>(inputs.numel()));
-  s.dac->quantize(inputs.data<float>(), xq.size(), xq.data());
+  xq.resize(n);
+  // The DAC, which also reports whether any input is NaN or infinite (one pass over x).
+  if (!s.dac->quantize(x, n, xq.data()))
+    throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity", "pass finite values");
+  const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(call);
   std::vector<float>& acc = ws.acc;
-  acc.assign(static_cast<size_t>(batch) * s.enc.signals(), 0.0f);
-  run_passes(xq.data(), batch, false, mvm_stream, acc.data(), nullptr);
-  float* out = y.data<float>();
-  decode_signals(s.enc, acc.data(), batch, out);
-  if (s.drift_alpha != 1.0) {
-    const float a = static_cast<float>(s.drift_alpha);
-    const int64_t n = y.numel();
-    for (int64_t k = 0; k < n; ++k) out[k] *= a;
-  }
-  return y;
+  acc.resize(static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
+  run_passes(xq.data(), batch, first_row, false, mvm_stream, acc.data(), nullptr);
+  decode_signals(s.enc, acc.data(), batch, y, static_cast<float>(s.drift_alpha));
 }
 
 Tensor CrossbarArray::mvm_reference(const Tensor& inputs) const {

@@ -41,7 +41,8 @@ class DacModel {
   // ±x_max. A disabled DAC (NonIdealities::dac off) leaves x untouched. NaN inputs stay NaN.
   void quantize(float* x, size_t n) const;
   // The same, from x into out (x is left as it is): one pass instead of a copy and a pass.
-  void quantize(const float* x, size_t n, float* out) const;
+  // Returns false if some x[i] is NaN or infinite (the caller's input check, in the same pass).
+  bool quantize(const float* x, size_t n, float* out) const;
 
   // Bit-serial: the number of cycles (magnitude bits, bits - 1), and bit plane k of inputs:
   // out[i] = sign(x[i]) * bit k of |level(x[i])|, so that

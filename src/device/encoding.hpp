@@ -42,8 +42,10 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
                               const float* full_scale = nullptr);
 
 // Recombines ADC signals sig [batch, signals] into outputs y [batch, cols] (weight units per
-// signal unit, i.e. y = scale * sum weight * sig).
-void decode_signals(const EncodedWeights& enc, const float* sig, int batch, float* y);
+// signal unit, i.e. y = scale * sum weight * sig), then times `gain` in float (global drift
+// compensation; not applied when it is 1).
+void decode_signals(const EncodedWeights& enc, const float* sig, int batch, float* y,
+                    float gain = 1.0f);
 
 // Forms the signals from physical column currents cur [batch, phys_cols] -> sig [batch, signals].
 void form_signals(const EncodedWeights& enc, const float* cur, int batch, float* sig);

@@ -14,11 +14,13 @@
 // power of two) is fixed from the calibration pass — the largest |x| the node made there, plus one
 // bit of headroom — the way a fixed-point datapath is configured per layer; values beyond it
 // saturate. So results do not depend on which samples share a batch. Not applied when ideal or
-// with SimOptions::digital_precision off, without a calibration set, or for vector_bits > 24 (wider than float32's significand: the
-// float32 result stands for it).
+// with SimOptions::digital_precision off, without a calibration set, or for vector_bits > 24 (wider
+// than float32's significand: the float32 result stands for it).
 #include <algorithm>
 #include <cmath>
 #include <map>
+
+#include "core/simd.hpp"
 
 #include "acim/error.hpp"
 #include "acim/sim.hpp"
@@ -40,6 +42,35 @@ constexpr int64_t kCalibrationRows = 256;
 // Widest digital word rounded to; wider ones are left as float32 results.
 constexpr int kMaxRoundedBits = 24;
 
+// y[i] = clamp(round_half_even(x[i] * inv), lo, hi) * step for i < n; NaN stays NaN.
+#if ACIM_HAVE_AVX512
+__attribute__((target("avx512f"))) void round_scaled_avx512(const float* x, int64_t n, float inv,
+                                                            float step, float lo, float hi,
+                                                            float* y) {
+  const __m512 vi = _mm512_set1_ps(inv), vs = _mm512_set1_ps(step);
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t left = n - i;
+    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    __m512 c = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vi),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    c = _mm512_min_ps(vhi, _mm512_max_ps(vlo, c));  // (max, min return c when c is NaN)
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(c, vs));
+  }
+}
+#endif
+
+void round_scaled(const float* x, int64_t n, float inv, float step, float lo, float hi, float* y) {
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) {
+    round_scaled_avx512(x, n, inv, step, lo, hi, y);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = std::clamp(std::nearbyint(x[i] * inv), lo, hi) * step;  // NaN stays NaN
+}
+
 // Step of a `bits`-bit signed fixed-point format holding values up to 2x `max_abs` (one bit of
 // headroom over what calibration saw); 0 when there is nothing to hold.
 float fixed_point_step(float max_abs, int bits) {
@@ -48,13 +79,20 @@ float fixed_point_step(float max_abs, int bits) {
   return std::ldexp(1.0f, e - (bits - 1));
 }
 
-// A copy of `t` rounded to the grid of `step`, saturating at the signed `bits`-bit codes.
+// A copy of `t` rounded to the grid of `step`, saturating at the signed `bits`-bit codes. x / step
+// is computed as x * (1 / step): step is a power of two, so where 1 / step is one too (a normal
+// float) both are the same correctly rounded value of the same real number.
 Tensor round_to_fixed_point(const Tensor& t, float step, int bits) {
   Tensor out = Tensor::uninitialized(DType::f32, t.shape());
   const float top = std::ldexp(1.0f, bits - 1);
   const float* x = t.data<float>();
   float* y = out.data<float>();
   const int64_t n = t.numel();
+  const float inv = 1.0f / step;
+  if (std::isnormal(inv) && std::isnormal(step) && inv * step == 1.0f) {
+    round_scaled(x, n, inv, step, -top, top - 1.0f, y);
+    return out;
+  }
   for (int64_t i = 0; i < n; ++i) {
     const float code = std::nearbyint(x[i] / step);
     y[i] = std::clamp(code, -top, top - 1.0f) * step;  // NaN stays NaN
@@ -110,8 +148,12 @@ class SimHooks : public RunHooks {
   SimHooks(std::vector<AnalogLayer>& layers, const std::vector<int>& layer_of_node,
            sim::MvmMode mode, std::vector<float>& node_max_abs, const std::vector<float>& node_step,
            int digital_bits)
-      : layers_(layers), layer_of_node_(layer_of_node), mode_(mode), node_max_abs_(node_max_abs),
-        node_step_(node_step), digital_bits_(digital_bits) {}
+      : layers_(layers),
+        layer_of_node_(layer_of_node),
+        mode_(mode),
+        node_max_abs_(node_max_abs),
+        node_step_(node_step),
+        digital_bits_(digital_bits) {}
   bool replace(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
                std::vector<Tensor>& outputs) override {
     const int l = index < layer_of_node_.size() ? layer_of_node_[index] : -1;

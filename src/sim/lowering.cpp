@@ -5,6 +5,7 @@
 #include "sim/lowering.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "acim/error.hpp"
 #include "ops/kernels_window.hpp"
@@ -45,6 +46,51 @@ ViewWeights transposed_stack(const Tensor& w) {
 }
 
 // ---- Conv ----
+
+// dst[j * rows + i] = src[i * cols + j] (+ add[j] if add is set) for i < rows, j < cols, in
+// blocks of 16 rows so that both sides stay in a few cache lines.
+void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst, const float* add) {
+  constexpr int64_t kBlock = 16;
+  for (int64_t i0 = 0; i0 < rows; i0 += kBlock) {
+    const int64_t i1 = std::min(rows, i0 + kBlock);
+    for (int64_t j = 0; j < cols; ++j) {
+      float* d = dst + j * rows;
+      const float* s = src + j;
+      if (add != nullptr) {
+        const float a = add[j];
+        for (int64_t i = i0; i < i1; ++i) d[i] = s[i * cols] + a;
+      } else {
+        for (int64_t i = i0; i < i1; ++i) d[i] = s[i * cols];
+      }
+    }
+  }
+}
+
+// Inputs k0 .. k0 + n - 1 of one im2col row into dst: input k is channel c = k / ksz at kernel
+// tap t = k % ksz, read from tp[t][c]. KS > 0: ksz known when compiling (KS == ksz), so the
+// tap pointers stay in registers over the channels.
+template <int KS>
+void gather_row(const float* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, float* dst) {
+  const int64_t ksz = KS > 0 ? KS : ksz_arg;
+  int64_t c = k0 / ksz, t = k0 % ksz, q = 0;
+  for (; q < n && t != 0; ++q) {  // the rest of a channel begun before k0
+    dst[q] = tp[t][c];
+    if (++t == ksz) {
+      t = 0;
+      ++c;
+    }
+  }
+  if constexpr (KS > 0) {
+    const float* p[KS];
+    for (int u = 0; u < KS; ++u) p[u] = tp[u];
+    for (; q + KS <= n; q += KS, ++c)
+      for (int u = 0; u < KS; ++u) dst[q + u] = p[u][c];
+  } else {
+    for (; q + ksz <= n; q += ksz, ++c)
+      for (int64_t u = 0; u < ksz; ++u) dst[q + u] = tp[u][c];
+  }
+  for (; q < n; ++q, ++t) dst[q] = tp[t][c];
+}
 
 void run_conv(const Node& node, const std::string& where, ViewArrays& view,
               const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
@@ -88,52 +134,70 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
       }
     }
   }
+  // An image of X channel-last, [position in the plane, channel]: an im2col row then reads, per
+  // kernel tap, channels that lie side by side (a 1x1 convolution's row is one contiguous run)
+  // instead of one element per channel plane. Each thread keeps the image it last made (rows of
+  // an image come one after another), made from X when first needed: X is read once per array
+  // that takes it, and the copy stays in the core's cache.
+  static std::atomic<uint64_t> calls{0};
+  const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed);
   const float* xd = x.data<float>();
+  const std::vector<float> zeros(static_cast<size_t>(channels), 0.0f);  // a tap in the padding
   // Inputs k0 .. k0 + n - 1 of im2col row r (input k is channel k / ksz, tap k % ksz).
   auto im2col_row = [&](int64_t r, int64_t k0, int64_t n, float* dst) {
+    struct Image {
+      uint64_t call = 0;
+      int64_t img = -1;
+      std::vector<float> data;
+    };
+    thread_local Image image;
+    thread_local std::vector<const float*> taps;  // per tap: its position's channels
     const int64_t img = r / osz;
-    const int64_t* offs = tap_off.data() + (r % osz) * ksz;
-    int64_t c = k0 / ksz, tap = k0 % ksz;
-    const float* plane = xd + (img * channels + c) * isz;
-    for (int64_t q = 0; q < n; ++q) {
-      dst[q] = offs[tap] >= 0 ? plane[offs[tap]] : 0.0f;
-      if (++tap == ksz) {
-        tap = 0;
-        plane += isz;
-      }
+    if (image.call != call || image.img != img) {
+      image.data.resize(static_cast<size_t>(isz * channels));
+      transpose_blocked(xd + img * channels * isz, channels, isz, image.data.data(), nullptr);
+      image.call = call;
+      image.img = img;
     }
+    taps.resize(static_cast<size_t>(ksz));
+    const int64_t* offs = tap_off.data() + (r % osz) * ksz;
+    const float* base = image.data.data();
+    for (int64_t t = 0; t < ksz; ++t)
+      taps[static_cast<size_t>(t)] = offs[t] >= 0 ? base + offs[t] * channels : zeros.data();
+    if (ksz == 1)
+      std::copy_n(taps[0] + k0, n, dst);
+    else if (ksz == 9)  // 3 x 3 kernels
+      gather_row<9>(taps.data(), ksz, k0, n, dst);
+    else
+      gather_row<0>(taps.data(), ksz, k0, n, dst);
   };
-  std::vector<float> y(static_cast<size_t>(rows * out_ch));
+  thread_local std::vector<float> y;  // [rows, out_ch]; reused (ViewArrays::mvm sets it)
+  y.resize(static_cast<size_t>(rows * out_ch));
   view.mvm(ViewArrays::RowSource(im2col_row), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode);
   Shape out_shape{batch, out_ch};
   for (int64_t d : win.out_spatial()) out_shape.push_back(d);
-  Tensor out(DType::f32, out_shape);
+  Tensor out = Tensor::uninitialized(DType::f32, out_shape);
   float* od = out.data<float>();
   const float* bd = bias != nullptr ? bias->data<float>() : nullptr;
+  std::vector<float> no_bias;
+  if (bd == nullptr) no_bias.assign(static_cast<size_t>(out_ch), 0.0f);
   for (int64_t n = 0; n < batch; ++n)
-    for (int64_t m = 0; m < out_ch; ++m) {
-      const float b = bd != nullptr ? bd[m] : 0.0f;
-      float* o = od + (n * out_ch + m) * osz;
-      const float* src = y.data() + n * osz * out_ch + m;
-      for (int64_t p = 0; p < osz; ++p) o[p] = src[p * out_ch] + b;
-    }
+    transpose_blocked(y.data() + n * osz * out_ch, osz, out_ch, od + n * out_ch * osz,
+                      bd != nullptr ? bd : no_bias.data());
   outputs[0] = std::move(out);
 }
 
 // ---- Gemm, MatMul ----
 
 // y [rows, N] = a [rows, K] · the view's matrix.
-std::vector<float> product(const std::string& where, ViewArrays& view, const Tensor& a,
-                           int64_t rows, MvmMode mode) {
+void product(const std::string& where, ViewArrays& view, const Tensor& a, int64_t rows,
+             MvmMode mode, float* y) {
   if (a.dtype() != DType::f32 || a.rank() < 1 || a.dim(-1) != view.rows())
     throw Error(ErrorKind::shape, where,
                 "A is " + dtype_name(a.dtype()) + shape_str(a.shape()) +
                     "; the arrays expect float32 with a last dim of " +
                     std::to_string(view.rows()));
-  std::vector<float> y(static_cast<size_t>(rows * view.cols()));
-  view.mvm(a.data<float>(), rows, view.rows(), 0, 1, 0, y.data(), view.cols(), 0, view.cols(),
-           mode);
-  return y;
+  view.mvm(a.data<float>(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode);
 }
 
 void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
@@ -143,7 +207,9 @@ void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
   if (a.rank() != 2)
     throw Error(ErrorKind::shape, where, "A is " + shape_str(a.shape()) + "; Gemm takes 2-D A");
   const int64_t m = a.dim(0), n = view.cols();
-  std::vector<float> y = product(where, view, a, m, mode);
+  Tensor out = Tensor::uninitialized(DType::f32, {m, n});
+  float* od = out.data<float>();
+  product(where, view, a, m, mode, od);
   const float alpha = node.attr_float("alpha", 1.0f), beta = node.attr_float("beta", 1.0f);
   const Tensor* c = inputs.size() > 2 ? inputs[2] : nullptr;
   // Strides of C's elements along M and N (0 where C broadcasts).
@@ -163,12 +229,10 @@ void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
       sn = cs[0] == 1 ? 0 : 1;
     }
   }
-  Tensor out(DType::f32, {m, n});
-  float* od = out.data<float>();
   const float* cd = c != nullptr && beta != 0.0f ? c->data<float>() : nullptr;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      float v = alpha * y[static_cast<size_t>(i * n + j)];
+      float v = alpha * od[i * n + j];
       if (cd != nullptr) v += beta * cd[i * sm + j * sn];
       od[i * n + j] = v;
     }
@@ -180,11 +244,12 @@ void run_matmul(const std::string& where, ViewArrays& view,
                 MvmMode mode) {
   const Tensor& a = *inputs[0];
   const int64_t rows = a.rank() >= 1 && view.rows() > 0 ? a.numel() / view.rows() : 0;
-  std::vector<float> y = product(where, view, a, rows, mode);
   // [..., M, K] -> [..., M, N]; a 1-D A [K] -> [N].
   Shape out_shape = a.shape();
-  out_shape.back() = view.cols();
-  outputs[0] = Tensor::from_vector<float>(out_shape, y);
+  if (!out_shape.empty()) out_shape.back() = view.cols();
+  Tensor out = Tensor::uninitialized(DType::f32, out_shape);
+  product(where, view, a, rows, mode, out.data<float>());
+  outputs[0] = std::move(out);
 }
 
 // ---- LSTM, GRU, RNN: the reference recurrence with its products on the arrays ----

@@ -2,8 +2,10 @@
 #include "sim/view_arrays.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <exception>
+#include <map>
 
 #include "acim/error.hpp"
 #include "acim/mapping.hpp"
@@ -16,6 +18,10 @@ namespace {
 // selection of calibrate() whatever the number of calibration samples, without holding every
 // im2col row of a large layer.
 constexpr int64_t kCaptureRowsPerCall = 256;
+
+// Rows an array takes per part of one analog MVM call (CrossbarArray::mvm_rows): its inputs,
+// DAC levels and signals stay in the core's caches. The numbers do not depend on it.
+constexpr int64_t kRowsPerPart = 128;
 
 }  // namespace
 
@@ -90,7 +96,6 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
                      float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode) {
   ACIM_ASSERT(g0 >= 0 && ng >= 0 && g0 + ng <= count_ && c0 >= 0 && nc >= 0 && c0 + nc <= n_,
               "ViewArrays::mvm: groups or columns out of range");
-  for (int64_t m = 0; m < m_rows; ++m) std::fill_n(y + m * y_ld, ng * nc, 0.0f);
   if (m_rows == 0) return;
   // One job per (copy, array) that holds any requested group and column.
   struct Job {
@@ -98,7 +103,6 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     int64_t first = 0, rows = 0;  // rows m = first + t * replication, t < rows
     int64_t ga = 0, gb = 0;       // requested groups the array holds
     int64_t ca = 0, cb = 0;       // requested columns the array holds
-    Tensor out;
   };
   std::vector<Job> jobs;
   for (int64_t r = 0; r < replication_; ++r) {
@@ -114,73 +118,104 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
             std::max(g0, bl.g0),
             std::min(g0 + ng, bl.g0 + bl.ng),
             std::max(c0, bl.c0),
-            std::min(c0 + nc, bl.c0 + bl.nc),
-            {}};
-      if (j.ga < j.gb && j.ca < j.cb) jobs.push_back(std::move(j));
+            std::min(c0 + nc, bl.c0 + bl.nc)};
+      if (j.ga < j.gb && j.ca < j.cb) jobs.push_back(j);
     }
   }
-  std::vector<std::exception_ptr> errors(jobs.size());
-#pragma omp parallel for schedule(dynamic) if (jobs.size() > 1)
+  // Tasks: the jobs that add into the same outputs (one copy's row blocks of the same groups and
+  // columns), in row-block order, run one after another; different tasks write different
+  // outputs and run in parallel. So each output is the sum of its row blocks in row-block order
+  // (0 + block 0 + block 1 ...), whatever the threads. The tasks' first row blocks cover every
+  // requested output (every row m, through one copy): they set y, the others add to it.
+  std::vector<std::vector<size_t>> tasks;
+  std::map<std::array<int64_t, 3>, size_t> task_of;  // (copy, first group, first column)
   for (size_t ji = 0; ji < jobs.size(); ++ji) {
+    const Block& bl = blocks_[static_cast<size_t>(jobs[ji].block)];
+    const auto [it, added] = task_of.try_emplace({jobs[ji].copy, bl.g0, bl.c0}, tasks.size());
+    if (added) tasks.emplace_back();
+    tasks[it->second].push_back(ji);  // jobs come in row-block order
+  }
+  std::vector<std::exception_ptr> errors(tasks.size());
+#pragma omp parallel for schedule(dynamic) if (tasks.size() > 1)
+  for (size_t ti = 0; ti < tasks.size(); ++ti) {
     try {
-      Job& j = jobs[ji];
-      const Block& bl = blocks_[static_cast<size_t>(j.block)];
-      const int64_t width = bl.ng * bl.nr;
-      // The array's input rows: each requested group's slice of K; zeros for the others (the
-      // fill is needed only when some group of the array is not requested).
-      Tensor in = Tensor::uninitialized(DType::f32, {j.rows, width});
-      float* id = in.data<float>();
-      if (j.ga > bl.g0 || j.gb < bl.g0 + bl.ng) std::fill_n(id, j.rows * width, 0.0f);
-      // A block of whole groups (every packed block) takes its requested groups as one run.
-      const bool whole = bl.nr == k_;
-      for (int64_t t = 0; t < j.rows; ++t) {
-        const int64_t m = j.first + t * replication_;
-        if (whole) {
-          x_rows(m, (j.ga - g0) * k_, (j.gb - j.ga) * k_, id + t * width + (j.ga - bl.g0) * k_);
-          continue;
-        }
-        for (int64_t g = j.ga; g < j.gb; ++g)
-          x_rows(m, (g - g0) * k_ + bl.r0, bl.nr, id + t * width + (g - bl.g0) * bl.nr);
-      }
-      CrossbarArray& array = arrays_[static_cast<size_t>(j.copy)][static_cast<size_t>(j.block)];
-      if (mode == MvmMode::analog) {
-        j.out = array.mvm(in);
-      } else {
-        j.out = array.mvm_reference(in);
-        Captured& cap = captured_[static_cast<size_t>(j.copy)][static_cast<size_t>(j.block)];
-        for (float v : in.span<float>()) cap.max_abs = std::max(cap.max_abs, std::fabs(v));
-        const int64_t keep = std::min(j.rows, kCaptureRowsPerCall);
-        for (int64_t s = 0; s < keep; ++s) {
-          const float* row = id + (s * j.rows / keep) * width;
-          cap.rows.insert(cap.rows.end(), row, row + width);
-        }
-        cap.count += keep;
-      }
+      for (size_t ji : tasks[ti])
+        run_job(x_rows, jobs[ji].copy, jobs[ji].block, jobs[ji].first, jobs[ji].rows, jobs[ji].ga,
+                jobs[ji].gb, jobs[ji].ca, jobs[ji].cb, g0, y, y_ld, c0, nc, mode,
+                ji == tasks[ti].front());
     } catch (...) {
-      errors[ji] = std::current_exception();
+      errors[ti] = std::current_exception();
     }
   }
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);
-  // Partial sums, job by job: for each output, its row blocks in order.
-  for (const Job& j : jobs) {
-    const Block& bl = blocks_[static_cast<size_t>(j.block)];
-    const int64_t ow = bl.ng * bl.nc;
-    const float* od = j.out.data<float>();
-    // Every column of each requested group: the groups' outputs are one contiguous run.
-    const bool run = j.ca == c0 && j.cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
-    for (int64_t t = 0; t < j.rows; ++t) {
-      float* yr = y + (j.first + t * replication_) * y_ld;
-      if (run) {
-        const float* src = od + t * ow + (j.ga - bl.g0) * nc;
-        float* dst = yr + (j.ga - g0) * nc;
-        for (int64_t k = 0; k < (j.gb - j.ga) * nc; ++k) dst[k] += src[k];
+}
+
+void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first,
+                         int64_t rows, int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0,
+                         float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set) {
+  const Block& bl = blocks_[static_cast<size_t>(block)];
+  const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
+  CrossbarArray& array = arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)];
+  // In analog mode the rows go through the array a chunk at a time (parts of one MVM call), in
+  // buffers each thread reuses: a layer's im2col input is never held whole, and no memory is
+  // allocated per call once the buffers have grown. Capture mode (calibration) takes all rows
+  // at once, in buffers of its own (it keeps an evenly spaced selection of them).
+  const bool analog = mode == MvmMode::analog;
+  const int64_t chunk = analog ? kRowsPerPart : rows;
+  const uint64_t call = analog ? array.next_mvm() : 0;
+  thread_local std::vector<float> part_in, part_out;
+  std::vector<float> capture_in;
+  std::vector<float>& in_buf = analog ? part_in : capture_in;
+  in_buf.resize(static_cast<size_t>(std::min(chunk, rows) * width));
+  if (analog) part_out.resize(static_cast<size_t>(std::min(chunk, rows) * ow));
+  float* id = in_buf.data();
+  // Every column of each requested group: the groups' outputs are one contiguous run.
+  const bool run = ca == c0 && cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
+  // A block of whole groups (every packed block) takes its requested groups as one run.
+  const bool whole = bl.nr == k_;
+  // The array's input rows: each requested group's slice of K; zeros for the others.
+  const bool partial_groups = ga > bl.g0 || gb < bl.g0 + bl.ng;
+  for (int64_t t0 = 0; t0 < rows; t0 += chunk) {
+    const int64_t nt = std::min(chunk, rows - t0);
+    if (partial_groups) std::fill_n(id, nt * width, 0.0f);
+    for (int64_t t = 0; t < nt; ++t) {
+      const int64_t m = first + (t0 + t) * replication_;
+      if (whole) {
+        x_rows(m, (ga - g0) * k_, (gb - ga) * k_, id + t * width + (ga - bl.g0) * k_);
         continue;
       }
-      for (int64_t g = j.ga; g < j.gb; ++g) {
-        const float* src = od + t * ow + (g - bl.g0) * bl.nc;
-        float* dst = yr + (g - g0) * nc;
-        for (int64_t c = j.ca; c < j.cb; ++c) dst[c - c0] += src[c - bl.c0];
+      for (int64_t g = ga; g < gb; ++g)
+        x_rows(m, (g - g0) * k_ + bl.r0, bl.nr, id + t * width + (g - bl.g0) * bl.nr);
+    }
+    const float* od = part_out.data();
+    Tensor ref;
+    if (analog) {
+      array.mvm_rows(call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data());
+    } else {
+      Tensor in = Tensor::from_vector<float>({nt, width}, in_buf);
+      ref = array.mvm_reference(in);
+      od = ref.data<float>();
+      Captured& cap = captured_[static_cast<size_t>(copy)][static_cast<size_t>(block)];
+      for (float v : in.span<float>()) cap.max_abs = std::max(cap.max_abs, std::fabs(v));
+      const int64_t keep = std::min(nt, kCaptureRowsPerCall);
+      for (int64_t s = 0; s < keep; ++s) {
+        const float* row = id + (s * nt / keep) * width;
+        cap.rows.insert(cap.rows.end(), row, row + width);
+      }
+      cap.count += keep;
+    }
+    // The partial sums of this row block: y = 0 + block (set), or y + block.
+    for (int64_t t = 0; t < nt; ++t) {
+      float* yr = y + (first + (t0 + t) * replication_) * y_ld;
+      for (int64_t g = ga; g < (run ? ga + 1 : gb); ++g) {
+        const int64_t n = run ? (gb - ga) * nc : cb - ca;  // one run, or a group's columns
+        const float* src = od + t * ow + (g - bl.g0) * bl.nc + (ca - bl.c0);
+        float* dst = yr + (g - g0) * nc + (ca - c0);
+        if (set)
+          for (int64_t k = 0; k < n; ++k) dst[k] = 0.0f + src[k];
+        else
+          for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
       }
     }
   }

@@ -77,6 +77,12 @@ class ViewArrays {
     int64_t count = 0;
     float max_abs = 0;
   };
+  // The rows [first, first + rows * replication) (step replication) of copy `copy`'s array
+  // `block` for groups [ga, gb) and columns [ca, cb): the array's products added into y, or
+  // with `set` written to it (as added to 0).
+  void run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first, int64_t rows,
+               int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0, float* y, int64_t y_ld,
+               int64_t c0, int64_t nc, MvmMode mode, bool set);
   int64_t k_, n_, count_, per_, replication_;
   std::vector<Block> blocks_;                       // one copy's arrays, in mapping order
   std::vector<std::vector<CrossbarArray>> arrays_;  // [copy][block]

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "acim/crossbar.hpp"
 #include "acim/device.hpp"
+#include "acim/error.hpp"
 #include "acim/rng.hpp"
 #include "acim/threads.hpp"
 #include "device/dac.hpp"
@@ -33,7 +35,9 @@ Tensor uniform(uint64_t seed, int64_t r, int64_t c) {
 // at n = 200) so that a 1% error in the fused variance (0.5% in the noise, 1.8e-4 of the scale)
 // fails the test.
 TEST(CrossbarFastPaths, FusedSmallBatchKernelMatchesTheBlasPath) {
-  for (int n : {37, 200}) {  // 37: a partial 16-column vector and a partial 64-column block
+  // 13: one vector of columns (tiles of 12 rows); 37: a partial 16-column vector and a partial
+  // 64-column block
+  for (int n : {13, 37, 200}) {
     ArrayParams p = default_array_params(CellType::rram);
     p.rows = n;
     p.cols = 2 * n;
@@ -107,8 +111,7 @@ TEST(CrossbarFastPaths, ZeroRowsAreSkippedWithoutChangingABit) {
       const Tensor x_big = uniform(6, batch, rows);
       Tensor x_small(DType::f32, {batch, used});
       for (int b = 0; b < batch; ++b)
-        std::copy_n(x_big.data<float>() + b * rows + first, used,
-                    x_small.data<float>() + b * used);
+        std::copy_n(x_big.data<float>() + b * rows + first, used, x_small.data<float>() + b * used);
       CrossbarArray big(p, RandomStream(7, {3})), small(p, RandomStream(7, {3}));
       big.program(w_big);
       small.program(w_small);
@@ -153,6 +156,92 @@ TEST(CrossbarFastPaths, DacLevelsGiveTheBitPlanesAndQuantiseOutOfPlace) {
     dac.quantize(x.data(), x.size(), out.data());
     EXPECT_TRUE(std::isnan(out[0]));
     for (size_t i = 1; i < x.size(); ++i) ASSERT_EQ(in_place[i], out[i]) << "bits " << bits;
+  }
+}
+
+// The DAC's float fast path rounds x * (L / x_max) in float and redoes, the scalar way, any
+// vector with a value near a half-integer level boundary. Inputs at and 1..3 float steps either
+// side of every boundary (where a float product and the double quotient can round to different
+// levels) must give exactly the double formula's levels (signed_levels) and values (quantize),
+// for narrow and wide DACs and ranges that are not powers of two; inf and NaN are reported.
+TEST(CrossbarFastPaths, DacFloatPathKeepsTheDoubleFormulasLevelsAtBoundaries) {
+  for (int bits : {2, 8, 13, 24}) {
+    for (float x_max : {0.731f, 3.3f, 1e-3f}) {
+      DacParams p;
+      p.bits = bits;
+      DacModel dac(p, true);
+      dac.set_input_range(x_max);
+      const double lv = dac.levels(), st = static_cast<double>(dac.step());
+      std::vector<float> x;
+      for (int k = -60; k <= 60; ++k) {
+        const long level = bits <= 8 ? k : k * (static_cast<long>(lv) / 61);
+        float b = static_cast<float>((static_cast<double>(level) + 0.5) * x_max / lv);
+        for (int d = 0; d < 3; ++d) b = std::nextafter(b, -INFINITY);
+        for (int d = 0; d < 7; ++d, b = std::nextafter(b, INFINITY)) x.push_back(b);
+      }
+      x.push_back(2 * x_max);  // clipping
+      x.push_back(-0.0f);
+      std::vector<float> out(x.size());
+      std::vector<int32_t> q(x.size());
+      ASSERT_TRUE(dac.quantize(x.data(), x.size(), out.data()));
+      dac.signed_levels(x.data(), x.size(), q.data());
+      for (size_t i = 0; i < x.size(); ++i) {
+        double u = static_cast<double>(x[i]) / static_cast<double>(x_max) * lv;
+        u = std::min(std::max(u, -lv), lv);
+        const long level = std::lrint(u);
+        ASSERT_EQ(q[i], level) << "bits " << bits << " x_max " << x_max << " x " << x[i];
+        ASSERT_EQ(out[i], static_cast<float>(static_cast<double>(level) * st))
+            << "bits " << bits << " x_max " << x_max << " x " << x[i];
+      }
+      std::vector<float> bad = {0.1f, INFINITY, 0.2f};
+      EXPECT_FALSE(dac.quantize(bad.data(), bad.size(), out.data()));
+      bad[1] = std::nanf("");
+      EXPECT_FALSE(dac.quantize(bad.data(), bad.size(), out.data()));
+      EXPECT_TRUE(std::isnan(out[1]));
+    }
+  }
+}
+
+// One MVM call run in parts (CrossbarArray::next_mvm, mvm_rows), in any order, gives the bits
+// of mvm() on all its rows: every noise draw (per-cell read noise, the shared reference column,
+// ADC noise, per bit-serial pass) is numbered by the row's place in the call. Checked with
+// amplitude and bit-serial inputs, differential and offset-column encodings, several row
+// groups (passes), and parts that do not line up with the kernels' chunks of 64 rows.
+TEST(CrossbarFastPaths, MvmInPartsGivesTheBitsOfOneMvm) {
+  struct Case {
+    DacMode mode;
+    Encoding scheme;
+  };
+  for (const Case c : {Case{DacMode::amplitude, Encoding::differential},
+                       Case{DacMode::bit_serial, Encoding::differential},
+                       Case{DacMode::amplitude, Encoding::offset_column}}) {
+    ArrayParams p = default_array_params(CellType::pcm);
+    p.rows = 96;
+    p.cols = 2 * 96;
+    p.parallel_rows = 40;  // three passes per MVM
+    p.dac.mode = c.mode;
+    p.encoding.scheme = c.scheme;
+    p.adc.noise_sigma_lsb = 1.0;
+    const Tensor w = uniform(6, 96, 90), x = uniform(7, 100, 96);
+    CrossbarArray whole(p, RandomStream(5, {4})), parts(p, RandomStream(5, {4}));
+    for (CrossbarArray* a : {&whole, &parts}) {
+      a->program(w);
+      a->calibrate(x);
+    }
+    (void)whole.mvm(x);  // the second call of each: a call number other than 0
+    (void)parts.mvm(x);
+    const Tensor y = whole.mvm(x);
+    const uint64_t call = parts.next_mvm();
+    std::vector<float> yp(static_cast<size_t>(y.numel()));
+    for (const auto& [r0, r1] : {std::pair{70, 100}, std::pair{0, 7}, std::pair{7, 70}})
+      parts.mvm_rows(call, x.data<float>() + r0 * 96, r1 - r0, static_cast<uint64_t>(r0),
+                     yp.data() + r0 * 90);
+    for (int64_t k = 0; k < y.numel(); ++k)
+      ASSERT_EQ(y.data<float>()[k], yp[static_cast<size_t>(k)]) << "element " << k;
+    EXPECT_EQ(whole.mvm_count(), parts.mvm_count());
+    std::vector<float> bad(x.data<float>(), x.data<float>() + 96);
+    bad[5] = std::nanf("");
+    EXPECT_THROW(parts.mvm_rows(parts.next_mvm(), bad.data(), 1, 0, yp.data()), Error);
   }
 }
 
