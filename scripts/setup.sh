@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libcli11-dev                                      # the command line
   libopenblas-dev                                   # tuned BLAS for the float kernels
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and benchmarks
-  libfftw3-dev libsndfile1-dev                      # keyword spotting: MFCC front end, WAV files
+  libfftw3-dev libsndfile1-dev libsamplerate0-dev   # keyword spotting: MFCC, WAV files, resampling
   espeak-ng sox                                     # keyword spotting: the spoken data set
   libsqlite3-dev libopenmpi-dev openmpi-bin         # design-space sweeps: result store, MPI
   python3-venv python3-dev                          # the Python package (bindings)

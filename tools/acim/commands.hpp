@@ -18,5 +18,7 @@ void add_compile_command(CLI::App& app, Action& action);
 void add_eval_command(CLI::App& app, Action& action);
 void add_validate_command(CLI::App& app, Action& action);
 void add_report_command(CLI::App& app, Action& action);
+void add_kws_command(CLI::App& app, Action& action);
+void add_sweep_command(CLI::App& app, Action& action);
 
 }  // namespace acim::cli

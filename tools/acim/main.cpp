@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   acim::cli::add_eval_command(app, action);
   acim::cli::add_validate_command(app, action);
   acim::cli::add_report_command(app, action);
+  acim::cli::add_kws_command(app, action);
+  acim::cli::add_sweep_command(app, action);
 
   try {
     app.parse(argc, argv);
