@@ -56,7 +56,7 @@ if [[ " ${harnesses[*]} " == *" fuzz_program "* ]]; then
     for chip in edge-voice hermes; do
       out="$BUILD/corpus/fuzz_program/seed_$(basename "$m" .onnx)_$chip.acim"
       [ -f "$out" ] || ASAN_OPTIONS=detect_leaks=0 "$BUILD/bin/acim" compile "$m" --chip "$chip" \
-        --chips auto -o "$out" > /dev/null || echo "fuzz: no seed from $m on $chip" >&2
+        --chips auto -o "$out" > /dev/null 2>&1 || echo "fuzz: no seed from $m on $chip" >&2
     done
   done
 fi

@@ -383,9 +383,10 @@ SweepSpec parse_sweep(std::string_view text, const std::filesystem::path& file) 
       "name",         "chip", "model",   "data",       "calibrate", "instances", "seed",
       "drift_time_s", "rate", "samples", "max_points", "metrics",   "chips"};
   std::string chips_text;
-  for (const auto& [k, v] : *sw) {
-    const std::string key = "sweep." + std::string(k.str());
-    const std::string leaf(k.str());
+  for (const auto& entry : *sw) {
+    const toml::node& v = entry.second;  // not a structured binding: lambdas below capture it
+    const std::string key = "sweep." + std::string(entry.first.str());
+    const std::string leaf(entry.first.str());
     if (std::find(sweep_keys.begin(), sweep_keys.end(), leaf) == sweep_keys.end()) {
       std::vector<std::string> known;
       for (const std::string& x : sweep_keys) known.push_back("sweep." + x);
