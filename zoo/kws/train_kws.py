@@ -198,7 +198,7 @@ def augment(xb, gen):
     return tmask[:, None, :, None] | fmask[:, None, None, :]
 
 
-def train(model, feats, epochs, lr, seed, log, label):
+def train(model, feats, epochs, lr, seed, log, label, freeze_bn=False):
     (xt, yt), (xv, yv) = feats["train"], feats["validation"]
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -209,6 +209,10 @@ def train(model, feats, epochs, lr, seed, log, label):
     mean = model.mean
     for epoch in range(epochs):
         model.train()
+        if freeze_bn:  # keep the float model's normalisation statistics (hardware-aware tuning)
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
         t0 = time.time()
         perm = torch.randperm(len(xt), generator=gen)
         total = 0.0
@@ -236,8 +240,15 @@ def hardware_aware(model, feats, args, lr, log, label):
         sys.exit(f"train_kws: --hwa needs acim.torch (python/acim with its built extension "
                  f"module on PYTHONPATH, see docs/PYTHON.md): {e}")
     analog = at.convert_to_analog(model, chip=args.chip, seed=args.seed)
-    at.calibrate(analog, torch.from_numpy(feats["train"][0][:256]))
-    train(analog, feats, args.hwa_epochs, lr / 10, args.seed + 1, log, label + " hwa")
+    calib = torch.from_numpy(feats["train"][0][:256])
+    # One epoch at a time, the converters' ranges recalibrated before each on what the layers
+    # now see (as the compiler calibrates the final model), and the batch normalisation
+    # statistics frozen at the float model's: the fine-tuned weights then also work when the
+    # compiler folds those statistics and calibrates the ranges again.
+    for epoch in range(args.hwa_epochs):
+        at.calibrate(analog, calib)
+        train(analog, feats, 1, lr / 10, args.seed + 1 + epoch, log,
+              f"{label} hwa {epoch + 1}/{args.hwa_epochs}", freeze_bn=True)
     return at.to_float(analog)
 
 
