@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The sanitizer tier of CI (.ci/run runs it after `make test`): three builds beside the release
-# one, each from its CMake preset.
+# The sanitizer tier: three builds beside the release one, each from its CMake preset. Run by
+# hand for now (about 25 minutes on 2 cores from scratch); .ci/run runs `make test` only until a
+# timed clean run shows the tier fits CI's budget (docs/RELIABILITY.md).
 #   asan   GCC, AddressSanitizer + UndefinedBehaviorSanitizer: the whole test suite
 #          (`make test PRESET=asan`), AVX-512 kernels included.
 #   tsan   Clang, ThreadSanitizer with LLVM's OpenMP runtime and its Archer tool (which tells

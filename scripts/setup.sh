@@ -18,6 +18,7 @@ APT_PACKAGES=(
   espeak-ng sox                                     # keyword spotting: the spoken data set
   libsqlite3-dev libopenmpi-dev openmpi-bin         # design-space sweeps: result store, MPI
   python3-venv python3-dev                          # the Python package (bindings)
+  clang libclang-rt-14-dev libomp-14-dev            # fuzzing (libFuzzer) and ThreadSanitizer
   chromium                                          # renders `acim report --html` in a test
 )
 

@@ -71,6 +71,12 @@ std::string program_to_bytes(const Program& program);
 Program load_program(const std::filesystem::path& path);
 Program program_from_bytes(const std::string& bytes, const std::string& source);
 
+// The Program's mapping and quantisation as JSON text (what `acim compile --json` prints, and
+// Program.mapping in Python): chips, arrays, utilisation, the schedule, every analog layer with
+// its matrices, blocks, cores and calibrated input ranges, the digital ops, chip boundaries, the
+// placement's traffic and the calibration method.
+std::string program_mapping_json(const Program& program);
+
 // True when the file starts with the Program magic (how `acim run` tells .acim from .onnx).
 bool is_program_file(const std::filesystem::path& path);
 

@@ -217,48 +217,6 @@ class MatrixArrays {
   bool programmed_ = false;
 };
 
-nb::dict mapping_dict(const acim::Mapping& m) {
-  nb::dict d;
-  d["chip"] = m.chip_name;
-  d["chips"] = m.chips;
-  d["arrays_per_chip"] = m.arrays_per_chip;
-  d["arrays_used"] = m.arrays_used;
-  d["arrays_available"] = m.arrays_available;
-  d["tiles"] = m.tiles;
-  d["weights"] = m.weights;
-  d["utilisation"] = m.utilisation();
-  d["latency_cycles"] = m.latency_cycles;
-  d["interval_cycles"] = m.interval_cycles;
-  nb::list layers;
-  for (const acim::LayerMapping& l : m.layers) {
-    nb::dict ld;
-    ld["node"] = l.node;
-    ld["op"] = l.op;
-    ld["tiles"] = l.tiles;
-    ld["replication"] = l.replication;
-    ld["arrays"] = l.arrays();
-    ld["row_blocks"] = l.row_blocks;
-    ld["col_blocks"] = l.col_blocks;
-    ld["groups_packed"] = l.groups_packed;
-    ld["weights"] = l.weights;
-    ld["mvms"] = l.mvms;
-    ld["utilisation"] = l.utilisation();
-    ld["chip"] = l.chip;
-    layers.append(ld);
-  }
-  d["layers"] = layers;
-  nb::list digital;
-  for (const acim::DigitalOp& op : m.digital) {
-    nb::dict od;
-    od["node"] = op.node;
-    od["op"] = op.op;
-    od["unit"] = op.unit;
-    digital.append(od);
-  }
-  d["digital"] = digital;
-  return d;
-}
-
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -445,7 +403,12 @@ NB_MODULE(_core, m) {
       .def_ro("model", &acim::Program::model)
       .def_prop_ro("chip", [](const acim::Program& p) { return p.chip; })
       .def_ro("warnings", &acim::Program::warnings)
-      .def_prop_ro("mapping", [](const acim::Program& p) { return mapping_dict(p.mapping); })
+      .def_prop_ro("mapping",
+                   [](const acim::Program& p) {
+                     // The same JSON as `acim compile --json` prints, as dicts and lists.
+                     return nb::module_::import_("json").attr("loads")(
+                         acim::program_mapping_json(p));
+                   })
       .def_prop_ro("input_names",
                    [](const acim::Program& p) {
                      std::vector<std::string> names;

@@ -193,65 +193,9 @@ int run_compile(const CompileArgs& opt) {
   if (!opt.output.empty()) save_program(program, opt.output);
 
   if (opt.json) {
-    nlohmann::json j;
+    nlohmann::json j = nlohmann::json::parse(program_mapping_json(program));
     j["model"] = opt.model;
-    j["chip"] = m.chip_name;
-    j["chips"] = m.chips;
-    j["arrays_per_chip"] = m.arrays_per_chip;
-    j["arrays_available"] = m.arrays_available;
-    j["arrays_used"] = m.arrays_used;
-    j["arrays_unreplicated"] = m.tiles;
-    j["weights"] = m.weights;
-    j["utilisation"] = m.utilisation();
-    j["cores_used"] = m.cores_used;
-    j["bottleneck_cycles"] = m.bottleneck_cycles;
-    j["bottleneck_cycles_unreplicated"] = m.bottleneck_cycles_unreplicated;
-    j["layers"] = nlohmann::json::array();
-    for (const LayerMapping& l : m.layers) {
-      nlohmann::json mats = nlohmann::json::array();
-      for (const MatrixView& mv : l.matrices)
-        mats.push_back(
-            {{"role", mv.role}, {"rows", mv.rows}, {"cols", mv.cols}, {"count", mv.count}});
-      j["layers"].push_back({{"name", l.node},
-                             {"op", l.op},
-                             {"matrices", mats},
-                             {"groups_packed", l.groups_packed},
-                             {"tiles", l.tiles},
-                             {"row_blocks", l.row_blocks},
-                             {"col_blocks", l.col_blocks},
-                             {"partial_sum_adds", l.partial_sum_adds},
-                             {"replication", l.replication},
-                             {"arrays", l.arrays()},
-                             {"weights", l.weights},
-                             {"utilisation", l.utilisation()},
-                             {"mvms", l.mvms},
-                             {"cycles", l.cycles()},
-                             {"chip", l.chip},
-                             {"last_chip", l.last_chip},
-                             {"first_core", l.first_core},
-                             {"last_core", l.last_core},
-                             {"digital", l.digital}});
-      const LayerQuant* q = quant_of(l.node);
-      nlohmann::json& jl = j["layers"].back();
-      jl["input_range"] = q ? q->input_range : std::vector<double>{};
-      jl["input_source"] = q ? q->input_source : std::vector<std::string>{};
-      jl["weight_bits"] = q ? q->weight_bits : 0;
-    }
-    j["digital"] = nlohmann::json::array();
-    for (const DigitalOp& d : m.digital)
-      j["digital"].push_back({{"name", d.node}, {"op", d.op}, {"unit", d.unit}, {"chip", d.chip}});
-    j["boundaries"] = nlohmann::json::array();
-    for (const StageBoundary& b : m.boundaries)
-      j["boundaries"].push_back(
-          {{"from_chip", b.from}, {"elements", b.elements}, {"bytes", b.bytes}});
-    j["placement"] = m.placement;
-    j["noc_byte_hops"] = m.noc_byte_hops;
-    j["noc_byte_hops_row_major"] = m.noc_byte_hops_row_major;
-    j["latency_cycles"] = m.latency_cycles;
-    j["interval_cycles"] = m.interval_cycles;
-    j["calibration"] = {{"method", calibration_method_name(quant.options)},
-                        {"samples", quant.samples},
-                        {"source", calibration_source}};
+    j["calibration"]["source"] = calibration_source;
     j["warnings"] = program.warnings;
     if (!opt.output.empty()) j["output"] = opt.output;
     std::cout << j.dump(2) << "\n";
