@@ -46,7 +46,8 @@ Audio read_wav(const std::filesystem::path& path);
 // Sample formats write_wav can write.
 enum class WavFormat { pcm8, pcm16, pcm24, float32 };
 
-// Writes interleaved samples (`channels` per frame, in [-1, 1]) as a WAV file at `rate`.
+// Writes interleaved samples (`channels` per frame, in [-1, 1]) as a WAV file at `rate`,
+// atomically (a temporary file beside it, then rename).
 // Error(io) naming the path.
 void write_wav(const std::filesystem::path& path, std::span<const float> interleaved, int rate,
                int channels = 1, WavFormat format = WavFormat::pcm16);

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <numbers>
 
@@ -137,18 +138,29 @@ void write_wav(const std::filesystem::path& path, std::span<const float> interle
                   : format == WavFormat::pcm24 ? SF_FORMAT_PCM_24
                                                : SF_FORMAT_FLOAT;
   info.format = SF_FORMAT_WAV | sub;
-  SndFile file;
-  file.f = sf_open(path.c_str(), SFM_WRITE, &info);
-  if (file.f == nullptr)
+  // Written beside the target and renamed into place: an error leaves no half-written file.
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  std::string failure;
+  {
+    SndFile file;
+    file.f = sf_open(tmp.c_str(), SFM_WRITE, &info);
+    if (file.f == nullptr)
+      throw Error(ErrorKind::io, path.string(),
+                  std::string("cannot be written (libsndfile: ") + sf_strerror(nullptr) + ")",
+                  "check that the folder exists and is writable");
+    sf_command(file.f, SFC_SET_CLIPPING, nullptr, SF_TRUE);
+    const sf_count_t frames = static_cast<sf_count_t>(interleaved.size()) / channels;
+    if (sf_writef_float(file.f, interleaved.data(), frames) != frames)
+      failure = std::string("could not be written (libsndfile: ") + sf_strerror(file.f) + ")";
+  }  // closed here
+  std::error_code ec;
+  if (failure.empty()) std::filesystem::rename(tmp, path, ec);
+  if (!failure.empty() || ec) {
+    std::filesystem::remove(tmp, ec);
     throw Error(ErrorKind::io, path.string(),
-                std::string("cannot be written (libsndfile: ") + sf_strerror(nullptr) + ")",
-                "check that the folder exists and is writable");
-  sf_command(file.f, SFC_SET_CLIPPING, nullptr, SF_TRUE);
-  const sf_count_t frames = static_cast<sf_count_t>(interleaved.size()) / channels;
-  if (sf_writef_float(file.f, interleaved.data(), frames) != frames)
-    throw Error(ErrorKind::io, path.string(),
-                std::string("could not be written (libsndfile: ") + sf_strerror(file.f) + ")",
-                "check the free space");
+                failure.empty() ? "could not be renamed into place" : failure,
+                "check the free space and that the folder is writable");
+  }
 }
 
 std::vector<float> resample(std::span<const float> x, int from_rate, int to_rate) {
