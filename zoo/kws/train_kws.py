@@ -247,7 +247,7 @@ def hardware_aware(model, feats, args, lr, log, label):
     # compiler folds those statistics and calibrates the ranges again.
     for epoch in range(args.hwa_epochs):
         at.calibrate(analog, calib)
-        train(analog, feats, 1, lr / 10, args.seed + 1 + epoch, log,
+        train(analog, feats, 1, lr * args.hwa_lr_scale, args.seed + 1 + epoch, log,
               f"{label} hwa {epoch + 1}/{args.hwa_epochs}", freeze_bn=True)
     return at.to_float(analog)
 
@@ -267,6 +267,8 @@ def main():
     ap.add_argument("--hwa", action="store_true",
                     help="hardware-aware fine-tuning with acim.torch.convert_to_analog")
     ap.add_argument("--hwa-epochs", type=int, default=3)
+    ap.add_argument("--hwa-lr-scale", type=float, default=0.1,
+                    help="fine-tuning learning rate as a fraction of the float training's")
     ap.add_argument("--chip", default="edge-voice")
     args = ap.parse_args()
     os.nice(10)
