@@ -226,7 +226,34 @@ class AnalogLinear(_AnalogBase, nn.Linear):
 class _AnalogConvNd(_AnalogBase):
     """The im2col view of a convolution (include/acim/mapping.hpp): one K x N matrix per group,
     K = in_channels / groups x kernel size (channel-major, as the weight is laid out), N =
-    out_channels / groups; one MVM per output position."""
+    out_channels / groups; one MVM per output position. Subclasses name their float layer
+    (_float_cls) and how their input becomes 2-D (_as_2d)."""
+
+    _float_cls: type = nn.Conv2d
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, *,
+                 chip: Union[str, ChipSpec] = "edge-voice", seed: int = 0, instance: int = 0,
+                 layer: int = 0, drift_time: Optional[float] = None) -> None:
+        self._float_cls.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
+                                 dilation, groups, bias)
+        if isinstance(self.padding, str):
+            raise Error(f"{type(self).__name__}: padding='{self.padding}' is not supported; "
+                        "give the padding as numbers")
+        self._init_analog(chip, seed, instance, layer, drift_time)
+
+    @classmethod
+    def from_float(cls, m: nn.Module, **kwargs) -> "_AnalogConvNd":
+        a = cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
+                m.groups, m.bias is not None, **kwargs)
+        a.load_state_dict(m.state_dict())
+        return a.to(m.weight.device)
+
+    def to_float(self) -> nn.Module:
+        m = self._float_cls(self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                            self.padding, self.dilation, self.groups, self.bias is not None)
+        m.load_state_dict(self.state_dict())
+        return m.to(self.weight.device)
 
     def _matrices(self) -> torch.Tensor:
         g = self.groups
@@ -252,29 +279,7 @@ class _AnalogConvNd(_AnalogBase):
 class AnalogConv2d(_AnalogConvNd, nn.Conv2d):
     """nn.Conv2d (any groups, depthwise included; zero padding) on the chip's arrays."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, *,
-                 chip: Union[str, ChipSpec] = "edge-voice", seed: int = 0, instance: int = 0,
-                 layer: int = 0, drift_time: Optional[float] = None) -> None:
-        nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
-                           dilation, groups, bias)
-        if isinstance(self.padding, str):
-            raise Error(f"AnalogConv2d: padding='{self.padding}' is not supported; give the "
-                        "padding as numbers")
-        self._init_analog(chip, seed, instance, layer, drift_time)
-
-    @classmethod
-    def from_float(cls, m: nn.Conv2d, **kwargs) -> "AnalogConv2d":
-        a = cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
-                m.groups, m.bias is not None, **kwargs)
-        a.load_state_dict(m.state_dict())
-        return a.to(m.weight.device)
-
-    def to_float(self) -> nn.Conv2d:
-        m = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
-                      self.padding, self.dilation, self.groups, self.bias is not None)
-        m.load_state_dict(self.state_dict())
-        return m.to(self.weight.device)
+    _float_cls = nn.Conv2d
 
     def _as_2d(self, x):
         return x, self.kernel_size, self.dilation, self.padding, self.stride
@@ -287,29 +292,7 @@ class AnalogConv2d(_AnalogConvNd, nn.Conv2d):
 class AnalogConv1d(_AnalogConvNd, nn.Conv1d):
     """nn.Conv1d (any groups; zero padding) on the chip's arrays."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, *,
-                 chip: Union[str, ChipSpec] = "edge-voice", seed: int = 0, instance: int = 0,
-                 layer: int = 0, drift_time: Optional[float] = None) -> None:
-        nn.Conv1d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
-                           dilation, groups, bias)
-        if isinstance(self.padding, str):
-            raise Error(f"AnalogConv1d: padding='{self.padding}' is not supported; give the "
-                        "padding as numbers")
-        self._init_analog(chip, seed, instance, layer, drift_time)
-
-    @classmethod
-    def from_float(cls, m: nn.Conv1d, **kwargs) -> "AnalogConv1d":
-        a = cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
-                m.groups, m.bias is not None, **kwargs)
-        a.load_state_dict(m.state_dict())
-        return a.to(m.weight.device)
-
-    def to_float(self) -> nn.Conv1d:
-        m = nn.Conv1d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
-                      self.padding, self.dilation, self.groups, self.bias is not None)
-        m.load_state_dict(self.state_dict())
-        return m.to(self.weight.device)
+    _float_cls = nn.Conv1d
 
     def _as_2d(self, x):
         return (x.unsqueeze(2), (1, self.kernel_size[0]), (1, self.dilation[0]),

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "acim/crossbar.hpp"
@@ -615,8 +616,10 @@ TEST(Crossbar, FirstOrderIrDropAgreesWithTheNodalSolveOnASmallArray) {
   EXPECT_LT(model_error, 0.1 * effect);
 }
 
-// SRAM bitline swing: every + column current beyond swing * full scale saturates there.
-TEST(Crossbar, SramBitlineSwingClipsColumnCurrents) {
+// An 8-row SRAM (current-domain) array with a bitline swing of 1/4 of the full scale, one
+// weight column of `used_rows` ones (every bit of every slice set) read with all-one inputs:
+// the analog result and the float reference.
+std::pair<float, float> sram_swing_read(int used_rows) {
   ArrayParams p = default_array_params(CellType::sram_current);
   p.rows = 8;
   p.cols = 14;
@@ -624,35 +627,27 @@ TEST(Crossbar, SramBitlineSwingClipsColumnCurrents) {
   p.effects.adc = true;
   p.adc.bits = 16;
   p.cell.sram.bitline_swing_fraction = 0.25;
-  Tensor w(DType::f32, {8, 1});
-  for (int i = 0; i < 8; ++i) w.data<float>()[i] = 1.0f;  // every bit of every slice set
-  Tensor x(DType::f32, {1, 8});
-  for (int i = 0; i < 8; ++i) x.data<float>()[i] = 1.0f;
+  Tensor w(DType::f32, {used_rows, 1});
+  for (int i = 0; i < used_rows; ++i) w.data<float>()[i] = 1.0f;
+  Tensor x(DType::f32, {1, used_rows});
+  for (int i = 0; i < used_rows; ++i) x.data<float>()[i] = 1.0f;
   CrossbarArray a(p, RandomStream(2));
   a.program(w);
-  Tensor y = a.mvm(x), ref = a.mvm_reference(x);
+  return {a.mvm(x).data<float>()[0], a.mvm_reference(x).data<float>()[0]};
+}
+
+// SRAM bitline swing: every + column current beyond swing * full scale saturates there.
+TEST(Crossbar, SramBitlineSwingClipsColumnCurrents) {
+  const auto [y, ref] = sram_swing_read(8);
   // Each + column would carry 8 g_max v_read = the full scale; it clips at 1/4 of it.
-  EXPECT_NEAR(y.data<float>()[0], 0.25 * ref.data<float>()[0], 1e-3 * ref.data<float>()[0]);
+  EXPECT_NEAR(y, 0.25 * ref, 1e-3 * ref);
 }
 
 // The swing is a fraction of the physical column's full scale: 4 used rows of an 8-row array
 // carry 4 g_max v_read per + column, which clips at 0.25 * 8 = 2 (half of it), not at 0.25 * 4.
 TEST(Crossbar, SramBitlineSwingIsAFractionOfThePhysicalColumn) {
-  ArrayParams p = default_array_params(CellType::sram_current);
-  p.rows = 8;
-  p.cols = 14;
-  p.effects = all_off();
-  p.effects.adc = true;
-  p.adc.bits = 16;
-  p.cell.sram.bitline_swing_fraction = 0.25;
-  Tensor w(DType::f32, {4, 1});
-  for (int i = 0; i < 4; ++i) w.data<float>()[i] = 1.0f;
-  Tensor x(DType::f32, {1, 4});
-  for (int i = 0; i < 4; ++i) x.data<float>()[i] = 1.0f;
-  CrossbarArray a(p, RandomStream(2));
-  a.program(w);
-  Tensor y = a.mvm(x), ref = a.mvm_reference(x);
-  EXPECT_NEAR(y.data<float>()[0], 0.5 * ref.data<float>()[0], 1e-3 * ref.data<float>()[0]);
+  const auto [y, ref] = sram_swing_read(4);
+  EXPECT_NEAR(y, 0.5 * ref, 1e-3 * ref);
 }
 
 // Calibrated ADC range: max(largest |signal|, |mean| + calibration_sigmas * std) over the

@@ -30,20 +30,12 @@
 #include "acim/program.hpp"
 #include "acim/rng.hpp"
 #include "acim/sim.hpp"
+#include "test_util.hpp"
 
 namespace acim {
 namespace {
 
-Node make_node(const std::string& name, const std::string& op, std::vector<std::string> inputs,
-               std::vector<std::string> outputs, std::map<std::string, Attribute> attrs = {}) {
-  Node n;
-  n.name = name;
-  n.op_type = op;
-  n.inputs = std::move(inputs);
-  n.outputs = std::move(outputs);
-  n.attrs = std::move(attrs);
-  return n;
-}
+using test::make_node;
 
 // N(0, 1) * scale, from a stream keyed by `key`.
 Tensor random_tensor(const Shape& shape, uint64_t key, float scale = 1.0f) {
