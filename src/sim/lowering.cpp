@@ -2,6 +2,7 @@
 // into matrix views at programming time, and at run time im2col / flattening, the products on
 // the arrays, and the digital rest. Recurrent layers share the reference op's recurrence
 // (ops/rnn.hpp), with only the products replaced.
+#include "core/simd.hpp"  // first: see its header
 #include "sim/lowering.hpp"
 
 #include <algorithm>
@@ -47,9 +48,80 @@ ViewWeights transposed_stack(const Tensor& w) {
 
 // ---- Conv ----
 
+#if ACIM_HAVE_AVX512
+// r[0..15] (rows of a 16 x 16 block) become its columns: Intel's 4-stage unpack/shuffle network.
+ACIM_TARGET_AVX512 __attribute__((always_inline)) inline void transpose16(__m512* r) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + i + 4], 0x88);
+      t[8 * h + i + 4] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + i + 4], 0xDD);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+  }
+}
+
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// transpose_blocked in 16 x 16 blocks transposed in registers (the same values; the same
+// additions).
+ACIM_TARGET_AVX512 void transpose_avx512(const float* src, int64_t rows, int64_t cols, float* dst,
+                                         const float* add) {
+  __m512 r[16];
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = std::min<int64_t>(16, rows - i0);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      const __mmask16 mj = first_lanes(nj);
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = i < ni ? _mm512_maskz_loadu_ps(mj, src + (i0 + i) * cols + j0) : _mm512_setzero_ps();
+      transpose16(r);
+      const __mmask16 mi = first_lanes(ni);
+      for (int64_t j = 0; j < nj; ++j) {
+        const __m512 v = add != nullptr ? _mm512_add_ps(r[j], _mm512_set1_ps(add[j0 + j])) : r[j];
+        _mm512_mask_storeu_ps(dst + (j0 + j) * rows + i0, mi, v);
+      }
+    }
+  }
+}
+
+// 16 channels c .. c + 15 of an im2col row: dst[i * ksz + t] = tp[t][c + i] for ksz <= 16 taps
+// (taps as the rows of a 16 x 16 block, zero rows past ksz), each channel's taps stored with
+// one masked store.
+ACIM_TARGET_AVX512 void gather16_avx512(const float* const* tp, int64_t ksz, int64_t c,
+                                        float* dst) {
+  __m512 r[16];
+  for (int64_t i = 0; i < 16; ++i)
+    r[i] = i < ksz ? _mm512_loadu_ps(tp[i] + c) : _mm512_setzero_ps();
+  transpose16(r);
+  const __mmask16 m = first_lanes(ksz);
+  for (int64_t i = 0; i < 16; ++i) _mm512_mask_storeu_ps(dst + i * ksz, m, r[i]);
+}
+#endif
+
 // dst[j * rows + i] = src[i * cols + j] (+ add[j] if add is set) for i < rows, j < cols, in
 // blocks of 16 rows so that both sides stay in a few cache lines.
 void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst, const float* add) {
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) {
+    transpose_avx512(src, rows, cols, dst, add);
+    return;
+  }
+#endif
   constexpr int64_t kBlock = 16;
   for (int64_t i0 = 0; i0 < rows; i0 += kBlock) {
     const int64_t i1 = std::min(rows, i0 + kBlock);
@@ -66,9 +138,11 @@ void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst,
   }
 }
 
+
 // Inputs k0 .. k0 + n - 1 of one im2col row into dst: input k is channel c = k / ksz at kernel
 // tap t = k % ksz, read from tp[t][c]. KS > 0: ksz known when compiling (KS == ksz), so the
-// tap pointers stay in registers over the channels.
+// tap pointers stay in registers over the channels. With AVX-512 and at most 16 taps, whole
+// blocks of 16 channels are transposed in registers (the same values: only data moves).
 template <int KS>
 void gather_row(const float* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, float* dst) {
   const int64_t ksz = KS > 0 ? KS : ksz_arg;
@@ -80,6 +154,10 @@ void gather_row(const float* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, 
       ++c;
     }
   }
+#if ACIM_HAVE_AVX512
+  if (ksz <= 16 && cpu_has_avx512())
+    for (; q + 16 * ksz <= n; q += 16 * ksz, c += 16) gather16_avx512(tp, ksz, c, dst + q);
+#endif
   if constexpr (KS > 0) {
     const float* p[KS];
     for (int u = 0; u < KS; ++u) p[u] = tp[u];
