@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import torch
 import torch.nn.functional as F
 from onnx import TensorProto
@@ -169,6 +170,36 @@ def to_onnx(model, name, doc):
     return m
 
 
+def from_onnx(model, path):
+    """Loads the weights and normalisation statistics of an ONNX model written by to_onnx (the
+    inverse of to_onnx) into `model`, which must have the same architecture."""
+    init = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy())
+            for t in onnx.load(str(path)).graph.initializer}
+    want = {"norm.mean": model.mean, "norm.scale": model.scale,
+            "conv1.weight": model.conv1.weight}
+
+    def bn(label, m):
+        for k, v in (("scale", m.weight), ("bias", m.bias), ("mean", m.running_mean),
+                     ("var", m.running_var)):
+            want[f"{label}.bn.{k}"] = v
+
+    bn("conv1", model.bn1)
+    for i, blk in enumerate(model.blocks, start=1):
+        for part in ("dw", "pw"):
+            want[f"ds{i}.{part}.weight"] = blk[part].weight
+            bn(f"ds{i}.{part}", blk[part + "_bn"])
+    want["fc.weight"], want["fc.bias"] = model.fc.weight, model.fc.bias
+    if set(init) != set(want):
+        sys.exit(f"train_kws: {path}: not a model of this architecture (initializers "
+                 f"{sorted(set(init) ^ set(want))} differ)")
+    with torch.no_grad():
+        for name, t in want.items():
+            if tuple(init[name].shape) != tuple(t.shape):
+                sys.exit(f"train_kws: {path}: initializer {name} has shape "
+                         f"{tuple(init[name].shape)}, this architecture needs {tuple(t.shape)}")
+            t.copy_(init[name])
+
+
 def predict(model, x, batch=512):
     """Logits of x (numpy) as numpy, in eval mode."""
     model.eval()
@@ -230,7 +261,7 @@ def train(model, feats, epochs, lr, seed, log, label, freeze_bn=False):
             f"validation {100 * accuracy(model, xv, yv):.2f} % ({time.time() - t0:.1f} s)")
 
 
-def hardware_aware(model, feats, args, lr, log, label):
+def hardware_aware(model, feats, calib, args, lr, log, label):
     """Fine-tunes through acim.torch's analog layers (the chip's noise and DAC/ADC quantisation
     in the forward pass, straight-through gradients) and returns the float model again."""
     sys.path.insert(0, str(ROOT / "python"))
@@ -240,7 +271,7 @@ def hardware_aware(model, feats, args, lr, log, label):
         sys.exit(f"train_kws: --hwa needs acim.torch (python/acim with its built extension "
                  f"module on PYTHONPATH, see docs/PYTHON.md): {e}")
     analog = at.convert_to_analog(model, chip=args.chip, seed=args.seed)
-    calib = torch.from_numpy(feats["train"][0][:256])
+    calib = torch.from_numpy(calib)
     # One epoch at a time, the converters' ranges recalibrated before each on what the layers
     # now see (as the compiler calibrates the final model), and the batch normalisation
     # statistics frozen at the float model's: the fine-tuned weights then also work when the
@@ -270,6 +301,9 @@ def main():
     ap.add_argument("--hwa-lr-scale", type=float, default=0.1,
                     help="fine-tuning learning rate as a fraction of the float training's")
     ap.add_argument("--chip", default="edge-voice")
+    ap.add_argument("--init", default=None, metavar="MODEL.onnx",
+                    help="start from this trained model (written by this script) instead of "
+                         "training in float: with --hwa, fine-tunes it")
     args = ap.parse_args()
     os.nice(10)
     torch.set_num_threads(args.threads)
@@ -286,11 +320,15 @@ def main():
     (data / "npy").mkdir(exist_ok=True)
     np.save(data / "npy" / "test_x.npy", xs)
     np.save(data / "npy" / "test_y.npy", ys)
-    calib = np.random.default_rng(args.seed).permutation(len(xt))[:256]
-    np.save(data / "calibrate.npy", xt[np.sort(calib)])
+    # Calibration samples drawn at random from the training split: the split is stored class by
+    # class, so a prefix would be one class (silence) and set every converter's range wrongly.
+    calib = xt[np.sort(np.random.default_rng(args.seed).permutation(len(xt))[:256])]
+    np.save(data / "calibrate.npy", calib)
     mean = xt.mean(axis=(0, 1, 2)).astype(np.float64)
     std = xt.std(axis=(0, 1, 2)).astype(np.float64)
 
+    if args.init and args.arch == "both":
+        sys.exit("train_kws: --init needs --arch s or --arch xs (the architecture of the model)")
     for arch in (["s", "xs"] if args.arch == "both" else [args.arch]):
         torch.manual_seed(args.seed)
         channels, blocks, epochs, lr = ARCHS[arch]
@@ -299,15 +337,23 @@ def main():
         model = DSCNN(channels, blocks, mean, std).to(args.device)
         label = f"DS-CNN-{arch.upper()}"
         t0 = time.time()
-        train(model, feats, epochs, lr, args.seed, log, label)
+        if args.init:
+            from_onnx(model, args.init)
+            log(f"{label}: weights from {args.init}, test accuracy "
+                f"{100 * accuracy(model, xs, ys):.2f} %")
+        else:
+            train(model, feats, epochs, lr, args.seed, log, label)
         if args.hwa:
-            model = hardware_aware(model, feats, args, lr, log, label)
+            model = hardware_aware(model, feats, calib, args, lr, log, label)
         seconds = time.time() - t0
         acc = accuracy(model, xs, ys)
         params = sum(p.numel() for p in model.parameters())
+        hwa = (f" --hwa --chip {args.chip} --hwa-epochs {args.hwa_epochs} --hwa-lr-scale "
+               f"{args.hwa_lr_scale:g}" if args.hwa else "")
+        how = (f"--init {Path(args.init).name}" if args.init else f"--epochs {epochs}")
         doc = (f"{label} keyword spotter (Hello Edge DS-CNN, {channels} channels, {blocks} "
-               f"blocks), trained by zoo/kws/train_kws.py --seed {args.seed} --epochs "
-               f"{epochs} --lr {lr:g}{' --hwa' if args.hwa else ''} on the espeak-ng data set "
+               f"blocks), trained by zoo/kws/train_kws.py --seed {args.seed} {how} --lr "
+               f"{lr:g}{hwa} on the espeak-ng data set "
                f"({len(xt)} training clips); test accuracy {100 * acc:.2f} % "
                "(held-out speakers). Input: raw MFCC [N,1,49,10]; classes: " + ",".join(CLASSES))
         m = to_onnx(model, f"ds_cnn_kws_{arch}", doc)
