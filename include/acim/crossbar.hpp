@@ -42,7 +42,9 @@ class CrossbarArray {
   void program(const Tensor& weights, const std::vector<float>& column_full_scale = {});
 
   // Moves the array to another time after programming (redraws the drift and 1/f state for
-  // that time, from the same instance stream, and recomputes drift compensation).
+  // that time, from the same instance stream, and recomputes drift compensation). The array
+  // keeps its weights but no conductances beyond what its MVMs read: the programmed state is
+  // drawn again from the instance stream, bit for bit as program() drew it.
   void set_time(double seconds_since_programming);
 
   // Sets the DAC input range from sample inputs (max |x|) and, with AdcRange::calibrated, each
@@ -71,7 +73,8 @@ class CrossbarArray {
   Tensor mvm_reference(const Tensor& inputs) const;
 
   // The programmed conductances, [rows, cols] in µS, at the current time (after programming
-  // error, faults, drift and accumulated 1/f noise) and their targets.
+  // error, faults, drift and accumulated 1/f noise) and their targets. Re-derived on each call
+  // (from the weights and the instance stream; see set_time).
   Tensor conductances_us() const;
   Tensor target_conductances_us() const;
 
@@ -94,6 +97,9 @@ class CrossbarArray {
   // number).
   void run_passes(const float* xq, int batch, uint64_t first_row, bool ideal_readout,
                   const RandomStream& mvm_stream, float* acc, SignalStats* stats);
+  // Sets the state the MVMs read (and the drift compensation and default ADC ranges) for time t
+  // from the cells' targets and programmed conductances.
+  void settle(double t, const std::vector<float>& g_target, const std::vector<float>& g_prog);
   ArrayParams params_;
   RandomStream stream_;
   State* state_ = nullptr;

@@ -17,6 +17,7 @@
 #include <bit>
 #include <cmath>
 #include <memory>
+#include <new>
 #include <optional>
 #include <utility>
 
@@ -43,20 +44,54 @@ constexpr int kFusedMaxBatch = 4;
 // Inputs whose read-noise draws are generated in one call (and one parallel work item).
 constexpr int kNoiseChunk = 64;
 
+// A matrix packed for the AVX-512 kernels (data empty without AVX-512): panel p holds columns
+// 64p .. 64p + 63 as [rows][64] floats, zero beyond the last column, so a row range [r0, r0 + k)
+// of the matrix is the k-range of every panel. With it, the rows of each panel that hold any
+// nonzero entry (nz[nz_begin[p] .. nz_begin[p + 1]), ascending). Skipping the other rows leaves
+// every sum bit for bit as it is: an exact zero term x * 0 adds nothing to a sum that starts at
+// +0 (x is finite, and such a sum is never -0). Bit-sliced SRAM weights and block-diagonally
+// packed groups leave most rows of a panel zero.
+// Storage on 64-byte boundaries: a packed panel row is then four whole cache lines, and no 64-byte
+// vector load of the kernels straddles two.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, size_t) { ::operator delete(p, kAlign); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const {
+    return true;
+  }
+};
+
+struct Packed {
+  std::vector<float, CacheLineAllocator<float>> data;
+  std::vector<int32_t> nz;
+  std::vector<size_t> nz_begin;
+  bool sparse = false;  // some panel is worth running on its nonzero rows only
+};
+
 #if ACIM_HAVE_AVX512
-// sig[b, j] = sum_i v[b, i] g[i, j] and, if s2, var[b, j] = sum_i (v[b, i] v[b, i]) s2[i, j],
-// summed in row order i = 0, 1, ... (g and s2 row-major with leading dimension ld).
+constexpr int kPanel = 64;
+
+// sig[b, j] = sum_i v[b, i] g[r0 + i, j] and, if s2, var[b, j] = sum_i (v[b, i] v[b, i])
+// s2[r0 + i, j], summed in row order i = 0, 1, ... (g and s2 packed, b_rows rows in all).
 __attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, int ns,
-                                                          const float* v, const float* g,
-                                                          const float* s2, int ld, float* sig,
-                                                          float* var) {
-  constexpr int kVecs = 4;  // 64 columns per block: 4 + 4 accumulators
+                                                          const float* v, const Packed& g,
+                                                          const Packed* s2, int b_rows, int r0,
+                                                          float* sig, float* var) {
+  constexpr int kVecs = 4;  // 64 columns per block (one panel): 4 + 4 accumulators
   constexpr int kBlock = 16 * kVecs;
+  static_assert(kBlock == kPanel, "a block of the fused kernel is one packed panel");
   const int blocks = (ns + kBlock - 1) / kBlock;
   const int64_t work = static_cast<int64_t>(batch) * nrows * ns * (s2 ? 2 : 1);
 #pragma omp parallel for schedule(static) if (work > (int64_t{1} << 18))
   for (int blk = 0; blk < blocks * batch; ++blk) {
-    const int b = blk / blocks, j0 = (blk % blocks) * kBlock;
+    const int b = blk / blocks, pnl = blk % blocks, j0 = pnl * kBlock;
     __mmask16 mask[kVecs];
     for (int t = 0; t < kVecs; ++t) {
       const int left = ns - j0 - 16 * t;
@@ -66,44 +101,31 @@ __attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, 
     __m512 as[kVecs], av[kVecs];
     for (int t = 0; t < kVecs; ++t) as[t] = av[t] = _mm512_setzero_ps();
     const float* vb = v + static_cast<size_t>(b) * nrows;
+    const size_t first = (static_cast<size_t>(pnl) * b_rows + r0) * kPanel;
+    const float* gp = g.data.data() + first;
+    const float* sp = s2 != nullptr ? s2->data.data() + first : nullptr;
     for (int i = 0; i < nrows; ++i) {
       const float vi = vb[i];
       const __m512 x = _mm512_set1_ps(vi);
-      const float* gi = g + static_cast<size_t>(i) * ld + j0;
+      const float* gi = gp + static_cast<size_t>(i) * kPanel;
       for (int t = 0; t < kVecs; ++t)
         as[t] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mask[t], gi + 16 * t), as[t]);
-      if (s2 != nullptr) {
+      if (sp != nullptr) {
         const __m512 x2 = _mm512_set1_ps(vi * vi);
-        const float* si = s2 + static_cast<size_t>(i) * ld + j0;
+        const float* si = sp + static_cast<size_t>(i) * kPanel;
         for (int t = 0; t < kVecs; ++t)
           av[t] = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(mask[t], si + 16 * t), av[t]);
       }
     }
     float* sb = sig + static_cast<size_t>(b) * ns + j0;
     for (int t = 0; t < kVecs; ++t) _mm512_mask_storeu_ps(sb + 16 * t, mask[t], as[t]);
-    if (s2 != nullptr) {
+    if (sp != nullptr) {
       float* rb = var + static_cast<size_t>(b) * ns + j0;
       for (int t = 0; t < kVecs; ++t) _mm512_mask_storeu_ps(rb + 16 * t, mask[t], av[t]);
     }
   }
 }
-
-// Packed B for gemm_packed_avx512: panel p holds columns 64p .. 64p + 63 as [rows][64] floats,
-// zero beyond the last column. A row range [r0, r0 + k) of B is the k-range of every panel.
-constexpr int kPanel = 64;
 #endif
-
-// A matrix packed for the AVX-512 kernel (data empty without AVX-512), with the rows of each
-// panel that hold any nonzero entry (nz[nz_begin[p] .. nz_begin[p + 1]), ascending). Skipping
-// the other rows leaves every sum bit for bit as it is: an exact zero term x * 0 adds nothing
-// to a sum that starts at +0 (x is finite, and such a sum is never -0). Bit-sliced SRAM weights
-// and block-diagonally packed groups leave most rows of a panel zero.
-struct Packed {
-  std::vector<float> data;
-  std::vector<int32_t> nz;
-  std::vector<size_t> nz_begin;
-  bool sparse = false;  // some panel is worth running on its nonzero rows only
-};
 
 #if ACIM_HAVE_AVX512
 // A panel is run on its nonzero rows when they are at most this fraction of the rows summed.
@@ -311,16 +333,18 @@ void add_noise(float* o, const float* var, float extra, const float* z, int n) {
   for (int k = 0; k < n; ++k) o[k] += std::sqrt(std::max(var[k], 0.0f) + extra) * z[k];
 }
 
-// The fused small-batch product where the CPU has it; false if the caller must use the BLAS.
-bool fused_gemv(int batch, int nrows, int ns, const float* v, const float* g, const float* s2,
-                int ld, float* sig, float* var) {
+// The fused small-batch product of rows r0 .. r0 + nrows - 1 of the packed g (and s2, if not
+// null) where the CPU has it; false if the caller must use another kernel.
+bool fused_gemv(int batch, int nrows, int ns, const float* v, const Packed& g, const Packed* s2,
+                int b_rows, int r0, float* sig, float* var) {
 #if ACIM_HAVE_AVX512
-  if (batch <= kFusedMaxBatch && cpu_has_avx512()) {
-    fused_gemv_avx512(batch, nrows, ns, v, g, s2, ld, sig, var);
+  if (batch <= kFusedMaxBatch && !g.data.empty() && cpu_has_avx512()) {
+    fused_gemv_avx512(batch, nrows, ns, v, g, s2, b_rows, r0, sig, var);
     return true;
   }
 #endif
-  (void)batch, (void)nrows, (void)ns, (void)v, (void)g, (void)s2, (void)ld, (void)sig, (void)var;
+  (void)batch, (void)nrows, (void)ns, (void)v, (void)g, (void)s2, (void)b_rows, (void)r0, (void)sig,
+      (void)var;
   return false;
 }
 
@@ -345,20 +369,33 @@ Workspace& thread_workspace() {
 
 }  // namespace
 
+// An array keeps what its MVMs read and re-derives the rest when asked: the float weights are the
+// source, the targets are encode_weights of them (a pure function) and the programmed and drifted
+// conductances are drawn again from the instance's keyed streams (program_cells, cells_at_time:
+// draw k of a purpose is cell k's, whatever else was drawn), so they come out bit for bit as they
+// did the first time. Per weight that leaves the weight, its signals (one per weight with
+// differential encoding, one per slice when bit-sliced) and, with per-MVM cell read noise, their
+// variances; physical-column conductances only where the product needs the columns themselves.
 struct CrossbarArray::State {
-  Tensor weights;  // as given to program() [rows_used, cols_used]
-  EncodedWeights enc;
-  std::vector<float> g_prog;  // [rows_used, phys_cols] after programming error
-  std::vector<float> g_t;     // at the current time
-  std::vector<float> g_eff;   // g_t with first-order IR drop (or g_t)
-  std::vector<float> g_sig;   // per signal: g_eff(plus) - g_eff(minus) [rows_used, signals]
-  // Per-MVM read noise variance (µS^2) per signal: sigma^2(plus) + sigma^2(minus), or for a
-  // shared minus column (offset encoding) sigma^2(plus) only, the shared column's variance in
-  // sigma2_shared [rows_used]. Empty if none.
+  Tensor weights;                        // as given to program() [rows_used, cols_used]
+  std::vector<float> column_full_scale;  // as given to program()
+  EncodedWeights enc;                    // without g_us (the targets: encoded() again)
+  // Per signal: g_eff(plus) - g_eff(minus) [rows_used, signals] at the current time, packed for
+  // the AVX-512 kernels where the CPU has them (g_sig_packed), else row-major (g_sig): one of the
+  // two, the one the products read.
+  std::vector<float> g_sig;
+  Packed g_sig_packed;
+  // Per-MVM read noise variance (µS^2) per signal, held like g_sig: sigma^2(plus) +
+  // sigma^2(minus), or for a shared minus column (offset encoding) sigma^2(plus) only, the shared
+  // column's variance in sigma2_shared [rows_used]. Empty if the cells have none (read_noise).
+  bool read_noise = false;
   std::vector<float> sigma2_sig;
-  // g_sig and sigma2_sig packed for the AVX-512 kernel (empty without AVX-512).
-  Packed g_sig_packed, sigma2_packed;
+  Packed sigma2_packed;
   std::vector<float> sigma2_shared;
+  // The physical columns [rows_used, phys_cols] where a product reads them: the conductances at
+  // the current time for the exact nodal IR-drop solve, else the effective ones (first-order IR
+  // drop) for a bitline that saturates per column; empty otherwise.
+  std::vector<float> g_cols;
   bool shared_minus = false;  // every signal subtracts the same physical column
   double time_s = 0;
   std::optional<DacModel> dac;
@@ -371,6 +408,12 @@ struct CrossbarArray::State {
 
   int rows() const { return enc.rows; }
   int phys() const { return enc.phys_cols; }
+  // The encoding of the weights, targets included.
+  EncodedWeights encoded(const ArrayParams& p) const {
+    return encode_weights(weights.data<float>(), static_cast<int>(weights.dim(0)),
+                          static_cast<int>(weights.dim(1)), p,
+                          column_full_scale.empty() ? nullptr : column_full_scale.data());
+  }
 };
 
 CrossbarArray::CrossbarArray(ArrayParams params, RandomStream stream)
@@ -473,10 +516,11 @@ void CrossbarArray::program(const Tensor& weights, const std::vector<float>& col
                   "give one finite |w| >= 0 per weight column (0 keeps the column's max |w|)");
   }
   State& s = *state_;
-  s.weights = weights.clone();
+  s.weights = Tensor();  // unprogrammed until this succeeds
   s.enc = encode_weights(weights.data<float>(), static_cast<int>(r), static_cast<int>(c), params_,
                          column_full_scale.empty() ? nullptr : column_full_scale.data());
-  s.g_prog = program_cells(params_, s.enc.g_us, s.enc.rows, s.enc.phys_cols, stream_);
+  std::vector<float> g_target = std::exchange(s.enc.g_us, {});
+  const std::vector<float> g_prog = program_cells(params_, g_target, s.rows(), s.phys(), stream_);
   s.dac.emplace(params_.dac, params_.effects.dac);
   s.adc.emplace(params_.adc, s.enc.signals(), params_.effects.adc,
                 device_stream(stream_, DeviceStream::adc));
@@ -487,8 +531,11 @@ void CrossbarArray::program(const Tensor& weights, const std::vector<float>& col
   ArrayParams at0 = params_;
   at0.effects.read_noise = false;
   s.drift_baseline = reference_readout(
-      s.enc, cells_at_time(at0, s.enc.g_us, s.g_prog, s.rows(), s.phys(), 0.0, stream_));
-  set_time(params_.time_since_programming_s);
+      s.enc, cells_at_time(at0, g_target, g_prog, s.rows(), s.phys(), 0.0, stream_));
+  settle(params_.time_since_programming_s, g_target, g_prog);
+  // The source of every later re-derivation (State::encoded gives g_target again).
+  s.weights = weights.clone();
+  s.column_full_scale = column_full_scale;
 }
 
 void CrossbarArray::set_time(double t) {
@@ -496,90 +543,114 @@ void CrossbarArray::set_time(double t) {
   if (!std::isfinite(t) || t < 0)
     throw Error(ErrorKind::invalid, "array parameter 'time_since_programming_s'",
                 "is " + std::to_string(t) + "; allowed a finite number >= 0", "use seconds >= 0");
-  State& s = *state_;
+  const State& s = *state_;
   if (s.weights.empty())
     throw Error(ErrorKind::invalid, kWhere, "set_time before program()", "program the array first");
+  const std::vector<float> g_target = s.encoded(params_).g_us;
+  settle(t, g_target, program_cells(params_, g_target, s.rows(), s.phys(), stream_));
+}
+
+void CrossbarArray::settle(double t, const std::vector<float>& g_target,
+                           const std::vector<float>& g_prog) {
+  State& s = *state_;
   params_.time_since_programming_s = t;
   s.time_s = t;
-  s.g_t = cells_at_time(params_, s.enc.g_us, s.g_prog, s.rows(), s.phys(), t, stream_);
-  if (ir_drop_on(params_) && params_.ir_drop.model == IrDropModel::first_order) {
-    s.g_eff.resize(s.g_t.size());
-    ir_drop_effective_conductances(s.g_t.data(), s.rows(), s.phys(), params_.ir_drop.wire_r_ohm,
-                                   s.g_eff.data());
-  } else {
-    s.g_eff = s.g_t;
-  }
-  if (ir_drop_on(params_) && params_.ir_drop.model == IrDropModel::nodal &&
-      static_cast<int64_t>(s.rows()) * s.phys() > kMaxNodalCells)
+  const int rows = s.rows(), phys = s.phys(), ns = s.enc.signals();
+  const bool first_order = ir_drop_on(params_) && params_.ir_drop.model == IrDropModel::first_order;
+  const bool nodal = ir_drop_on(params_) && params_.ir_drop.model == IrDropModel::nodal;
+  if (nodal && static_cast<int64_t>(rows) * phys > kMaxNodalCells)
     throw Error(ErrorKind::limit, "array parameter 'ir_drop.model'",
-                "nodal IR drop on " + std::to_string(s.rows()) + " x " + std::to_string(s.phys()) +
+                "nodal IR drop on " + std::to_string(rows) + " x " + std::to_string(phys) +
                     " cells; allowed up to " + std::to_string(kMaxNodalCells) + " cells",
                 "use ir_drop.model = first_order for large arrays");
-  // Signal-level matrices: the analog product is linear, so I(plus) - I(minus) = v . g_sig.
-  const int ns = s.enc.signals(), phys = s.phys();
   s.shared_minus = params_.encoding.scheme == Encoding::offset_column;
-  s.g_sig.resize(static_cast<size_t>(s.rows()) * ns);
-  for (int i = 0; i < s.rows(); ++i)
-    for (int k = 0; k < ns; ++k) {
-      const size_t b = static_cast<size_t>(i) * phys;
-      s.g_sig[static_cast<size_t>(i) * ns + k] =
-          s.g_eff[b + s.enc.plus_col[k]] - s.g_eff[b + s.enc.minus_col[k]];
+  // The matrices the products read are formed from the cells at time t (held only while this
+  // runs) and kept in their final form last, so that an array's lasting buffers are not
+  // allocated between its passing ones (which would leave holes in the heap behind each array).
+  std::vector<float> g_sig(static_cast<size_t>(rows) * ns), sigma2_sig;
+  {
+    std::vector<float> g_t = cells_at_time(params_, g_target, g_prog, rows, phys, t, stream_);
+    std::vector<float> g_eff_first_order;
+    if (first_order) {
+      g_eff_first_order.resize(g_t.size());
+      ir_drop_effective_conductances(g_t.data(), rows, phys, params_.ir_drop.wire_r_ohm,
+                                     g_eff_first_order.data());
     }
-  std::vector<float> sigma = read_noise_sigma_us(params_, s.g_t);
-  s.sigma2_sig.clear();
-  s.sigma2_shared.clear();
-  if (!sigma.empty()) {
-    s.sigma2_sig.resize(static_cast<size_t>(s.rows()) * ns);
-    if (s.shared_minus) s.sigma2_shared.resize(static_cast<size_t>(s.rows()));
-    for (int i = 0; i < s.rows(); ++i) {
-      const size_t b = static_cast<size_t>(i) * phys;
+    const std::vector<float>& g_eff = first_order ? g_eff_first_order : g_t;
+    // Signal-level matrices: the analog product is linear, so I(plus) - I(minus) = v . g_sig.
+    for (int i = 0; i < rows; ++i)
       for (int k = 0; k < ns; ++k) {
-        const float sp = sigma[b + s.enc.plus_col[k]], sm = sigma[b + s.enc.minus_col[k]];
-        s.sigma2_sig[static_cast<size_t>(i) * ns + k] = sp * sp + (s.shared_minus ? 0.0f : sm * sm);
+        const size_t b = static_cast<size_t>(i) * phys;
+        g_sig[static_cast<size_t>(i) * ns + k] =
+            g_eff[b + s.enc.plus_col[k]] - g_eff[b + s.enc.minus_col[k]];
       }
-      if (s.shared_minus) {
-        const float sm = sigma[b + s.enc.minus_col[0]];
-        s.sigma2_shared[static_cast<size_t>(i)] = sm * sm;
+    const std::vector<float> sigma = read_noise_sigma_us(params_, g_t);
+    s.read_noise = !sigma.empty();
+    s.sigma2_shared.clear();
+    if (s.read_noise) {
+      sigma2_sig.resize(static_cast<size_t>(rows) * ns);
+      if (s.shared_minus) s.sigma2_shared.resize(static_cast<size_t>(rows));
+      for (int i = 0; i < rows; ++i) {
+        const size_t b = static_cast<size_t>(i) * phys;
+        for (int k = 0; k < ns; ++k) {
+          const float sp = sigma[b + s.enc.plus_col[k]], sm = sigma[b + s.enc.minus_col[k]];
+          sigma2_sig[static_cast<size_t>(i) * ns + k] = sp * sp + (s.shared_minus ? 0.0f : sm * sm);
+        }
+        if (s.shared_minus) {
+          const float sm = sigma[b + s.enc.minus_col[0]];
+          s.sigma2_shared[static_cast<size_t>(i)] = sm * sm;
+        }
       }
     }
+    s.sigma2_shared.shrink_to_fit();
+    s.drift_alpha = 1.0;
+    if (params_.drift_compensation) {
+      const double now = reference_readout(s.enc, g_t);
+      if (now > 0 && s.drift_baseline > 0) s.drift_alpha = s.drift_baseline / now;
+    }
+    // Default ADC range: each signal's largest possible |current| over the row groups.
+    std::vector<float> fs(static_cast<size_t>(ns));
+    if (params_.adc.range == AdcRange::fixed) {
+      std::fill(fs.begin(), fs.end(), static_cast<float>(params_.adc.full_scale_ua));
+    } else if (s.calibrated) {
+      fs = s.calibrated_fs;
+    } else {
+      const int group = rows_per_group(params_, rows);
+      for (int sig = 0; sig < ns; ++sig) {
+        const int pc = s.enc.plus_col[sig], mc = s.enc.minus_col[sig];
+        double best = 0;
+        for (int r0 = 0; r0 < rows; r0 += group) {
+          double sum = 0;
+          for (int i = r0; i < std::min(r0 + group, rows); ++i) {
+            const size_t base = static_cast<size_t>(i) * phys;
+            sum += std::fabs(static_cast<double>(g_t[base + pc]) - g_t[base + mc]);
+          }
+          best = std::max(best, sum);
+        }
+        if (best <= 0) best = params_.cell.g_max_us;
+        fs[sig] = static_cast<float>(best * params_.dac.v_read);
+      }
+    }
+    s.adc->set_full_scale(std::move(fs));
+    // The physical columns, where a product reads them (run_passes, step 2).
+    s.g_cols = std::vector<float>();
+    if (nodal)
+      s.g_cols = std::move(g_t);
+    else if (std::isfinite(column_saturation_ua(params_)))
+      s.g_cols = first_order ? std::move(g_eff_first_order) : std::move(g_t);
   }
   s.g_sig_packed = Packed{};
   s.sigma2_packed = Packed{};
 #if ACIM_HAVE_AVX512
   if (cpu_has_avx512()) {
-    s.g_sig_packed = pack_panels(s.g_sig, s.rows(), ns);
-    if (!s.sigma2_sig.empty()) s.sigma2_packed = pack_panels(s.sigma2_sig, s.rows(), ns);
+    s.g_sig_packed = pack_panels(g_sig, rows, ns);
+    if (s.read_noise) s.sigma2_packed = pack_panels(sigma2_sig, rows, ns);
+    g_sig = std::vector<float>();  // (= {} would keep the capacity)
+    sigma2_sig = std::vector<float>();
   }
 #endif
-  s.drift_alpha = 1.0;
-  if (params_.drift_compensation) {
-    const double now = reference_readout(s.enc, s.g_t);
-    if (now > 0 && s.drift_baseline > 0) s.drift_alpha = s.drift_baseline / now;
-  }
-  // Default ADC range: each signal's largest possible |current| over the row groups.
-  std::vector<float> fs(static_cast<size_t>(s.enc.signals()));
-  if (params_.adc.range == AdcRange::fixed) {
-    std::fill(fs.begin(), fs.end(), static_cast<float>(params_.adc.full_scale_ua));
-  } else if (s.calibrated) {
-    fs = s.calibrated_fs;
-  } else {
-    const int group = rows_per_group(params_, s.rows());
-    for (int sig = 0; sig < s.enc.signals(); ++sig) {
-      const int pc = s.enc.plus_col[sig], mc = s.enc.minus_col[sig];
-      double best = 0;
-      for (int r0 = 0; r0 < s.rows(); r0 += group) {
-        double sum = 0;
-        for (int i = r0; i < std::min(r0 + group, s.rows()); ++i) {
-          const size_t base = static_cast<size_t>(i) * s.phys();
-          sum += std::fabs(static_cast<double>(s.g_t[base + pc]) - s.g_t[base + mc]);
-        }
-        best = std::max(best, sum);
-      }
-      if (best <= 0) best = params_.cell.g_max_us;
-      fs[sig] = static_cast<float>(best * params_.dac.v_read);
-    }
-  }
-  s.adc->set_full_scale(fs);
+  s.g_sig = std::move(g_sig);
+  s.sigma2_sig = std::move(sigma2_sig);
 }
 
 namespace {
@@ -657,14 +728,14 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
           std::vector<float> vfull(static_cast<size_t>(rows), 0.0f);
           std::copy_n(v.data() + static_cast<size_t>(b) * ps.nrows, ps.nrows,
                       vfull.data() + ps.row0);
-          std::vector<double> c =
-              ir_drop_nodal_currents(s.g_t.data(), rows, phys, p.ir_drop.wire_r_ohm, vfull.data());
+          std::vector<double> c = ir_drop_nodal_currents(s.g_cols.data(), rows, phys,
+                                                         p.ir_drop.wire_r_ohm, vfull.data());
           for (int j = 0; j < phys; ++j)
             cur[static_cast<size_t>(b) * phys + j] = static_cast<float>(c[j]);
         }
       } else {
         ops::sgemm_blocked(false, false, batch, phys, ps.nrows, 1.0f, v.data(), ps.nrows,
-                           s.g_eff.data() + static_cast<size_t>(ps.row0) * phys, phys, 0.0f,
+                           s.g_cols.data() + static_cast<size_t>(ps.row0) * phys, phys, 0.0f,
                            cur.data(), phys, kWhere);
       }
       if (std::isfinite(sat)) {
@@ -674,17 +745,14 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
       form_signals(s.enc, cur.data(), batch, sig.data());
     } else {
       // The signal product, fused with the read-noise variance product for small batches.
-      const bool want_var = !ideal_readout && !s.sigma2_sig.empty();
+      const bool want_var = !ideal_readout && s.read_noise;
       if (want_var) var.resize(bsz * ns);
       // (A sparse packed matrix is faster through gemm_packed, which skips its zero rows; both
       // kernels sum each output in row order, so the choice does not change a bit.)
       const bool sparse = s.g_sig_packed.sparse || (want_var && s.sigma2_packed.sparse);
-      var_done =
-          !sparse &&
-          fused_gemv(batch, ps.nrows, ns, v.data(),
-                     s.g_sig.data() + static_cast<size_t>(ps.row0) * ns,
-                     want_var ? s.sigma2_sig.data() + static_cast<size_t>(ps.row0) * ns : nullptr,
-                     ns, sig.data(), var.data());
+      var_done = !sparse && fused_gemv(batch, ps.nrows, ns, v.data(), s.g_sig_packed,
+                                       want_var ? &s.sigma2_packed : nullptr, rows, ps.row0,
+                                       sig.data(), var.data());
       if (!var_done && !gemm_packed(batch, ns, ps.nrows, v.data(), ps.nrows, s.g_sig_packed, rows,
                                     ps.row0, sig.data(), ns))
         ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v.data(), ps.nrows,
@@ -698,7 +766,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
       //    signal gets the sum over its two columns (one sgemm of squared operands); a shared
       //    reference column's noise is one draw per input, common to all signals. Column
       //    (SRAM thermal) noise adds col_sigma^2 per physical column.
-      const bool cell_noise = !s.sigma2_sig.empty();
+      const bool cell_noise = s.read_noise;
       const double col_sigma = column_noise_sigma_ua(p);
       const float col_var = static_cast<float>(col_sigma * col_sigma);
       if (cell_noise || col_sigma > 0) {
@@ -884,12 +952,21 @@ Tensor CrossbarArray::mvm_reference(const Tensor& inputs) const {
 
 Tensor CrossbarArray::conductances_us() const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
-  return Tensor::from_vector<float>({state_->rows(), state_->phys()}, state_->g_t);
+  const State& s = *state_;
+  if (s.weights.empty()) return Tensor::from_vector<float>({0, 0}, {});
+  // Drawn again as program() and set_time() drew them (see State).
+  const std::vector<float> g_target = s.encoded(params_).g_us;
+  const std::vector<float> g_prog = program_cells(params_, g_target, s.rows(), s.phys(), stream_);
+  return Tensor::from_vector<float>(
+      {s.rows(), s.phys()},
+      cells_at_time(params_, g_target, g_prog, s.rows(), s.phys(), s.time_s, stream_));
 }
 
 Tensor CrossbarArray::target_conductances_us() const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
-  return Tensor::from_vector<float>({state_->rows(), state_->phys()}, state_->enc.g_us);
+  const State& s = *state_;
+  if (s.weights.empty()) return Tensor::from_vector<float>({0, 0}, {});
+  return Tensor::from_vector<float>({s.rows(), s.phys()}, s.encoded(params_).g_us);
 }
 
 int CrossbarArray::rows_used() const {

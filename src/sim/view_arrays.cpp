@@ -52,35 +52,31 @@ void ViewArrays::program(const std::function<const float*(int64_t)>& group_weigh
   arrays_.clear();
   arrays_.resize(static_cast<size_t>(replication_));
   captured_.assign(static_cast<size_t>(replication_), std::vector<Captured>(blocks_.size()));
-  // Every copy holds the same weights: build each block's matrix once.
-  std::vector<Tensor> weights;
-  std::vector<std::vector<float>> scales;
-  for (const Block& b : blocks_) {
-    const int64_t wr = b.ng * b.nr, wc = b.ng * b.nc;
+  for (std::vector<CrossbarArray>& copy : arrays_) copy.reserve(blocks_.size());
+  // Every copy holds the same weights: each block's matrix is built once, when it is programmed
+  // (one block's at a time, not the whole layer's).
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    const Block& bl = blocks_[b];
+    const int64_t wr = bl.ng * bl.nr, wc = bl.ng * bl.nc;
     Tensor w(DType::f32, {wr, wc});  // zero off the diagonal blocks
     float* wd = w.data<float>();
     std::vector<float> fs;
-    for (int64_t j = 0; j < b.ng; ++j) {
-      const float* src = group_weights(b.g0 + j);
-      for (int64_t i = 0; i < b.nr; ++i)
-        std::copy_n(src + (b.r0 + i) * n_ + b.c0, b.nc, wd + (j * b.nr + i) * wc + j * b.nc);
+    for (int64_t j = 0; j < bl.ng; ++j) {
+      const float* src = group_weights(bl.g0 + j);
+      for (int64_t i = 0; i < bl.nr; ++i)
+        std::copy_n(src + (bl.r0 + i) * n_ + bl.c0, bl.nc, wd + (j * bl.nr + i) * wc + j * bl.nc);
       if (!full_scale.empty()) {
-        const float* f = full_scale.data() + (b.g0 + j) * n_ + b.c0;
-        fs.insert(fs.end(), f, f + b.nc);
+        const float* f = full_scale.data() + (bl.g0 + j) * n_ + bl.c0;
+        fs.insert(fs.end(), f, f + bl.nc);
       }
     }
-    weights.push_back(std::move(w));
-    scales.push_back(std::move(fs));
-  }
-  for (int64_t r = 0; r < replication_; ++r) {
-    std::vector<CrossbarArray>& copy = arrays_[static_cast<size_t>(r)];
-    copy.reserve(blocks_.size());
-    for (size_t b = 0; b < blocks_.size(); ++b) {
+    for (int64_t r = 0; r < replication_; ++r) {
+      std::vector<CrossbarArray>& copy = arrays_[static_cast<size_t>(r)];
       const int64_t index = first_index + r * copy_stride + static_cast<int64_t>(b);
       copy.emplace_back(
           params, RandomStream(seed, {static_cast<uint64_t>(instance), static_cast<uint64_t>(layer),
                                       static_cast<uint64_t>(index)}));
-      copy.back().program(weights[b], scales[b]);
+      copy.back().program(w, fs);
     }
   }
 }
