@@ -39,7 +39,9 @@ struct CompileOptions {
   std::vector<TensorMap> calibration_inputs;
   int random_calibration = 8;
   uint64_t seed = 0;
-  // Calibration inputs kept in the Program for the chip's ADC calibration (the first ones). A
+  // Calibration inputs kept in the Program for the chip's ADC calibration (evenly spaced over
+  // calibration_inputs, so the kept ones span a set stored in any order) and for the activity
+  // the cost report measures. A
   // layer run once per input (a batch-1 Gemm) calibrates its arrays on this many rows; their ADC
   // ranges get k-sigma headroom (AdcParams::calibration_sigmas), and more inputs estimate the
   // sigma better (MLP on mythic-like, ADC error alone: 6.8 % with 8 random inputs, 2.5 % with 32).

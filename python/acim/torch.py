@@ -25,9 +25,10 @@ weights, a new draw of programming errors), so the network learns to tolerate th
 instances, not one instance's errors; in eval mode the layer keeps one programmed instance
 (`instance`) and reprograms only when its weights change.
 
-Calibration: each layer's DAC range is the 99.99th percentile of |x| of its inputs and its ADC
-ranges come from the columns' currents on those inputs (the compiler's default calibration), set
-by :func:`calibrate` on sample inputs, or on the first analog batch if never calibrated.
+Calibration, by the compiler's rules: each layer's DAC range is the 99.99th percentile of |x| of
+its inputs, and its ADC ranges come from the columns' currents on the inputs of 8 samples evenly
+spaced over the set (what a compiled Program keeps for its ADCs), set by :func:`calibrate` on
+sample inputs, or on the first analog batch if never calibrated.
 
 Not modelled here (the full ``acim.run`` does): the digital units' fixed-point rounding of
 activations. One-layer, one-direction LSTMs convert (:class:`AnalogLSTM`); GRU, RNN and stacked
@@ -65,11 +66,15 @@ __all__ = [
 ]
 
 # The compiler's default activation calibration (percentile 99.99 of |x|, CalibrationOptions in
-# include/acim/quantize.hpp) and the simulator's ADC calibration rows per array
-# (kCalibrationRows, src/sim/chip_instance.cpp).
+# include/acim/quantize.hpp); the calibration inputs a compiled Program keeps for its ADCs
+# (CompileOptions::keep_calibration, evenly spaced over the set, each run alone), the rows the
+# simulator keeps of each of their MVM calls (kCaptureRowsPerCall, src/sim/view_arrays.cpp) and
+# its ADC calibration rows per array (kCalibrationRows, src/sim/chip_instance.cpp).
 _INPUT_PERCENTILE = 99.99
+_ADC_CALIBRATION_SAMPLES = 8
+_CAPTURE_ROWS_PER_CALL = 256
 _ADC_CALIBRATION_ROWS = 256
-# Input rows kept per layer for calibration (evenly spaced over what calibrate() saw).
+# Input rows kept per layer when the first analog batch calibrates (no calibrate() call).
 _KEPT_CALIBRATION_ROWS = 4096
 
 
@@ -127,8 +132,11 @@ class _AnalogBase(nn.Module):
         return params
 
     # -- calibration --------------------------------------------------------------------------
-    def _set_calibration(self, rows: np.ndarray) -> None:
-        self._calib_rows = _evenly_spaced(rows, _KEPT_CALIBRATION_ROWS).copy()
+    def _set_calibration(self, rows: np.ndarray, adc_rows: Optional[np.ndarray] = None) -> None:
+        """DAC range from `rows` (every input row seen); ADC ranges from `adc_rows` (default:
+        rows evenly spaced over `rows`)."""
+        self._calib_rows = (adc_rows if adc_rows is not None
+                            else _evenly_spaced(rows, _KEPT_CALIBRATION_ROWS)).copy()
         absx = np.abs(rows).ravel()
         if self.bounded_input_range is not None:
             self._input_range = self.bounded_input_range
@@ -506,22 +514,42 @@ def set_drift_time(model: nn.Module, seconds: Optional[float]) -> nn.Module:
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, inputs: Union[torch.Tensor, Iterable[torch.Tensor]]) -> None:
-    """Sets every analog layer's DAC range (99.99th percentile of |x|) and ADC ranges from the
-    inputs it sees while `inputs` (a batch, or an iterable of batches) run through the model in
-    float. Call again after training changes the activations."""
+def calibrate(model: nn.Module, inputs: Union[torch.Tensor, Iterable[torch.Tensor]], *,
+              adc_samples: int = _ADC_CALIBRATION_SAMPLES) -> None:
+    """Sets every analog layer's converter ranges from the inputs it sees while `inputs` (a
+    batch, or an iterable of batches; samples along the first dimension) run through the model in
+    float, by the compiler's rules, so that a model tuned here meets the same ranges on the
+    compiled chip: the DAC range is the 99.99th percentile of |x| over all of them; the ADC ranges
+    come from `adc_samples` samples evenly spaced over them, each run alone (a compiled Program
+    keeps that many calibration inputs for its ADCs). Call again after training changes the
+    activations."""
     layers = analog_layers(model)
-    seen: dict[int, list[np.ndarray]] = {id(m): [] for m in layers}
-    hooks = [m.register_forward_pre_hook(
-        lambda mod, args: seen[id(mod)].append(mod._rows(args[0]).float().cpu().numpy()))
-        for m in layers]
+    batches = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+    every: dict[int, list[np.ndarray]] = {id(m): [] for m in layers}
+    adc: dict[int, list[np.ndarray]] = {id(m): [] for m in layers}
+    sink = every
+
+    def hook(mod, args):
+        rows = mod._rows(args[0]).float().cpu().numpy()
+        sink[id(mod)].append(rows if sink is every else _evenly_spaced(rows,
+                                                                      _CAPTURE_ROWS_PER_CALL))
+
+    hooks = [m.register_forward_pre_hook(hook) for m in layers]
     was = [(m, m.analog) for m in layers]
     mode = model.training
     try:
         set_analog(model, False)
         model.eval()
-        for batch in ([inputs] if isinstance(inputs, torch.Tensor) else inputs):
+        for batch in batches:
             model(batch)
+        n = sum(len(b) for b in batches)
+        k = min(n, max(0, int(adc_samples)))
+        starts = np.cumsum([0] + [len(b) for b in batches])
+        sink = adc
+        for i in range(k):
+            j = i * n // k
+            b = int(np.searchsorted(starts, j, side="right")) - 1
+            model(batches[b][j - starts[b]:j - starts[b] + 1])
     finally:
         for h in hooks:
             h.remove()
@@ -529,8 +557,9 @@ def calibrate(model: nn.Module, inputs: Union[torch.Tensor, Iterable[torch.Tenso
             m.analog = a
         model.train(mode)
     for m in layers:
-        if seen[id(m)]:
-            m._set_calibration(np.concatenate(seen[id(m)]))
+        if every[id(m)]:
+            m._set_calibration(np.concatenate(every[id(m)]),
+                               np.concatenate(adc[id(m)]) if adc[id(m)] else None)
 
 
 def to_float(model: nn.Module) -> nn.Module:

@@ -82,7 +82,7 @@ def _cpp_array(chip, layer, calib: np.ndarray, seed: int, instance: int) -> acim
 
 def test_analog_linear_is_the_cpp_array_with_the_same_seed():
     chip, layer, calib, x = _layer_and_inputs(seed=5, instance=2)
-    at.calibrate(layer, calib)
+    at.calibrate(layer, calib, adc_samples=len(calib))
     y = (layer(x) - layer.bias).detach().numpy()
     a = _cpp_array(chip, layer, calib.numpy(), seed=5, instance=2)
     # Equal up to the float rounding of the straight-through sum (noise is ~1e-2 here).
@@ -97,7 +97,7 @@ def test_analog_forward_noise_statistics_equal_the_cpp_arrays():
     torch_err, cpp_err = [], []
     for i in range(n):
         chip, layer, calib, x = _layer_and_inputs(seed=1, instance=i)
-        at.calibrate(layer, calib)
+        at.calibrate(layer, calib, adc_samples=len(calib))
         ideal = (x @ layer.weight.t()).detach().numpy()
         y = (layer(x) - layer.bias).detach().numpy()
         torch_err.append(np.std(y - ideal) / np.std(ideal))
@@ -109,7 +109,7 @@ def test_analog_forward_noise_statistics_equal_the_cpp_arrays():
     assert abs(t.mean() - c.mean()) < 4 * se + 1e-12
     # Repeated forwards on one instance: fresh read noise per MVM, same static state.
     chip, layer, calib, x = _layer_and_inputs(seed=1, instance=0)
-    at.calibrate(layer, calib)
+    at.calibrate(layer, calib, adc_samples=len(calib))
     y1, y2 = layer(x).detach().numpy(), layer(x).detach().numpy()
     assert not np.array_equal(y1, y2)
     assert np.std(y1 - y2) < np.std(y1 - (x @ layer.weight.t() + layer.bias).detach().numpy())

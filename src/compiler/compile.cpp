@@ -90,8 +90,12 @@ Program compile_program(Graph imported, const ChipSpec& chip, const CompileOptio
                          " random inputs; give real ones with --calibrate FILE.npy");
   }
   p.quant = quantise(p.graph, p.mapping, chip, samples, options.calibration, qdq);
-  const size_t keep = std::min(samples.size(), static_cast<size_t>(std::max(0, options.keep_calibration)));
-  p.calibration_set.assign(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(keep));
+  // Kept for the chip's ADC calibration: inputs evenly spaced over the set, not its first ones
+  // (a set stored class by class would otherwise calibrate every ADC on one class).
+  const size_t n = samples.size();
+  const size_t keep = std::min(n, static_cast<size_t>(std::max(0, options.keep_calibration)));
+  p.calibration_set.clear();
+  for (size_t i = 0; i < keep; ++i) p.calibration_set.push_back(samples[i * n / keep]);
   return p;
 }
 

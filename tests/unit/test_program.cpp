@@ -364,6 +364,22 @@ TEST(Program, ThreeChipPipelineRoundTrips) {
       "three.acim", ErrorKind::parse, {"stage boundary leaves chip 2"});
 }
 
+TEST(Program, KeepsCalibrationInputsEvenlySpacedOverTheSet) {
+  // A set stored class by class must not calibrate the chip's ADCs on its first class only.
+  CompileOptions o;
+  for (int i = 0; i < 10; ++i) o.calibration_inputs.push_back({{"x", normal({1, 40}, 100 + i)}});
+  o.keep_calibration = 3;
+  const Program p = compile_program(gemm_graph(), chip_preset("edge-voice"), o);
+  ASSERT_EQ(p.calibration_set.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) {
+    const Tensor& want = o.calibration_inputs[k * 10 / 3].at("x");
+    const Tensor& got = p.calibration_set[k].at("x");
+    EXPECT_TRUE(std::equal(want.span<float>().begin(), want.span<float>().end(),
+                           got.span<float>().begin()))
+        << "kept input " << k << " is not input " << k * 10 / 3;
+  }
+}
+
 TEST(Program, GemmGraphRoundTripsThroughAFile) {
   TempDir dir;
   const Program p = gemm_program();
