@@ -48,8 +48,10 @@ class RunHooks {
 class Executor {
  public:
   // Takes its own copy of the graph; checks that it is valid and every op is supported
-  // (listing all unsupported nodes at once).
-  explicit Executor(Graph graph);
+  // (listing all unsupported nodes at once). `hooked`: per node (graph.nodes order; may be
+  // empty), true for a node a RunHooks replaces on every run: its op is not prepared (no
+  // transposed copy of a weight no run reads), and runs unprepared if a hook ever declines it.
+  explicit Executor(Graph graph, const std::vector<bool>& hooked = {});
 
   const Graph& graph() const { return graph_; }
 

@@ -48,8 +48,10 @@ class ChipInstance {
   // Programs every array of every analog layer (all replicas) and calibrates the DAC ranges from
   // program.quant and the ADC ranges from program.calibration_set. Error(invalid) naming the node
   // when the program's mapping or quantisation does not match its graph (the cut of a layer into
-  // arrays must give LayerMapping::tiles).
-  ChipInstance(const Program& program, const SimOptions& options);
+  // arrays must give LayerMapping::tiles). A Program moved in has each weight that only the
+  // arrays read freed as soon as its arrays are programmed (one copy of the weights, not two);
+  // a copied one shares its tensors with the caller's.
+  ChipInstance(Program program, const SimOptions& options);
   ~ChipInstance();
   ChipInstance(ChipInstance&&) noexcept;
   ChipInstance& operator=(ChipInstance&&) noexcept;

@@ -44,7 +44,7 @@ void check_ops_supported(const Graph& graph) {
               "replace these ops, or run `acim ops` for the supported list");
 }
 
-Executor::Executor(Graph graph)
+Executor::Executor(Graph graph, const std::vector<bool>& hooked)
     : graph_(std::move(graph)), poison_recycled_(std::getenv("ACIM_POISON_RECYCLED") != nullptr) {
   validate_graph(graph_);
   check_ops_supported(graph_);
@@ -69,13 +69,14 @@ Executor::Executor(Graph graph)
     steps_.push_back(std::move(step));
   }
   for (const auto& out : graph_.outputs) output_slots_.push_back(slot_of(out.name));
-  // Ops with a prepare hook see their constant inputs once here. An initializer that is also a
-  // graph input can be overridden by a run's inputs, so it does not count as constant.
+  // Ops with a prepare hook see their constant inputs once here (not for hooked nodes). An
+  // initializer that is also a graph input can be overridden by a run's inputs, so it does not
+  // count as constant.
   std::set<std::string> graph_inputs;
   for (const auto& in : graph_.inputs) graph_inputs.insert(in.name);
   for (size_t i = 0; i < steps_.size(); ++i) {
     const auto* op = static_cast<const ops::OpDef*>(steps_[i].op);
-    if (!op->prepare) continue;
+    if (!op->prepare || (i < hooked.size() && hooked[i])) continue;
     const Node& node = graph_.nodes[i];
     std::vector<const Tensor*> consts;
     bool any = false;

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "core/simd.hpp"
 
@@ -129,7 +130,11 @@ ArrayParams run_params(const ChipSpec& chip, const SimOptions& o) {
 }  // namespace
 
 struct ChipInstance::State {
-  explicit State(const Graph& g) : exec(g) {}
+  // `analog`: per node, true for the analog layers, which SimHooks replace on every run (the
+  // executor does not prepare them).
+  State(const Graph& g, const std::vector<bool>& analog, std::vector<AnalogLayer> analog_layers,
+        std::vector<int> node_layer)
+      : exec(g, analog), layers(std::move(analog_layers)), layer_of_node(std::move(node_layer)) {}
   Executor exec;
   std::vector<AnalogLayer> layers;
   std::vector<int> layer_of_node;  // per graph node: index into layers, or -1
@@ -184,17 +189,48 @@ class SimHooks : public RunHooks {
   int digital_bits_;
 };
 
+// The weights only the arrays read: each analog Gemm's or MatMul's B that no other node (analog
+// or not), no fused activation and no graph input or output reads. SimHooks replace those nodes
+// on every run without reading B (run_analog_node), so the executor's graph holds an empty
+// tensor in their place. Conv and recurrent layers keep theirs (their lowering reads W's shape).
+std::set<std::string> arrays_only_weights(const Graph& graph, const std::vector<bool>& analog) {
+  const auto arrays_only = [&](size_t i, size_t input) {
+    const std::string& op = graph.nodes[i].op_type;
+    return analog[i] && input == 1 && (op == "Gemm" || op == "MatMul");
+  };
+  std::set<std::string> read, as_b;  // values read otherwise; as an analog B
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& n = graph.nodes[i];
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (!arrays_only(i, k) || !as_b.insert(n.inputs[k]).second) read.insert(n.inputs[k]);
+    for (const Node& f : n.fused) read.insert(f.inputs.begin(), f.inputs.end());
+  }
+  for (const ValueInfo& v : graph.outputs) read.insert(v.name);
+  for (const ValueInfo& v : graph.inputs) read.insert(v.name);
+  std::set<std::string> only;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (arrays_only(i, 1) && graph.nodes[i].has_input(1) && !read.count(graph.nodes[i].inputs[1]) &&
+        graph.initializers.count(graph.nodes[i].inputs[1]))
+      only.insert(graph.nodes[i].inputs[1]);
+  return only;
+}
+
 }  // namespace
 
-ChipInstance::ChipInstance(const Program& program, const SimOptions& options)
-    : state_(std::make_unique<State>(program.graph)) {
-  State& s = *state_;
-  const Graph& g = s.exec.graph();
+ChipInstance::ChipInstance(Program program, const SimOptions& options) {
+  program.source = Graph();  // not read here: its weights (when moved in) go now
+  const Graph& g = program.graph;
+  std::vector<AnalogLayer> layers;
+  std::vector<int> layer_of_node;
   const ArrayParams params = run_params(program.chip, options);
   const int64_t tile_rows = program.chip.array.rows, tile_cols = program.chip.array.logical_cols();
   std::map<std::string, size_t> node_index;
   for (size_t i = 0; i < g.nodes.size(); ++i) node_index[g.nodes[i].name] = i;
-  s.layer_of_node.assign(g.nodes.size(), -1);
+  layer_of_node.assign(g.nodes.size(), -1);
+  std::vector<bool> analog(g.nodes.size(), false);
+  for (const LayerMapping& lm : program.mapping.layers)
+    if (auto it = node_index.find(lm.node); it != node_index.end()) analog[it->second] = true;
+  const std::set<std::string> arrays_only = arrays_only_weights(g, analog);
   // Quantisation: one LayerQuant per analog layer, or none (empty vectors: not calibrated).
   const std::vector<LayerQuant>& quant = program.quant.layers;
   if (!quant.empty() && quant.size() != program.mapping.layers.size())
@@ -248,31 +284,39 @@ ChipInstance::ChipInstance(const Program& program, const SimOptions& options)
         fs.assign(q->weight_full_scale.begin() + fs_offset,
                   q->weight_full_scale.begin() + fs_offset + w.count * w.cols);
       fs_offset += w.count * w.cols;
-      const float* values = w.values.data();
+      const float* values = w.values.data<float>();
       const int64_t group_size = w.rows * w.cols;
       layer.views[v].program([&](int64_t grp) { return values + grp * group_size; }, fs, params,
                              options.seed, options.instance, static_cast<int64_t>(li), first,
-                             lm.tiles);
+                             lm.tiles, w.transposed);
       first += layer.views[v].arrays_per_copy();
       layer.input_range.push_back(q != nullptr && v < q->input_range.size() ? q->input_range[v]
                                                                             : 0.0);
     }
-    s.layer_of_node[it->second] = static_cast<int>(s.layers.size());
-    s.layers.push_back(std::move(layer));
+    layer_of_node[it->second] = static_cast<int>(layers.size());
+    layers.push_back(std::move(layer));
+    // The arrays hold this weight now: when only they read it, the graph's copy goes (freed here
+    // when the Program was moved in), so the two copies of the weights never all coexist.
+    if (node.has_input(1) && arrays_only.count(node.inputs[1]))
+      program.graph.initializers[node.inputs[1]] = Tensor();
   }
+  state_ = std::make_unique<State>(g, analog, std::move(layers), std::move(layer_of_node));
+  State& s = *state_;
+  const size_t nodes = s.exec.graph().nodes.size();
+  program.graph = Graph();  // the executor's copy shares what is left
 
   // Calibration: the capture pass over the calibration set (not needed when ideal: no DAC or
   // ADC to set), then each array's ranges.
   s.digital_bits = program.chip.core.digital.vector_bits;
-  s.node_step.assign(g.nodes.size(), 0.0f);
+  s.node_step.assign(nodes, 0.0f);
   if (!options.ideal && !program.calibration_set.empty()) {
-    std::vector<float> node_max_abs(g.nodes.size(), 0.0f);
-    const std::vector<float> no_rounding(g.nodes.size(), 0.0f);
+    std::vector<float> node_max_abs(nodes, 0.0f);
+    const std::vector<float> no_rounding(nodes, 0.0f);
     SimHooks capture(s.layers, s.layer_of_node, sim::MvmMode::capture, node_max_abs, no_rounding,
                      s.digital_bits);
     for (const TensorMap& sample : program.calibration_set) s.exec.run(sample, &capture);
     if (options.digital_precision && s.digital_bits <= kMaxRoundedBits)
-      for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (size_t i = 0; i < nodes; ++i)
         s.node_step[i] = fixed_point_step(node_max_abs[i], s.digital_bits);
   }
   for (AnalogLayer& layer : s.layers)

@@ -36,13 +36,13 @@ ViewWeights transposed_stack(const Tensor& w) {
   v.count = w.dim(0);
   v.cols = w.dim(1);
   v.rows = w.dim(2);
-  v.values.resize(static_cast<size_t>(v.count * v.rows * v.cols));
+  v.values = Tensor::uninitialized(DType::f32, {v.count * v.rows * v.cols});
+  float* dst = v.values.data<float>();
   const float* src = w.data<float>();
   for (int64_t d = 0; d < v.count; ++d)
     for (int64_t n = 0; n < v.cols; ++n)
       for (int64_t k = 0; k < v.rows; ++k)
-        v.values[static_cast<size_t>((d * v.rows + k) * v.cols + n)] =
-            src[(d * v.cols + n) * v.rows + k];
+        dst[(d * v.rows + k) * v.cols + n] = src[(d * v.cols + n) * v.rows + k];
   return v;
 }
 
@@ -378,13 +378,13 @@ std::vector<ViewWeights> layer_weights(const Graph& graph, const Node& node,
     v.count = groups;
     v.cols = groups > 0 ? w.dim(0) / groups : 0;
     v.rows = w.numel() / std::max<int64_t>(w.dim(0), 1);
-    v.values.resize(static_cast<size_t>(w.numel()));
+    v.values = Tensor::uninitialized(DType::f32, {w.numel()});
+    float* dst = v.values.data<float>();
     const float* src = w.data<float>();
     for (int64_t g = 0; g < v.count; ++g)
       for (int64_t n = 0; n < v.cols; ++n)
         for (int64_t k = 0; k < v.rows; ++k)
-          v.values[static_cast<size_t>((g * v.rows + k) * v.cols + n)] =
-              src[(g * v.cols + n) * v.rows + k];
+          dst[(g * v.rows + k) * v.cols + n] = src[(g * v.cols + n) * v.rows + k];
     views.push_back(std::move(v));
   } else if (node.op_type == "Gemm" || node.op_type == "MatMul") {
     if (node.op_type == "Gemm" && node.attr_int("transA", 0) != 0)
@@ -399,12 +399,8 @@ std::vector<ViewWeights> layer_weights(const Graph& graph, const Node& node,
     v.count = 1;
     v.rows = trans_b ? b.dim(1) : b.dim(0);
     v.cols = trans_b ? b.dim(0) : b.dim(1);
-    const float* src = b.data<float>();
-    v.values.assign(src, src + b.numel());
-    if (trans_b)
-      for (int64_t k = 0; k < v.rows; ++k)
-        for (int64_t n = 0; n < v.cols; ++n)
-          v.values[static_cast<size_t>(k * v.cols + n)] = src[n * v.rows + k];
+    v.values = b;  // no copy: with transB the arrays read Bᵀ's blocks from B in place
+    v.transposed = trans_b;
     views.push_back(std::move(v));
   } else if (is_recurrent(node.op_type)) {
     const Tensor& w = weight_of(graph, node, 1);

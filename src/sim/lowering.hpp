@@ -13,10 +13,12 @@
 
 namespace acim::sim {
 
-// One matrix view's weights: `count` groups of K x N, row-major, one after another.
+// One matrix view's weights: `count` groups of K x N, row-major, one after another (with
+// `transposed`, each group's N x K transpose: a Gemm's B with transB, read in place).
 struct ViewWeights {
   int64_t rows = 0, cols = 0, count = 0;
-  std::vector<float> values;  // count * rows * cols
+  Tensor values;  // float32, count * rows * cols elements (a Gemm's or MatMul's B itself)
+  bool transposed = false;
 };
 
 // The weights of `node` cut into the matrix views of its mapping, in `layer.matrices` order:

@@ -46,7 +46,7 @@ ViewArrays::ViewArrays(int64_t k, int64_t n, int64_t count, int64_t array_rows, 
 void ViewArrays::program(const std::function<const float*(int64_t)>& group_weights,
                          const std::vector<float>& full_scale, const ArrayParams& params,
                          uint64_t seed, int64_t instance, int64_t layer, int64_t first_index,
-                         int64_t copy_stride) {
+                         int64_t copy_stride, bool transposed) {
   ACIM_ASSERT(full_scale.empty() || static_cast<int64_t>(full_scale.size()) == count_ * n_,
               "ViewArrays: full scale size");
   arrays_.clear();
@@ -63,8 +63,13 @@ void ViewArrays::program(const std::function<const float*(int64_t)>& group_weigh
     std::vector<float> fs;
     for (int64_t j = 0; j < bl.ng; ++j) {
       const float* src = group_weights(bl.g0 + j);
-      for (int64_t i = 0; i < bl.nr; ++i)
-        std::copy_n(src + (bl.r0 + i) * n_ + bl.c0, bl.nc, wd + (j * bl.nr + i) * wc + j * bl.nc);
+      for (int64_t i = 0; i < bl.nr; ++i) {
+        float* dst = wd + (j * bl.nr + i) * wc + j * bl.nc;
+        if (transposed)
+          for (int64_t c = 0; c < bl.nc; ++c) dst[c] = src[(bl.c0 + c) * k_ + bl.r0 + i];
+        else
+          std::copy_n(src + (bl.r0 + i) * n_ + bl.c0, bl.nc, dst);
+      }
       if (!full_scale.empty()) {
         const float* f = full_scale.data() + (bl.g0 + j) * n_ + bl.c0;
         fs.insert(fs.end(), f, f + bl.nc);

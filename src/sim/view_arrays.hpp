@@ -38,13 +38,14 @@ class ViewArrays {
   int64_t replication() const { return replication_; }
   int64_t arrays_per_copy() const { return static_cast<int64_t>(blocks_.size()); }
 
-  // Programs every array. group_weights(g) is group g's K x N matrix, row-major. full_scale:
-  // the |w| of each column mapped to the top level, count * N entries (group after group), or
-  // empty. Array b of copy r draws from RandomStream(seed, {instance, layer, first_index +
-  // r * copy_stride + b}).
+  // Programs every array. group_weights(g) is group g's K x N matrix, row-major (with
+  // `transposed`: its N x K transpose, row-major, read in place). full_scale: the |w| of each
+  // column mapped to the top level, count * N entries (group after group), or empty. Array b of
+  // copy r draws from RandomStream(seed, {instance, layer, first_index + r * copy_stride + b}).
   void program(const std::function<const float*(int64_t)>& group_weights,
                const std::vector<float>& full_scale, const ArrayParams& params, uint64_t seed,
-               int64_t instance, int64_t layer, int64_t first_index, int64_t copy_stride);
+               int64_t instance, int64_t layer, int64_t first_index, int64_t copy_stride,
+               bool transposed = false);
 
   // y[m * y_ld + (g - g0) * nc + (c - c0)] = sum_k x[m * x_ld + (g - g0) * K + k] * W_g[k, c]
   // for m < m_rows, groups g0 <= g < g0 + ng, columns c0 <= c < c0 + nc. Row m is MVM p0 + m.

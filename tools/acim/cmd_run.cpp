@@ -82,6 +82,8 @@ int run_run(const RunOptions& opt) {
     if (!opt.raw) run_default_passes(graph);
   }
   TensorMap inputs = read_inputs(graph, opt.inputs);
+  const std::vector<ValueInfo> graph_outputs = graph.outputs;
+  const std::string chip_name = program.chip.name;
   TensorMap outputs, reference;
   // Runs `run` opt.repeat times; the outputs are the first run's, the time the median.
   std::vector<double> times_ms;
@@ -100,7 +102,11 @@ int run_run(const RunOptions& opt) {
     so.instance = opt.instance;
     so.ideal = opt.ideal;
     if (!opt.drift_time.empty()) so.time_since_programming_s = parse_duration("--drift-time", opt.drift_time);
-    ChipInstance chip(program, so);
+    // The reference first: the Program is moved into the chip instance, which frees the
+    // weights its arrays hold once they are programmed (the graph here shares them).
+    if (opt.compare) reference = Executor(graph).run(inputs);
+    graph = Graph();
+    ChipInstance chip(std::move(program), so);
     timed([&] { return chip.run(inputs); });
   } else {
     Executor exec(graph);
@@ -110,7 +116,6 @@ int run_run(const RunOptions& opt) {
   std::sort(sorted.begin(), sorted.end());
   const size_t n = sorted.size();
   const double ms = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  if (opt.compare) reference = Executor(graph).run(inputs);
 
   std::map<std::string, std::string> files;
   if (!opt.output_dir.empty()) {
@@ -119,7 +124,7 @@ int run_run(const RunOptions& opt) {
     std::filesystem::create_directories(dir, ec);
     if (ec)
       throw Error(ErrorKind::io, opt.output_dir, "cannot create the output folder: " + ec.message());
-    for (const auto& o : graph.outputs) {
+    for (const auto& o : graph_outputs) {
       std::filesystem::path p = dir / file_name_for(o.name);
       save_npy(p, outputs.at(o.name));
       files[o.name] = p.string();
@@ -132,13 +137,13 @@ int run_run(const RunOptions& opt) {
     j["time_ms"] = ms;  // median over --repeat runs
     j["times_ms"] = times_ms;
     if (program_file) {
-      j["chip"] = program.chip.name;
+      j["chip"] = chip_name;
       j["seed"] = opt.seed;
       j["instance"] = opt.instance;
       j["ideal"] = opt.ideal;
     }
     j["outputs"] = nlohmann::json::array();
-    for (const auto& o : graph.outputs) {
+    for (const auto& o : graph_outputs) {
       const Tensor& t = outputs.at(o.name);
       std::vector<double> v = t.to_doubles();
       Stats s = stats_of(v);
@@ -156,12 +161,12 @@ int run_run(const RunOptions& opt) {
 
   if (program_file)
     std::printf("ran %s on chip '%s' (instance %lld, seed %llu%s) in %.3f ms%s\n",
-                opt.model.c_str(), program.chip.name.c_str(), static_cast<long long>(opt.instance),
+                opt.model.c_str(), chip_name.c_str(), static_cast<long long>(opt.instance),
                 static_cast<unsigned long long>(opt.seed), opt.ideal ? ", ideal" : "", ms,
                 repeat_note(opt.repeat).c_str());
   else
     std::printf("ran %s in %.3f ms%s\n", opt.model.c_str(), ms, repeat_note(opt.repeat).c_str());
-  for (const auto& o : graph.outputs) {
+  for (const auto& o : graph_outputs) {
     const Tensor& t = outputs.at(o.name);
     std::vector<double> v = t.to_doubles();
     Stats s = stats_of(v);
