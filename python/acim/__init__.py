@@ -166,6 +166,8 @@ def compile(model: Union[str, os.PathLike], chip: Union[str, ChipSpec] = "edge-v
     --calibrate``: an array [N, ...] is N samples of batch 1 (for a single-input model), a dict
     name -> array is one sample, a list holds one sample per entry. None: `random_calibration`
     random inputs from `seed`, with a warning in ``Program.warnings``.
+    keep_calibration: how many of those inputs, evenly spaced over them, the Program keeps for
+    the chip's ADC calibration and the cost report's activity.
     chips: 0 = one chip (error if it does not fit), N = at most N, "auto" = the fewest.
     calibration_method: "minmax", "percentile" or "percentile:99.9".
     """
