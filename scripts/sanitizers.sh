@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The sanitizer tier: three builds beside the release one, each from its CMake preset. Run by
-# hand for now (about 25 minutes on 2 cores from scratch); .ci/run runs `make test` only until a
-# timed clean run shows the tier fits CI's budget (docs/RELIABILITY.md).
+# The sanitizer tier: three builds beside the release one, each from its CMake preset. CI runs it
+# after `make test` (.ci/run, with --fuzz-seconds 30); from a clean clone it takes about 41
+# minutes of CPU, about 24 minutes on an idle 2-core machine (measured: docs/RELIABILITY.md).
 #   asan   GCC, AddressSanitizer + UndefinedBehaviorSanitizer: the whole test suite
 #          (`make test PRESET=asan`), AVX-512 kernels included.
 #   tsan   Clang, ThreadSanitizer with LLVM's OpenMP runtime and its Archer tool (which tells
@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
 done
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 JOBS=$(nproc)
+scripts/setup.sh  # clang, libclang-rt-14-dev (TSan, libFuzzer), libomp-14-dev (Archer): idempotent
 stamp() { echo "sanitizers: $1 ($(date +%T))"; }
 
 if want asan; then
@@ -35,6 +36,9 @@ fi
 
 if want tsan; then
   stamp "tsan: build the unit tests"
+  ARCHER=/usr/lib/llvm-14/lib/libarcher.so  # from libomp-14-dev; without it TSan misreads barriers
+  [ -f "$ARCHER" ] ||
+    { echo "sanitizers: $ARCHER is missing (scripts/setup.sh installs it)" >&2; exit 1; }
   [ -f build/tsan/CMakeCache.txt ] || cmake --preset tsan -G Ninja > /dev/null
   cmake --build build/tsan -j"$JOBS" --target acim_unit_tests > build/tsan.log 2>&1 ||
     { tail -30 build/tsan.log; exit 1; }
@@ -43,7 +47,7 @@ if want tsan; then
   FILTER='Ops*:Elementwise*:Activation*:Reduce*:Rnn*:Lstm*:Gru*:VMath*:Sim*:Crossbar*:Adc*:Dac*:Periphery*:Rng*:Quanti*:EvalTest*:Mfcc*:Kws*'
   for threads in 2 4; do
     stamp "tsan: unit tests with $threads threads"
-    OMP_NUM_THREADS=$threads OMP_TOOL_LIBRARIES=/usr/lib/llvm-14/lib/libarcher.so \
+    OMP_NUM_THREADS=$threads OMP_TOOL_LIBRARIES=$ARCHER \
       TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1" \
       build/tsan/tests/acim_unit_tests --gtest_filter="$FILTER" --gtest_brief=1
   done

@@ -34,13 +34,14 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
+  int err = ::fsync(fd) == 0 ? 0 : errno;
+  if (::close(fd) != 0 && err == 0) err = errno;  // closed whether or not fsync failed
+  if (err != 0) {
     ::unlink(tmp.c_str());
     throw Error(ErrorKind::io, where, std::string("cannot write: ") + std::strerror(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
+    err = errno;
     ::unlink(tmp.c_str());
     throw Error(ErrorKind::io, where, std::string("cannot write: ") + std::strerror(err));
   }

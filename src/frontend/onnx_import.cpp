@@ -553,7 +553,8 @@ void check_proto_size(uintmax_t size, const std::string& name) {
 [[noreturn]] void throw_not_proto(const std::string& name, const char* kind) {
   throw Error(ErrorKind::parse, name,
               std::string("is not an ONNX ") + kind + " (protobuf parse failed)",
-              "the file is truncated, corrupt or of another format");
+              "the file is truncated, corrupt, of another format, or nested deeper than "
+              "protobuf's limit of 100 levels");
 }
 
 template <class Proto>

@@ -411,7 +411,19 @@ SweepSpec parse_sweep(std::string_view text, const std::filesystem::path& file) 
         throw Error(ErrorKind::invalid, where_of(file, v, key), "must be a number >= 0", "");
       return v.as_floating_point()->get();
     };
-    if (leaf == "name") s.name = text_of();
+    if (leaf == "name") {
+      // The name also names the default database (NAME.db in the current folder): a name with a
+      // folder in it would let a downloaded sweep file write a database anywhere.
+      s.name = text_of();
+      const bool plain = !s.name.empty() && std::none_of(s.name.begin(), s.name.end(), [](char c) {
+        return c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+      });
+      if (!plain)
+        throw Error(ErrorKind::invalid, where_of(file, v, key),
+                    "is not a plain name (it is empty or has a '/', a '\\' or a control "
+                    "character), and it names the default database file NAME.db",
+                    "name the sweep without a folder; choose where the database goes with --db");
+    }
     if (leaf == "chip") s.chip = text_of();
     if (leaf == "model") s.model = resolve(file, text_of()).string();
     if (leaf == "data") s.data = resolve(file, text_of()).string();
