@@ -77,6 +77,12 @@ struct Quantisation {
   CalibrationOptions options;
   int64_t samples = 0;            // calibration samples run
   std::vector<LayerQuant> layers;  // one per Mapping::layers entry, same order
+  // The quantisation of the analog layer of node `node`, or nullptr.
+  const LayerQuant* layer(const std::string& node) const {
+    for (const LayerQuant& q : layers)
+      if (q.node == node) return &q;
+    return nullptr;
+  }
 };
 
 // Weight quantisation and activation calibration for every analog layer of `mapping`: runs the

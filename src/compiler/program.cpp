@@ -906,12 +906,6 @@ bool is_program_file(const std::filesystem::path& path) {
 std::string program_mapping_json(const Program& program) {
   const Mapping& m = program.mapping;
   const Quantisation& quant = program.quant;
-  // Quantisation of a layer, by node name (quant.layers follows mapping.layers).
-  const auto quant_of = [&](const std::string& node) -> const LayerQuant* {
-    for (const LayerQuant& q : quant.layers)
-      if (q.node == node) return &q;
-    return nullptr;
-  };
   nlohmann::json j;
   j["chip"] = m.chip_name;
   j["chips"] = m.chips;
@@ -949,7 +943,7 @@ std::string program_mapping_json(const Program& program) {
                            {"first_core", l.first_core},
                            {"last_core", l.last_core},
                            {"digital", l.digital}});
-    const LayerQuant* q = quant_of(l.node);
+    const LayerQuant* q = quant.layer(l.node);
     nlohmann::json& jl = j["layers"].back();
     jl["input_range"] = q ? q->input_range : std::vector<double>{};
     jl["input_source"] = q ? q->input_source : std::vector<std::string>{};

@@ -180,12 +180,6 @@ int run_compile(const CompileArgs& opt) {
   const Program program = compile_program(std::move(imported), chip, co);
   const Mapping& m = program.mapping;
   const Quantisation& quant = program.quant;
-  // Quantisation of a layer, by node name (quant.layers follows mapping.layers).
-  const auto quant_of = [&](const std::string& node) -> const LayerQuant* {
-    for (const LayerQuant& q : quant.layers)
-      if (q.node == node) return &q;
-    return nullptr;
-  };
   const std::string calibration_source =
       co.calibration_inputs.empty()
           ? "random N(0, 1) inputs, seed " + std::to_string(opt.seed)
@@ -271,7 +265,7 @@ int run_compile(const CompileArgs& opt) {
             << quant.samples << " samples (" << calibration_source << ")\n";
   Table qt({"layer", "input range", "source", "weight bits"}, {false, true, false, true});
   for (const LayerMapping& l : m.layers) {
-    const LayerQuant* q = quant_of(l.node);
+    const LayerQuant* q = quant.layer(l.node);
     qt.add({l.node, range_str(q), q ? join(q->input_source, ", ") : "",
             q && q->weight_bits > 0 ? std::to_string(q->weight_bits) : "-"});
   }
