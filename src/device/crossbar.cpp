@@ -36,10 +36,12 @@ namespace {
 
 constexpr const char* kWhere = "crossbar array";
 
+#if ACIM_HAVE_AVX512
 // Small batches (GEMV-like products) use a fused kernel that reads the signal matrix and the
 // read-noise variance matrix in one sweep, instead of two BLAS calls that each do poorly at
 // batch 1. Every output column is a sum over rows in row order, whatever the threads.
 constexpr int kFusedMaxBatch = 4;
+#endif
 
 // Inputs whose read-noise draws are generated in one call (and one parallel work item).
 constexpr int kNoiseChunk = 64;
