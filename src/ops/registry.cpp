@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include <cblas.h>
+#include "core/blas.hpp"
 
 #include "ops/op.hpp"
 
@@ -73,7 +73,7 @@ static const std::vector<OpDef>& all_ops() {
   static const std::vector<OpDef> ops = [] {
     // Every kernel runs through this registry, so this is where BLAS is made single-threaded
     // before any kernel runs (see src/core/threads.cpp for why).
-    openblas_set_num_threads(1);
+    detail::use_single_threaded_blas();
     std::vector<OpDef> v;
     register_elementwise(v);
     register_activation(v);
