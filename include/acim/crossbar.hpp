@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ class CrossbarArray {
   // (LayerQuant::weight_full_scale), instead of the column's own max |w|; weights beyond it clip.
   // An entry of 0 keeps the column's max |w|.
   void program(const Tensor& weights, const std::vector<float>& column_full_scale = {});
+
+  // The same, keeping no copy of W: `source` gives W again (the same values) whenever the array
+  // needs it later (set_time, mvm_reference, the conductance tables). For a caller that holds
+  // the weights anyway (a simulated layer cut onto many arrays), so that they are held once.
+  using WeightSource = std::function<Tensor()>;
+  void program(const Tensor& weights, const std::vector<float>& column_full_scale,
+               WeightSource source);
 
   // Moves the array to another time after programming (redraws the drift and 1/f state for
   // that time, from the same instance stream, and recomputes drift compensation). The array
@@ -70,6 +78,7 @@ class CrossbarArray {
   void mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y);
 
   // The float product x · W with the weights as given to program() (the ideal reference).
+  // With a WeightSource, it calls the source.
   Tensor mvm_reference(const Tensor& inputs) const;
 
   // The programmed conductances, [rows, cols] in µS, at the current time (after programming

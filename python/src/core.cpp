@@ -160,10 +160,8 @@ class MatrixArrays {
                         "pass one full scale per output column of every group, or none");
     params.validate();
     nb::gil_scoped_release release;
-    const float* values = w.data<float>();
-    const int64_t group_size = view_.rows() * view_.cols();
-    view_.program([&](int64_t g) { return values + g * group_size; }, full_scale, params, seed,
-                  instance, layer, first_index, view_.arrays_per_copy());
+    view_.program(w, false, full_scale, params, seed, instance, layer, first_index,
+                  view_.arrays_per_copy());
     programmed_ = true;
   }
 

@@ -379,7 +379,9 @@ Workspace& thread_workspace() {
 // differential encoding, one per slice when bit-sliced) and, with per-MVM cell read noise, their
 // variances; physical-column conductances only where the product needs the columns themselves.
 struct CrossbarArray::State {
-  Tensor weights;                        // as given to program() [rows_used, cols_used]
+  bool programmed = false;
+  Tensor weights;                        // as given to program() [rows_used, cols_used], or
+  WeightSource source;                   // what gives them again (then `weights` is empty)
   std::vector<float> column_full_scale;  // as given to program()
   EncodedWeights enc;                    // without g_us (the targets: encoded() again)
   // Per signal: g_eff(plus) - g_eff(minus) [rows_used, signals] at the current time, packed for
@@ -410,11 +412,12 @@ struct CrossbarArray::State {
 
   int rows() const { return enc.rows; }
   int phys() const { return enc.phys_cols; }
+  Tensor weights_now() const { return source ? source() : weights; }
   // The encoding of the weights, targets included.
   EncodedWeights encoded(const ArrayParams& p) const {
-    return encode_weights(weights.data<float>(), static_cast<int>(weights.dim(0)),
-                          static_cast<int>(weights.dim(1)), p,
-                          column_full_scale.empty() ? nullptr : column_full_scale.data());
+    const Tensor w = weights_now();
+    return encode_weights(w.data<float>(), static_cast<int>(w.dim(0)), static_cast<int>(w.dim(1)),
+                          p, column_full_scale.empty() ? nullptr : column_full_scale.data());
   }
 };
 
@@ -493,6 +496,11 @@ void check_finite(const Tensor& t, const std::string& what) {
 }  // namespace
 
 void CrossbarArray::program(const Tensor& weights, const std::vector<float>& column_full_scale) {
+  program(weights, column_full_scale, WeightSource());
+}
+
+void CrossbarArray::program(const Tensor& weights, const std::vector<float>& column_full_scale,
+                            WeightSource source) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   if (weights.dtype() != DType::f32 || weights.rank() != 2)
     throw Error(ErrorKind::shape, kWhere,
@@ -518,7 +526,9 @@ void CrossbarArray::program(const Tensor& weights, const std::vector<float>& col
                   "give one finite |w| >= 0 per weight column (0 keeps the column's max |w|)");
   }
   State& s = *state_;
-  s.weights = Tensor();  // unprogrammed until this succeeds
+  s.programmed = false;  // until this succeeds
+  s.weights = Tensor();
+  s.source = nullptr;
   s.enc = encode_weights(weights.data<float>(), static_cast<int>(r), static_cast<int>(c), params_,
                          column_full_scale.empty() ? nullptr : column_full_scale.data());
   std::vector<float> g_target = std::exchange(s.enc.g_us, {});
@@ -536,8 +546,12 @@ void CrossbarArray::program(const Tensor& weights, const std::vector<float>& col
       s.enc, cells_at_time(at0, g_target, g_prog, s.rows(), s.phys(), 0.0, stream_));
   settle(params_.time_since_programming_s, g_target, g_prog);
   // The source of every later re-derivation (State::encoded gives g_target again).
-  s.weights = weights.clone();
+  if (source)
+    s.source = std::move(source);
+  else
+    s.weights = weights.clone();
   s.column_full_scale = column_full_scale;
+  s.programmed = true;
 }
 
 void CrossbarArray::set_time(double t) {
@@ -546,7 +560,7 @@ void CrossbarArray::set_time(double t) {
     throw Error(ErrorKind::invalid, "array parameter 'time_since_programming_s'",
                 "is " + std::to_string(t) + "; allowed a finite number >= 0", "use seconds >= 0");
   const State& s = *state_;
-  if (s.weights.empty())
+  if (!s.programmed)
     throw Error(ErrorKind::invalid, kWhere, "set_time before program()", "program the array first");
   const std::vector<float> g_target = s.encoded(params_).g_us;
   settle(t, g_target, program_cells(params_, g_target, s.rows(), s.phys(), stream_));
@@ -863,7 +877,7 @@ void check_inputs(const Tensor& x, int rows_used) {
 void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
-  if (s.weights.empty())
+  if (!s.programmed)
     throw Error(ErrorKind::invalid, kWhere, "calibrate before program()",
                 "program the array first");
   check_inputs(sample_inputs, s.rows());
@@ -902,7 +916,7 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
 
 Tensor CrossbarArray::mvm(const Tensor& inputs) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
-  if (state_->weights.empty())
+  if (!state_->programmed)
     throw Error(ErrorKind::invalid, kWhere, "mvm before program()", "program the array first");
   check_input_shape(inputs, state_->rows());  // mvm_rows checks that they are finite
   const int batch = static_cast<int>(inputs.dim(0));
@@ -920,7 +934,7 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
                              float* y) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
-  if (s.weights.empty())
+  if (!s.programmed)
     throw Error(ErrorKind::invalid, kWhere, "mvm before program()", "program the array first");
   if (batch <= 0) return;
   const size_t n = static_cast<size_t>(batch) * static_cast<size_t>(s.rows());
@@ -940,14 +954,15 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
 Tensor CrossbarArray::mvm_reference(const Tensor& inputs) const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   const State& s = *state_;
-  if (s.weights.empty())
+  if (!s.programmed)
     throw Error(ErrorKind::invalid, kWhere, "mvm_reference before program()",
                 "program the array first");
   check_inputs(inputs, s.rows());
   const int batch = static_cast<int>(inputs.dim(0));
   Tensor y(DType::f32, {batch, s.enc.cols});
+  const Tensor w = s.weights_now();
   ops::sgemm_blocked(false, false, batch, s.enc.cols, s.rows(), 1.0f, inputs.data<float>(),
-                     s.rows(), s.weights.data<float>(), s.enc.cols, 0.0f, y.data<float>(),
+                     s.rows(), w.data<float>(), s.enc.cols, 0.0f, y.data<float>(),
                      s.enc.cols, kWhere);
   return y;
 }
@@ -955,7 +970,7 @@ Tensor CrossbarArray::mvm_reference(const Tensor& inputs) const {
 Tensor CrossbarArray::conductances_us() const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   const State& s = *state_;
-  if (s.weights.empty()) return Tensor::from_vector<float>({0, 0}, {});
+  if (!s.programmed) return Tensor::from_vector<float>({0, 0}, {});
   // Drawn again as program() and set_time() drew them (see State).
   const std::vector<float> g_target = s.encoded(params_).g_us;
   const std::vector<float> g_prog = program_cells(params_, g_target, s.rows(), s.phys(), stream_);
@@ -967,7 +982,7 @@ Tensor CrossbarArray::conductances_us() const {
 Tensor CrossbarArray::target_conductances_us() const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   const State& s = *state_;
-  if (s.weights.empty()) return Tensor::from_vector<float>({0, 0}, {});
+  if (!s.programmed) return Tensor::from_vector<float>({0, 0}, {});
   return Tensor::from_vector<float>({s.rows(), s.phys()}, s.encoded(params_).g_us);
 }
 

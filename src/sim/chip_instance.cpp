@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 
 #include "core/simd.hpp"
 
@@ -189,32 +188,6 @@ class SimHooks : public RunHooks {
   int digital_bits_;
 };
 
-// The weights only the arrays read: each analog Gemm's or MatMul's B that no other node (analog
-// or not), no fused activation and no graph input or output reads. SimHooks replace those nodes
-// on every run without reading B (run_analog_node), so the executor's graph holds an empty
-// tensor in their place. Conv and recurrent layers keep theirs (their lowering reads W's shape).
-std::set<std::string> arrays_only_weights(const Graph& graph, const std::vector<bool>& analog) {
-  const auto arrays_only = [&](size_t i, size_t input) {
-    const std::string& op = graph.nodes[i].op_type;
-    return analog[i] && input == 1 && (op == "Gemm" || op == "MatMul");
-  };
-  std::set<std::string> read, as_b;  // values read otherwise; as an analog B
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    const Node& n = graph.nodes[i];
-    for (size_t k = 0; k < n.inputs.size(); ++k)
-      if (!arrays_only(i, k) || !as_b.insert(n.inputs[k]).second) read.insert(n.inputs[k]);
-    for (const Node& f : n.fused) read.insert(f.inputs.begin(), f.inputs.end());
-  }
-  for (const ValueInfo& v : graph.outputs) read.insert(v.name);
-  for (const ValueInfo& v : graph.inputs) read.insert(v.name);
-  std::set<std::string> only;
-  for (size_t i = 0; i < graph.nodes.size(); ++i)
-    if (arrays_only(i, 1) && graph.nodes[i].has_input(1) && !read.count(graph.nodes[i].inputs[1]) &&
-        graph.initializers.count(graph.nodes[i].inputs[1]))
-      only.insert(graph.nodes[i].inputs[1]);
-  return only;
-}
-
 }  // namespace
 
 ChipInstance::ChipInstance(Program program, const SimOptions& options) {
@@ -230,7 +203,6 @@ ChipInstance::ChipInstance(Program program, const SimOptions& options) {
   std::vector<bool> analog(g.nodes.size(), false);
   for (const LayerMapping& lm : program.mapping.layers)
     if (auto it = node_index.find(lm.node); it != node_index.end()) analog[it->second] = true;
-  const std::set<std::string> arrays_only = arrays_only_weights(g, analog);
   // Quantisation: one LayerQuant per analog layer, or none (empty vectors: not calibrated).
   const std::vector<LayerQuant>& quant = program.quant.layers;
   if (!quant.empty() && quant.size() != program.mapping.layers.size())
@@ -284,21 +256,14 @@ ChipInstance::ChipInstance(Program program, const SimOptions& options) {
         fs.assign(q->weight_full_scale.begin() + fs_offset,
                   q->weight_full_scale.begin() + fs_offset + w.count * w.cols);
       fs_offset += w.count * w.cols;
-      const float* values = w.values.data<float>();
-      const int64_t group_size = w.rows * w.cols;
-      layer.views[v].program([&](int64_t grp) { return values + grp * group_size; }, fs, params,
-                             options.seed, options.instance, static_cast<int64_t>(li), first,
-                             lm.tiles, w.transposed);
+      layer.views[v].program(w.values, w.transposed, fs, params, options.seed, options.instance,
+                             static_cast<int64_t>(li), first, lm.tiles);
       first += layer.views[v].arrays_per_copy();
       layer.input_range.push_back(q != nullptr && v < q->input_range.size() ? q->input_range[v]
                                                                             : 0.0);
     }
     layer_of_node[it->second] = static_cast<int>(layers.size());
     layers.push_back(std::move(layer));
-    // The arrays hold this weight now: when only they read it, the graph's copy goes (freed here
-    // when the Program was moved in), so the two copies of the weights never all coexist.
-    if (node.has_input(1) && arrays_only.count(node.inputs[1]))
-      program.graph.initializers[node.inputs[1]] = Tensor();
   }
   state_ = std::make_unique<State>(g, analog, std::move(layers), std::move(layer_of_node));
   State& s = *state_;

@@ -41,47 +41,67 @@ ViewArrays::ViewArrays(int64_t k, int64_t n, int64_t count, int64_t array_rows, 
         for (int64_t c = 0; c < n; c += array_cols)
           blocks_.push_back({g, 1, r, std::min(array_rows, k - r), c, std::min(array_cols, n - c)});
   }
+  std::map<std::array<int64_t, 3>, int64_t> slices;  // (first group, groups, first row)
+  for (const Block& bl : blocks_)
+    input_of_.push_back(
+        slices.try_emplace({bl.g0, bl.ng, bl.r0}, static_cast<int64_t>(slices.size()))
+            .first->second);
 }
 
-void ViewArrays::program(const std::function<const float*(int64_t)>& group_weights,
+Tensor ViewArrays::block_matrix(const Tensor& weights, bool transposed, int64_t k, int64_t n,
+                                const Block& bl) {
+  const int64_t wc = bl.ng * bl.nc;
+  Tensor w(DType::f32, {bl.ng * bl.nr, wc});  // zero off the diagonal blocks
+  float* wd = w.data<float>();
+  for (int64_t j = 0; j < bl.ng; ++j) {
+    const float* src = weights.data<float>() + (bl.g0 + j) * k * n;
+    for (int64_t i = 0; i < bl.nr; ++i) {
+      float* dst = wd + (j * bl.nr + i) * wc + j * bl.nc;
+      if (transposed)
+        for (int64_t c = 0; c < bl.nc; ++c) dst[c] = src[(bl.c0 + c) * k + bl.r0 + i];
+      else
+        std::copy_n(src + (bl.r0 + i) * n + bl.c0, bl.nc, dst);
+    }
+  }
+  return w;
+}
+
+void ViewArrays::program(const Tensor& weights, bool transposed,
                          const std::vector<float>& full_scale, const ArrayParams& params,
                          uint64_t seed, int64_t instance, int64_t layer, int64_t first_index,
-                         int64_t copy_stride, bool transposed) {
+                         int64_t copy_stride) {
+  ACIM_ASSERT(weights.dtype() == DType::f32 && weights.numel() == count_ * k_ * n_,
+              "ViewArrays: weights size");
   ACIM_ASSERT(full_scale.empty() || static_cast<int64_t>(full_scale.size()) == count_ * n_,
               "ViewArrays: full scale size");
   arrays_.clear();
   arrays_.resize(static_cast<size_t>(replication_));
-  captured_.assign(static_cast<size_t>(replication_), std::vector<Captured>(blocks_.size()));
+  const size_t slices =
+      input_of_.empty()
+          ? 0
+          : static_cast<size_t>(*std::max_element(input_of_.begin(), input_of_.end()) + 1);
+  captured_.assign(static_cast<size_t>(replication_), std::vector<Captured>(slices));
   for (std::vector<CrossbarArray>& copy : arrays_) copy.reserve(blocks_.size());
   // Every copy holds the same weights: each block's matrix is built once, when it is programmed
-  // (one block's at a time, not the whole layer's).
+  // (one block's at a time, not the whole layer's), and again whenever an array asks for it.
   for (size_t b = 0; b < blocks_.size(); ++b) {
     const Block& bl = blocks_[b];
-    const int64_t wr = bl.ng * bl.nr, wc = bl.ng * bl.nc;
-    Tensor w(DType::f32, {wr, wc});  // zero off the diagonal blocks
-    float* wd = w.data<float>();
+    const Tensor w = block_matrix(weights, transposed, k_, n_, bl);
     std::vector<float> fs;
-    for (int64_t j = 0; j < bl.ng; ++j) {
-      const float* src = group_weights(bl.g0 + j);
-      for (int64_t i = 0; i < bl.nr; ++i) {
-        float* dst = wd + (j * bl.nr + i) * wc + j * bl.nc;
-        if (transposed)
-          for (int64_t c = 0; c < bl.nc; ++c) dst[c] = src[(bl.c0 + c) * k_ + bl.r0 + i];
-        else
-          std::copy_n(src + (bl.r0 + i) * n_ + bl.c0, bl.nc, dst);
-      }
-      if (!full_scale.empty()) {
+    if (!full_scale.empty())
+      for (int64_t j = 0; j < bl.ng; ++j) {
         const float* f = full_scale.data() + (bl.g0 + j) * n_ + bl.c0;
         fs.insert(fs.end(), f, f + bl.nc);
       }
-    }
     for (int64_t r = 0; r < replication_; ++r) {
       std::vector<CrossbarArray>& copy = arrays_[static_cast<size_t>(r)];
       const int64_t index = first_index + r * copy_stride + static_cast<int64_t>(b);
       copy.emplace_back(
           params, RandomStream(seed, {static_cast<uint64_t>(instance), static_cast<uint64_t>(layer),
                                       static_cast<uint64_t>(index)}));
-      copy.back().program(w, fs);
+      copy.back().program(w, fs, [weights, transposed, k = k_, n = n_, bl] {
+        return block_matrix(weights, transposed, k, n, bl);
+      });
     }
   }
 }
@@ -104,6 +124,7 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     int64_t first = 0, rows = 0;  // rows m = first + t * replication, t < rows
     int64_t ga = 0, gb = 0;       // requested groups the array holds
     int64_t ca = 0, cb = 0;       // requested columns the array holds
+    bool record = false;          // capture mode: records its input slice's rows
   };
   std::vector<Job> jobs;
   for (int64_t r = 0; r < replication_; ++r) {
@@ -121,6 +142,17 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
             std::max(c0, bl.c0),
             std::min(c0 + nc, bl.c0 + bl.nc)};
       if (j.ga < j.gb && j.ca < j.cb) jobs.push_back(j);
+    }
+  }
+  // The arrays of one copy and input slice see the same rows: the first of them records them.
+  if (mode == MvmMode::capture) {
+    std::vector<std::vector<char>> recorded(captured_.size());
+    for (size_t r = 0; r < captured_.size(); ++r) recorded[r].assign(captured_[r].size(), 0);
+    for (Job& j : jobs) {
+      char& done = recorded[static_cast<size_t>(j.copy)]
+                           [static_cast<size_t>(input_of_[static_cast<size_t>(j.block)])];
+      j.record = done == 0;
+      done = 1;
     }
   }
   // Tasks: the jobs that add into the same outputs (one copy's row blocks of the same groups and
@@ -143,7 +175,7 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
       for (size_t ji : tasks[ti])
         run_job(x_rows, jobs[ji].copy, jobs[ji].block, jobs[ji].first, jobs[ji].rows, jobs[ji].ga,
                 jobs[ji].gb, jobs[ji].ca, jobs[ji].cb, g0, y, y_ld, c0, nc, mode,
-                ji == tasks[ti].front());
+                ji == tasks[ti].front(), jobs[ji].record);
     } catch (...) {
       errors[ti] = std::current_exception();
     }
@@ -154,14 +186,15 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
 
 void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first,
                          int64_t rows, int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0,
-                         float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set) {
+                         float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
+                         bool record) {
   const Block& bl = blocks_[static_cast<size_t>(block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
   CrossbarArray& array = arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)];
   // In analog mode the rows go through the array a chunk at a time (parts of one MVM call), in
   // buffers each thread reuses: a layer's im2col input is never held whole, and no memory is
   // allocated per call once the buffers have grown. Capture mode (calibration) takes all rows
-  // at once, in buffers of its own (it keeps an evenly spaced selection of them).
+  // at once, in buffers of its own (one job per input slice keeps an evenly spaced selection).
   const bool analog = mode == MvmMode::analog;
   const int64_t chunk = analog ? kRowsPerPart : rows;
   const uint64_t call = analog ? array.next_mvm() : 0;
@@ -197,8 +230,12 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
       Tensor in = Tensor::from_vector<float>({nt, width}, in_buf);
       ref = array.mvm_reference(in);
       od = ref.data<float>();
-      Captured& cap = captured_[static_cast<size_t>(copy)][static_cast<size_t>(block)];
-      for (float v : in.span<float>()) cap.max_abs = std::max(cap.max_abs, std::fabs(v));
+    }
+    if (record) {
+      Captured& cap = captured_[static_cast<size_t>(copy)]
+                               [static_cast<size_t>(input_of_[static_cast<size_t>(block)])];
+      for (int64_t i = 0; i < nt * width; ++i)
+        cap.max_abs = std::max(cap.max_abs, std::fabs(id[i]));
       const int64_t keep = std::min(nt, kCaptureRowsPerCall);
       for (int64_t s = 0; s < keep; ++s) {
         const float* row = id + (s * nt / keep) * width;
@@ -223,9 +260,9 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
 }
 
 void ViewArrays::calibrate(double input_range, int64_t max_rows) {
-  for (size_t r = 0; r < arrays_.size(); ++r)
+  for (size_t r = 0; r < arrays_.size(); ++r) {
     for (size_t b = 0; b < arrays_[r].size(); ++b) {
-      Captured& cap = captured_[r][b];
+      const Captured& cap = captured_[r][static_cast<size_t>(input_of_[b])];
       const Block& bl = blocks_[b];
       const int64_t width = bl.ng * bl.nr;
       const int64_t sel = std::min(cap.count, max_rows);
@@ -235,8 +272,9 @@ void ViewArrays::calibrate(double input_range, int64_t max_rows) {
                     samples.data<float>() + s * width);
       const double range = input_range > 0 ? input_range : static_cast<double>(cap.max_abs);
       arrays_[r][b].calibrate(samples, range);
-      cap = Captured{};
     }
+    captured_[r].assign(captured_[r].size(), Captured{});
+  }
 }
 
 void ViewArrays::set_time(double seconds) {

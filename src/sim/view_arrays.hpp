@@ -8,8 +8,8 @@
 // A product runs every array it needs with one batched mvm() call and adds the row blocks'
 // partial sums digitally in float, in row-block order (so the result does not depend on thread
 // count). In capture mode the arrays are not read: the exact float product of the programmed
-// weights is returned and each array records the inputs it would have seen (the ADC calibration
-// samples).
+// weights is returned and the inputs the arrays would have seen are recorded (the ADC calibration
+// samples), once for all the column blocks that see the same input rows.
 #pragma once
 
 #include <cstdint>
@@ -38,14 +38,16 @@ class ViewArrays {
   int64_t replication() const { return replication_; }
   int64_t arrays_per_copy() const { return static_cast<int64_t>(blocks_.size()); }
 
-  // Programs every array. group_weights(g) is group g's K x N matrix, row-major (with
-  // `transposed`: its N x K transpose, row-major, read in place). full_scale: the |w| of each
-  // column mapped to the top level, count * N entries (group after group), or empty. Array b of
-  // copy r draws from RandomStream(seed, {instance, layer, first_index + r * copy_stride + b}).
-  void program(const std::function<const float*(int64_t)>& group_weights,
-               const std::vector<float>& full_scale, const ArrayParams& params, uint64_t seed,
-               int64_t instance, int64_t layer, int64_t first_index, int64_t copy_stride,
-               bool transposed = false);
+  // Programs every array. `weights`: float32, count * K * N elements, group g's K x N matrix
+  // row-major at g * K * N (with `transposed`: its N x K transpose, row-major, read in place).
+  // The arrays keep no copy of their weights: they share `weights` (a Tensor shares its
+  // storage), and each array's block is cut from it again when the array needs it
+  // (CrossbarArray::WeightSource). full_scale: the |w| of each column mapped to the top level,
+  // count * N entries (group after group), or empty. Array b of copy r draws from
+  // RandomStream(seed, {instance, layer, first_index + r * copy_stride + b}).
+  void program(const Tensor& weights, bool transposed, const std::vector<float>& full_scale,
+               const ArrayParams& params, uint64_t seed, int64_t instance, int64_t layer,
+               int64_t first_index, int64_t copy_stride);
 
   // y[m * y_ld + (g - g0) * nc + (c - c0)] = sum_k x[m * x_ld + (g - g0) * K + k] * W_g[k, c]
   // for m < m_rows, groups g0 <= g < g0 + ng, columns c0 <= c < c0 + nc. Row m is MVM p0 + m.
@@ -72,7 +74,11 @@ class ViewArrays {
     int64_t r0 = 0, nr = 0;  // rows of each group's matrix
     int64_t c0 = 0, nc = 0;  // columns of each group's matrix
   };
-  // Inputs an array saw in capture mode: a bounded, evenly spaced selection of rows.
+  // The weight matrix of block `bl` [ng * nr, ng * nc] (zero off the diagonal blocks).
+  static Tensor block_matrix(const Tensor& weights, bool transposed, int64_t k, int64_t n,
+                             const Block& bl);
+  // Inputs the arrays of one input slice (see input_of_) saw in capture mode: a bounded, evenly
+  // spaced selection of rows.
   struct Captured {
     std::vector<float> rows;
     int64_t count = 0;
@@ -80,14 +86,18 @@ class ViewArrays {
   };
   // The rows [first, first + rows * replication) (step replication) of copy `copy`'s array
   // `block` for groups [ga, gb) and columns [ca, cb): the array's products added into y, or
-  // with `set` written to it (as added to 0).
+  // with `set` written to it (as added to 0). In capture mode, with `record`, the array's input
+  // rows are recorded for its input slice.
   void run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first, int64_t rows,
                int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0, float* y, int64_t y_ld,
-               int64_t c0, int64_t nc, MvmMode mode, bool set);
+               int64_t c0, int64_t nc, MvmMode mode, bool set, bool record);
   int64_t k_, n_, count_, per_, replication_;
-  std::vector<Block> blocks_;                       // one copy's arrays, in mapping order
+  std::vector<Block> blocks_;  // one copy's arrays, in mapping order
+  // Per block: its input slice, the blocks with the same groups and rows (the column blocks of
+  // one row block see the same inputs); numbered in order of first appearance.
+  std::vector<int64_t> input_of_;
   std::vector<std::vector<CrossbarArray>> arrays_;  // [copy][block]
-  std::vector<std::vector<Captured>> captured_;     // [copy][block]
+  std::vector<std::vector<Captured>> captured_;     // [copy][input slice]
 };
 
 }  // namespace acim::sim

@@ -30,6 +30,7 @@
 #include "acim/program.hpp"
 #include "acim/rng.hpp"
 #include "acim/sim.hpp"
+#include "sim/view_arrays.hpp"
 #include "test_util.hpp"
 
 namespace acim {
@@ -542,6 +543,90 @@ TEST(Sim, DigitalUnitsHoldFixedPointWords) {
   EXPECT_LE(largest_code, 8.0f);
   EXPECT_GE(largest_code, 2.0f);
   EXPECT_GT(distinct(ChipInstance(p, SimOptions{.ideal = true}).run(in).at("y")), 16u);
+}
+
+// Bit-for-bit equality of two float tensors.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data<float>(), b.data<float>(), static_cast<size_t>(a.nbytes())) == 0;
+}
+
+TEST(Sim, CrossbarWeightSourceGivesTheSameArrayAsHeldWeights) {
+  // An array that keeps no copy of its weights (a WeightSource gives them again) is the same
+  // array: the same conductances, references and noisy products, after a move in time too.
+  ArrayParams p;  // PCM, every default effect on
+  p.rows = 16;
+  p.cols = 16;
+  const Tensor w = random_tensor({12, 7}, 5);
+  const Tensor x = random_tensor({5, 12}, 6);
+  CrossbarArray held(p, RandomStream(9, {1, 2}));
+  CrossbarArray fed(p, RandomStream(9, {1, 2}));
+  held.program(w, {});
+  int calls = 0;
+  fed.program(w, {}, [&] {
+    ++calls;
+    return w.clone();
+  });
+  EXPECT_EQ(calls, 0);  // programming reads the weights it is given
+  held.calibrate(x);
+  fed.calibrate(x);
+  EXPECT_TRUE(same_bits(held.mvm(x), fed.mvm(x)));
+  EXPECT_TRUE(same_bits(held.mvm_reference(x), fed.mvm_reference(x)));
+  EXPECT_TRUE(same_bits(held.target_conductances_us(), fed.target_conductances_us()));
+  held.set_time(86400.0);
+  fed.set_time(86400.0);
+  EXPECT_TRUE(same_bits(held.conductances_us(), fed.conductances_us()));
+  EXPECT_TRUE(same_bits(held.mvm(x), fed.mvm(x)));
+  EXPECT_GE(calls, 4);  // reference, targets, set_time, conductances
+}
+
+TEST(Sim, ViewArraysColumnBlocksShareOneCalibrationRecord) {
+  // A 10 x 20 matrix on 8 x 8 arrays: 2 row blocks x 3 column blocks. The column blocks of a row
+  // block see the same inputs, recorded once; each array must still be calibrated on exactly
+  // those inputs: the view's analog product equals that of stand-alone arrays programmed with
+  // the same blocks and streams and calibrated on the same rows.
+  ArrayParams p;
+  p.rows = 8;
+  p.cols = 16;  // 8 differential weight columns
+  const int64_t k = 10, n = 20;
+  const Tensor w = random_tensor({k, n}, 11);
+  const Tensor x = random_tensor({6, k}, 12);
+  sim::ViewArrays view(k, n, 1, 8, 8, 1);
+  ASSERT_EQ(view.arrays_per_copy(), 6);
+  view.program(w, false, {}, p, 3, 0, 4, 0, 6);
+  Tensor y_exact(DType::f32, {6, n});
+  view.mvm(x.data<float>(), 6, k, 0, 1, 0, y_exact.data<float>(), n, 0, n, sim::MvmMode::capture);
+  view.calibrate(0.0, 256);
+  Tensor y(DType::f32, {6, n});
+  view.mvm(x.data<float>(), 6, k, 0, 1, 0, y.data<float>(), n, 0, n, sim::MvmMode::analog);
+
+  Tensor expected(DType::f32, {6, n}), exact(DType::f32, {6, n});
+  int64_t index = 0;
+  for (int64_t r0 = 0; r0 < k; r0 += 8)
+    for (int64_t c0 = 0; c0 < n; c0 += 8, ++index) {
+      const int64_t nr = std::min<int64_t>(8, k - r0), nc = std::min<int64_t>(8, n - c0);
+      Tensor block(DType::f32, {nr, nc}), in(DType::f32, {6, nr});
+      for (int64_t i = 0; i < nr; ++i)
+        for (int64_t c = 0; c < nc; ++c)
+          block.data<float>()[i * nc + c] = w.data<float>()[(r0 + i) * n + c0 + c];
+      for (int64_t m = 0; m < 6; ++m)
+        for (int64_t i = 0; i < nr; ++i)
+          in.data<float>()[m * nr + i] = x.data<float>()[m * k + r0 + i];
+      CrossbarArray a(p, RandomStream(3, {0, 4, static_cast<uint64_t>(index)}));
+      a.program(block);
+      const Tensor ref = a.mvm_reference(in);
+      a.calibrate(in);
+      const Tensor out = a.mvm(in);
+      for (int64_t m = 0; m < 6; ++m)
+        for (int64_t c = 0; c < nc; ++c) {
+          float& e = expected.data<float>()[m * n + c0 + c];
+          float& f = exact.data<float>()[m * n + c0 + c];
+          e = r0 == 0 ? 0.0f + out.data<float>()[m * nc + c] : e + out.data<float>()[m * nc + c];
+          f = r0 == 0 ? 0.0f + ref.data<float>()[m * nc + c] : f + ref.data<float>()[m * nc + c];
+        }
+    }
+  EXPECT_TRUE(same_bits(y_exact, exact));
+  EXPECT_TRUE(same_bits(y, expected));
 }
 
 }  // namespace
