@@ -28,6 +28,7 @@
 #include "device/ir_drop.hpp"
 #include "ops/kernels_blas.hpp"
 
+#include "core/parallel.hpp"
 #include "core/simd.hpp"
 
 namespace acim {
@@ -91,8 +92,8 @@ __attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, 
   static_assert(kBlock == kPanel, "a block of the fused kernel is one packed panel");
   const int blocks = (ns + kBlock - 1) / kBlock;
   const int64_t work = static_cast<int64_t>(batch) * nrows * ns * (s2 ? 2 : 1);
-#pragma omp parallel for schedule(static) if (work > (int64_t{1} << 18))
-  for (int blk = 0; blk < blocks * batch; ++blk) {
+  const auto block = [&](int64_t blk_index) __attribute__((target("avx512f"))) {
+    const int blk = static_cast<int>(blk_index);
     const int b = blk / blocks, pnl = blk % blocks, j0 = pnl * kBlock;
     __mmask16 mask[kVecs];
     for (int t = 0; t < kVecs; ++t) {
@@ -125,7 +126,8 @@ __attribute__((target("avx512f"))) void fused_gemv_avx512(int batch, int nrows, 
       float* rb = var + static_cast<size_t>(b) * ns + j0;
       for (int t = 0; t < kVecs; ++t) _mm512_mask_storeu_ps(rb + 16 * t, mask[t], av[t]);
     }
-  }
+  };
+  detail::parallel_for_static(int64_t{blocks} * batch, work > (int64_t{1} << 18), block);
 }
 #endif
 
@@ -263,8 +265,8 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
     }
   }
   const int64_t work = static_cast<int64_t>(m) * kPanel * summed;
-#pragma omp parallel for schedule(static) if (work > (int64_t{1} << 20))
-  for (int tile = 0; tile < row_tiles * panels; ++tile) {
+  const auto run_tile = [&](int64_t tile_index) __attribute__((target("avx512f"))) {
+    const int tile = static_cast<int>(tile_index);
     const int rt = tile / panels, pnl = tile % panels;
     const int i0 = rt * kMr, mr = std::min(kMr, m - i0);
     const float* at = a + static_cast<size_t>(i0) * lda;
@@ -281,7 +283,8 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
       gemm_tile_mr(
           mr, [](int j) { return j; }, k, 0, at, lda, bp, ct, ldc, valid);
     }
-  }
+  };
+  detail::parallel_for_static(int64_t{row_tiles} * panels, work > (int64_t{1} << 20), run_tile);
 }
 #endif
 
@@ -333,6 +336,57 @@ void add_noise(float* o, const float* var, float extra, const float* z, int n) {
     return;
   }
   for (int k = 0; k < n; ++k) o[k] += std::sqrt(std::max(var[k], 0.0f) + extra) * z[k];
+}
+
+#if ACIM_HAVE_AVX512
+// out[i] = x[i] * k for i < n, 16 at a time (the float multiplies of the scalar loop).
+__attribute__((target("avx512f"))) void scale_avx512(const float* x, size_t n, float k,
+                                                     float* out) {
+  const __m512 vk = _mm512_set1_ps(k);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vk));
+  }
+}
+
+// acc[i] = (first ? 0 : acc[i]) + w * sig[i] for i < n, 16 at a time; the empty asm keeps the
+// product a separate rounding (no fused multiply-add, as in the scalar loop).
+__attribute__((target("avx512f"))) void accumulate_avx512(const float* sig, size_t n, float w,
+                                                          bool first, float* acc) {
+  const __m512 vw = _mm512_set1_ps(w);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+    __m512 p = _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(m, sig + i));
+    __asm__("" : "+v"(p));
+    const __m512 a = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, acc + i);
+    _mm512_mask_storeu_ps(acc + i, m, _mm512_add_ps(a, p));
+  }
+}
+#endif
+
+void scale(const float* x, size_t n, float k, float* out) {
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) {
+    scale_avx512(x, n, k, out);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = x[i] * k;
+}
+
+// Step 5 of an MVM: acc = 0 + w * sig for the first pass (from +0.0, as a zeroed acc would), else
+// acc += w * sig.
+void accumulate(const float* sig, size_t n, float w, bool first, float* acc) {
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) {
+    accumulate_avx512(sig, n, w, first, acc);
+    return;
+  }
+#endif
+  if (first)
+    for (size_t i = 0; i < n; ++i) acc[i] = 0.0f + w * sig[i];
+  else
+    for (size_t i = 0; i < n; ++i) acc[i] += w * sig[i];
 }
 
 // The fused small-batch product of rows r0 .. r0 + nrows - 1 of the packed g (and s2, if not
@@ -712,6 +766,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
     ws.levels.resize(bsz * rows);
     s.dac->signed_levels(xq, bsz * rows, ws.levels.data());
   }
+  const float amplitude_k = static_cast<float>(v_read / s.dac->input_range());
   for (size_t pi = 0; pi < passes.size(); ++pi) {
     const Pass& ps = passes[pi];
     const RandomStream noise = mvm_stream.child(pi);
@@ -729,8 +784,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
           vb[i] = (q[i] < 0 ? -bit : bit) * vr;
         }
       } else {
-        const float k = static_cast<float>(v_read / s.dac->input_range());
-        for (int i = 0; i < ps.nrows; ++i) vb[i] = x[i] * k;
+        scale(x, static_cast<size_t>(ps.nrows), amplitude_k, vb);
       }
     }
     // 2. Signal currents: one sgemm against g_sig, or physical column currents (nodal IR drop,
@@ -815,9 +869,8 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
         // Draw (first_row + b) * ns + k is signal k of input b. The draws of a chunk of inputs
         // come in one call: a row of a few signals is too short for the vectorised generator.
         const int chunks = (batch + kNoiseChunk - 1) / kNoiseChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-        for (int c = 0; c < chunks; ++c) {
-          const int b0 = c * kNoiseChunk, b1 = std::min(batch, b0 + kNoiseChunk);
+        detail::parallel_for_static(chunks, chunks > 1, [&](int64_t c) {
+          const int b0 = static_cast<int>(c) * kNoiseChunk, b1 = std::min(batch, b0 + kNoiseChunk);
           const size_t first = static_cast<size_t>(b0) * ns;
           sig_stream.normal(ws.z.data() + first, static_cast<size_t>(b1 - b0) * ns,
                             first_row * static_cast<uint64_t>(ns) + first);
@@ -833,7 +886,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
               for (int k = 0; k < ns; ++k) o[k] -= d;
             }
           }
-        }
+        });
       }
     }
     // 4. The ADC.
@@ -849,11 +902,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
     }
     if (!ideal_readout) s.adc->convert(sig.data(), batch, noise.child(2), first_row);
     // 5. Digital accumulation (from 0: the first pass adds to +0.0, as a zeroed acc would).
-    const float w = static_cast<float>(ps.weight);
-    if (pi == 0)
-      for (size_t k = 0; k < sig.size(); ++k) acc[k] = 0.0f + w * sig[k];
-    else
-      for (size_t k = 0; k < sig.size(); ++k) acc[k] += w * sig[k];
+    accumulate(sig.data(), sig.size(), static_cast<float>(ps.weight), pi == 0, acc);
   }
 }
 

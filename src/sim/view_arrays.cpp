@@ -9,6 +9,7 @@
 
 #include "acim/error.hpp"
 #include "acim/mapping.hpp"
+#include "core/parallel.hpp"
 
 namespace acim::sim {
 
@@ -169,8 +170,8 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     tasks[it->second].push_back(ji);  // jobs come in row-block order
   }
   std::vector<std::exception_ptr> errors(tasks.size());
-#pragma omp parallel for schedule(dynamic) if (tasks.size() > 1)
-  for (size_t ti = 0; ti < tasks.size(); ++ti) {
+  const auto run_task = [&](int64_t t) {
+    const size_t ti = static_cast<size_t>(t);
     try {
       for (size_t ji : tasks[ti])
         run_job(x_rows, jobs[ji].copy, jobs[ji].block, jobs[ji].first, jobs[ji].rows, jobs[ji].ga,
@@ -179,7 +180,8 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     } catch (...) {
       errors[ti] = std::current_exception();
     }
-  }
+  };
+  detail::parallel_for_dynamic(static_cast<int64_t>(tasks.size()), tasks.size() > 1, run_task);
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);
 }
