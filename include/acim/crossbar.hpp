@@ -73,9 +73,18 @@ class CrossbarArray {
   // first_row .. first_row + batch - 1, from x (float32 [batch, rows_used], row-major) into
   // y (float32 [batch, cols_used]). Every row draws its noise by its row number in the call,
   // so a call run in parts, in any order, gives the numbers mvm() gives for all its rows at
-  // once. Throws Error(invalid) on NaN or infinite inputs.
+  // once. Throws Error(invalid) on NaN or infinite inputs. With `x_quantized`, x is already
+  // the DAC's output (quantize_inputs of this array, or of one with the same DAC: the same
+  // ArrayParams and dac_input_range()), checked finite there, and the DAC is not run again.
   uint64_t next_mvm();
-  void mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y);
+  void mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y,
+                bool x_quantized = false);
+
+  // The row DAC alone: xq = x on the DAC's levels (clipped to the input range; x itself where
+  // the DAC effect is off). False if some x is NaN or infinite. For a caller that feeds the same
+  // input values to several arrays (a convolution's im2col rows repeat every pixel k x k times).
+  bool quantize_inputs(const float* x, size_t n, float* xq) const;
+  float dac_input_range() const;
 
   // The float product x · W with the weights as given to program() (the ideal reference).
   // With a WeightSource, it calls the source.

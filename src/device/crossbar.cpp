@@ -980,7 +980,7 @@ uint64_t CrossbarArray::next_mvm() {
 }
 
 void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row,
-                             float* y) {
+                             float* y, bool x_quantized) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
   if (!s.programmed)
@@ -988,16 +988,33 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
   if (batch <= 0) return;
   const size_t n = static_cast<size_t>(batch) * static_cast<size_t>(s.rows());
   Workspace& ws = thread_workspace();
-  std::vector<float>& xq = ws.xq;
-  xq.resize(n);
+  const float* xq = x;
   // The DAC, which also reports whether any input is NaN or infinite (one pass over x).
-  if (!s.dac->quantize(x, n, xq.data()))
-    throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity", "pass finite values");
+  if (!x_quantized) {
+    ws.xq.resize(n);
+    if (!s.dac->quantize(x, n, ws.xq.data()))
+      throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity",
+                  "pass finite values");
+    xq = ws.xq.data();
+  }
   const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(call);
   std::vector<float>& acc = ws.acc;
   acc.resize(static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
-  run_passes(xq.data(), batch, first_row, false, mvm_stream, acc.data(), nullptr);
+  run_passes(xq, batch, first_row, false, mvm_stream, acc.data(), nullptr);
   decode_signals(s.enc, acc.data(), batch, y, static_cast<float>(s.drift_alpha));
+}
+
+bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* xq) const {
+  ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
+  if (!state_->programmed)
+    throw Error(ErrorKind::invalid, kWhere, "quantize_inputs before program()",
+                "program the array first");
+  return state_->dac->quantize(x, n, xq);
+}
+
+float CrossbarArray::dac_input_range() const {
+  ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
+  return state_->dac ? state_->dac->input_range() : 1.0f;
 }
 
 Tensor CrossbarArray::mvm_reference(const Tensor& inputs) const {

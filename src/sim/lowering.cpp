@@ -217,6 +217,11 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   // instead of one element per channel plane. Each thread keeps the image it last made (rows of
   // an image come one after another), made from X when first needed: X is read once per array
   // that takes it, and the copy stays in the core's cache.
+  // Where every array of the view has the same DAC, the image is put on the DAC's levels once
+  // (each pixel feeds up to k x k im2col rows, and each row an array's DAC): the same values as
+  // the arrays' own DACs, a ninth of the work for 3 x 3 kernels. A tap in the padding stays 0,
+  // which every DAC maps to 0.
+  const bool quantized = mode == MvmMode::analog && view.shared_dac();
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed);
   const float* xd = x.data<float>();
@@ -234,6 +239,9 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
     if (image.call != call || image.img != img) {
       image.data.resize(static_cast<size_t>(isz * channels));
       transpose_blocked(xd + img * channels * isz, channels, isz, image.data.data(), nullptr);
+      if (quantized && !view.quantize(image.data.data(), image.data.size(), image.data.data()))
+        throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity",
+                    "pass finite values");
       image.call = call;
       image.img = img;
     }
@@ -251,7 +259,8 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   };
   thread_local std::vector<float> y;  // [rows, out_ch]; reused (ViewArrays::mvm sets it)
   y.resize(static_cast<size_t>(rows * out_ch));
-  view.mvm(ViewArrays::RowSource(im2col_row), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode);
+  view.mvm(ViewArrays::RowSource(im2col_row), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode,
+           quantized);
   Shape out_shape{batch, out_ch};
   for (int64_t d : win.out_spatial()) out_shape.push_back(d);
   Tensor out = Tensor::uninitialized(DType::f32, out_shape);

@@ -105,6 +105,7 @@ void ViewArrays::program(const Tensor& weights, bool transposed,
       });
     }
   }
+  check_shared_dac();
 }
 
 void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
@@ -114,8 +115,23 @@ void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, i
       m_rows, g0, ng, p0, y, y_ld, c0, nc, mode);
 }
 
+void ViewArrays::check_shared_dac() {
+  shared_dac_ = !arrays_.empty() && !arrays_[0].empty();
+  for (const std::vector<CrossbarArray>& copy : arrays_)
+    for (const CrossbarArray& a : copy)
+      shared_dac_ = shared_dac_ && a.dac_input_range() == arrays_[0][0].dac_input_range();
+}
+
+bool ViewArrays::quantize(const float* x, size_t n, float* xq) const {
+  ACIM_ASSERT(shared_dac_, "ViewArrays::quantize without a shared DAC");
+  return arrays_[0][0].quantize_inputs(x, n, xq);
+}
+
 void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
-                     float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode) {
+                     float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
+                     bool x_quantized) {
+  ACIM_ASSERT(!x_quantized || (shared_dac_ && mode == MvmMode::analog),
+              "ViewArrays::mvm: quantised rows need a shared DAC, in analog mode");
   ACIM_ASSERT(g0 >= 0 && ng >= 0 && g0 + ng <= count_ && c0 >= 0 && nc >= 0 && c0 + nc <= n_,
               "ViewArrays::mvm: groups or columns out of range");
   if (m_rows == 0) return;
@@ -176,7 +192,7 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
       for (size_t ji : tasks[ti])
         run_job(x_rows, jobs[ji].copy, jobs[ji].block, jobs[ji].first, jobs[ji].rows, jobs[ji].ga,
                 jobs[ji].gb, jobs[ji].ca, jobs[ji].cb, g0, y, y_ld, c0, nc, mode,
-                ji == tasks[ti].front(), jobs[ji].record);
+                ji == tasks[ti].front(), jobs[ji].record, x_quantized);
     } catch (...) {
       errors[ti] = std::current_exception();
     }
@@ -189,7 +205,7 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
 void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first,
                          int64_t rows, int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0,
                          float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
-                         bool record) {
+                         bool record, bool x_quantized) {
   const Block& bl = blocks_[static_cast<size_t>(block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
   CrossbarArray& array = arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)];
@@ -227,7 +243,8 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
     const float* od = part_out.data();
     Tensor ref;
     if (analog) {
-      array.mvm_rows(call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data());
+      array.mvm_rows(call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data(),
+                     x_quantized);
     } else {
       Tensor in = Tensor::from_vector<float>({nt, width}, in_buf);
       ref = array.mvm_reference(in);
@@ -277,6 +294,7 @@ void ViewArrays::calibrate(double input_range, int64_t max_rows) {
     }
     captured_[r].assign(captured_[r].size(), Captured{});
   }
+  check_shared_dac();
 }
 
 void ViewArrays::set_time(double seconds) {

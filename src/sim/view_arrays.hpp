@@ -58,9 +58,17 @@ class ViewArrays {
   // x[m * x_ld + k0 .. k0 + n - 1] to dst. It writes each array's inputs straight into the
   // array's input rows (no full copy of x, e.g. of a large im2col matrix, is made); it may be
   // called from several threads at once.
+  // With `x_quantized` (analog mode, shared_dac() only), the rows are already on the DAC's
+  // levels (quantize()) and the arrays do not quantise them again.
   using RowSource = std::function<void(int64_t m, int64_t k0, int64_t n, float* dst)>;
   void mvm(const RowSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
-           int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode);
+           int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized = false);
+
+  // Whether every array's DAC quantises alike (the same parameters and input range), so that
+  // inputs can be quantised once for all of them: quantize(x, n, xq) (false if some x is NaN or
+  // infinite), as each array's DAC would.
+  bool shared_dac() const { return shared_dac_; }
+  bool quantize(const float* x, size_t n, float* xq) const;
 
   // Sets every array's DAC range (input_range > 0, else max |x| seen in capture mode) and ADC
   // ranges from the captured inputs (at most `max_rows` of them, evenly spaced), then drops them.
@@ -90,7 +98,9 @@ class ViewArrays {
   // rows are recorded for its input slice.
   void run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first, int64_t rows,
                int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0, float* y, int64_t y_ld,
-               int64_t c0, int64_t nc, MvmMode mode, bool set, bool record);
+               int64_t c0, int64_t nc, MvmMode mode, bool set, bool record, bool x_quantized);
+  // Sets shared_dac_ from the arrays' DAC ranges.
+  void check_shared_dac();
   int64_t k_, n_, count_, per_, replication_;
   std::vector<Block> blocks_;  // one copy's arrays, in mapping order
   // Per block: its input slice, the blocks with the same groups and rows (the column blocks of
@@ -98,6 +108,7 @@ class ViewArrays {
   std::vector<int64_t> input_of_;
   std::vector<std::vector<CrossbarArray>> arrays_;  // [copy][block]
   std::vector<std::vector<Captured>> captured_;     // [copy][input slice]
+  bool shared_dac_ = false;
 };
 
 }  // namespace acim::sim

@@ -629,5 +629,35 @@ TEST(Sim, ViewArraysColumnBlocksShareOneCalibrationRecord) {
   EXPECT_TRUE(same_bits(y, expected));
 }
 
+TEST(Sim, ViewArraysQuantiseOnceForArraysSharingADac) {
+  // Rows put on the DAC's levels once (ViewArrays::quantize) and passed as quantised give the
+  // numbers of each array quantising its own inputs; NaN is reported by quantize().
+  ArrayParams p;
+  p.rows = 8;
+  p.cols = 16;
+  const int64_t k = 12, n = 10;
+  const Tensor w = random_tensor({k, n}, 21);
+  Tensor x = random_tensor({5, k}, 22);
+  sim::ViewArrays a(k, n, 1, 8, 8, 1), b(k, n, 1, 8, 8, 1);
+  for (sim::ViewArrays* v : {&a, &b}) {
+    v->program(w, false, {}, p, 7, 0, 1, 0, v->arrays_per_copy());
+    Tensor unused(DType::f32, {5, n});
+    v->mvm(x.data<float>(), 5, k, 0, 1, 0, unused.data<float>(), n, 0, n, sim::MvmMode::capture);
+    v->calibrate(0.5, 256);  // one input range for every array: a shared DAC
+  }
+  ASSERT_TRUE(b.shared_dac());
+  std::vector<float> xq(static_cast<size_t>(x.numel()));
+  ASSERT_TRUE(b.quantize(x.data<float>(), xq.size(), xq.data()));
+  EXPECT_FALSE(std::equal(xq.begin(), xq.end(), x.data<float>()));  // the DAC moved them
+  Tensor ya(DType::f32, {5, n}), yb(DType::f32, {5, n});
+  a.mvm(x.data<float>(), 5, k, 0, 1, 0, ya.data<float>(), n, 0, n, sim::MvmMode::analog);
+  b.mvm([&](int64_t m, int64_t k0, int64_t len,
+            float* dst) { std::copy_n(xq.data() + m * k + k0, len, dst); },
+        5, 0, 1, 0, yb.data<float>(), n, 0, n, sim::MvmMode::analog, true);
+  EXPECT_TRUE(same_bits(ya, yb));
+  x.data<float>()[3] = std::nanf("");
+  EXPECT_FALSE(b.quantize(x.data<float>(), xq.size(), xq.data()));
+}
+
 }  // namespace
 }  // namespace acim
