@@ -45,6 +45,10 @@ namespace detail {
 // or blocks is not a multiple of 16. Exposed for tests and benchmarks.
 void normal_blocks_scalar(uint64_t key, uint64_t first_block, size_t blocks, float* out);
 bool normal_blocks_simd(uint64_t key, uint64_t first_block, size_t blocks, float* out);
+// Draws offset .. offset + n - 1 of that stream's normals by the SIMD path alone (whole groups of
+// 16 blocks, cut to the range); false (writing nothing) when the CPU lacks AVX-512. normal()
+// uses it for all but the shortest ranges.
+bool normal_range_simd(uint64_t key, uint64_t offset, size_t n, float* out);
 }  // namespace detail
 
 }  // namespace acim

@@ -1,5 +1,6 @@
 #include "acim/rng.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -49,7 +50,9 @@ inline float to_open_unit(uint32_t x) {
 // The normal transform: Box–Muller, z0 = r cos(theta), z1 = r sin(theta) with
 // r = sqrt(-2 ln u1), theta = 2 pi u2, evaluated with polynomials so that the scalar code here
 // and the SIMD code below give the SAME bits: every step is one correctly rounded IEEE operation
-// (+, -, *, /, sqrt, or an explicit fused multiply-add), in the same order in both.
+// (+, -, *, /, sqrt, or an explicit fused multiply-add), in the same order in both (where the
+// SIMD code takes another route, it is exact: exponent and mantissa by getexp/getmant, and the
+// uniform's offset and power-of-two scale in one fused multiply-add; see to_unit16).
 //   ln u = e ln 2 + ln m,  u = m 2^e with m in [sqrt(1/2), sqrt(2)),
 //   ln m = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + s^6/7 + s^8/9),  s = (m - 1) / (m + 1),
 //     |s| <= 0.1716, truncation error < 1e-9 relative (the next term is s^10 / 11).
@@ -121,26 +124,23 @@ void normals_of_block(const std::array<uint32_t, 4>& r, float z[4]) {
 
 #if ACIM_HAVE_AVX512
 
-ACIM_TARGET_AVX512 inline void mulhilo16(__m512i m, __m512i c, __m512i& hi, __m512i& lo) {
-  const __m512i even = _mm512_mul_epu32(c, m);                        // lanes 0, 2, ...
-  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m);  // lanes 1, 3, ...
-  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-}
-
-ACIM_TARGET_AVX512 inline __m512 to_unit16(__m512i x) {
+// to_unit of 16 words times `scale` (1 or 4; a power of two, so exact): ((x >> 8) + 0.5) 2^-24
+// scale as one fused multiply-add, k scale 2^-24 + scale 2^-25, which rounds the same exact
+// value, (k + 0.5) scale 2^-24, once.
+ACIM_TARGET_AVX512 inline __m512 to_unit16(__m512i x, float scale) {
   const __m512 k = _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 8));
-  return _mm512_mul_ps(_mm512_add_ps(k, _mm512_set1_ps(0.5f)), _mm512_set1_ps(1.0f / 16777216.0f));
+  return _mm512_fmadd_ps(k, _mm512_set1_ps(scale / 16777216.0f),
+                         _mm512_set1_ps(scale / 33554432.0f));
 }
 
 ACIM_TARGET_AVX512 inline void box_muller16(__m512i a, __m512i b, __m512& z0, __m512& z1) {
-  const __m512i ub = _mm512_castps_si512(to_unit16(a));
-  __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(ub, 23), _mm512_set1_epi32(127));
-  __m512 m = _mm512_castsi512_ps(_mm512_or_si512(
-      _mm512_and_si512(ub, _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x3F800000)));
+  // u = m 2^e, m in [1, 2), exactly as the scalar code splits it (u >= 2^-25 is a normal float).
+  const __m512 u = to_unit16(a, 1.0f);
+  __m512 e = _mm512_getexp_ps(u);
+  __m512 m = _mm512_getmant_ps(u, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
   const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237309505f), _CMP_GT_OQ);
   m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
-  e = _mm512_mask_add_epi32(e, big, e, _mm512_set1_epi32(1));
+  e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
   const __m512 one = _mm512_set1_ps(1.0f);
   const __m512 s = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
   const __m512 s2 = _mm512_mul_ps(s, s);
@@ -149,9 +149,9 @@ ACIM_TARGET_AVX512 inline void box_muller16(__m512i a, __m512i b, __m512& z0, __
   p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(kInv3));
   p = _mm512_fmadd_ps(p, s2, one);
   const __m512 ln_m = _mm512_mul_ps(_mm512_add_ps(s, s), p);
-  const __m512 ln_u = _mm512_fmadd_ps(_mm512_cvtepi32_ps(e), _mm512_set1_ps(kLn2), ln_m);
+  const __m512 ln_u = _mm512_fmadd_ps(e, _mm512_set1_ps(kLn2), ln_m);
   const __m512 r = _mm512_sqrt_ps(_mm512_mul_ps(_mm512_set1_ps(-2.0f), ln_u));
-  const __m512 t = _mm512_mul_ps(_mm512_set1_ps(4.0f), to_unit16(b));
+  const __m512 t = to_unit16(b, 4.0f);
   const __m512 q = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 phi = _mm512_mul_ps(_mm512_sub_ps(t, q), _mm512_set1_ps(kHalfPi));
   const __m512 f2 = _mm512_mul_ps(phi, phi);
@@ -176,33 +176,54 @@ ACIM_TARGET_AVX512 inline void box_muller16(__m512i a, __m512i b, __m512& z0, __
   z1 = _mm512_mul_ps(r, _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(sn), neg_sin)));
 }
 
-// Normals of the 16 blocks first_block .. first_block + 15 into out[0 .. 63], in stream order.
-ACIM_TARGET_AVX512 void normals16(uint64_t key, uint64_t first_block, float* out) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i base_lo = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(first_block)));
-  __m512i c0 = _mm512_add_epi32(base_lo, lane);
-  const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, base_lo);
-  __m512i c1 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(first_block >> 32)));
-  c1 = _mm512_mask_add_epi32(c1, carry, c1, _mm512_set1_epi32(1));
-  __m512i c2 = _mm512_setzero_si512(), c3 = _mm512_setzero_si512();
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kMul0));
-  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kMul1));
-  for (int round = 0; round < 10; ++round) {
-    __m512i hi0, lo0, hi1, lo1;
-    mulhilo16(m0, c0, hi0, lo0);
-    mulhilo16(m1, c2, hi1, lo1);
-    const __m512i n0 =
-        _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k0)));
-    const __m512i n2 =
-        _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k1)));
-    c0 = n0;
-    c1 = lo1;
-    c2 = n2;
-    c3 = lo0;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
+// The Philox round keys of `key`: {k0, k1} of round r at [2 r], [2 r + 1].
+struct RoundKeys {
+  uint32_t k[20];
+  explicit RoundKeys(uint64_t key) {
+    uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+    for (int r = 0; r < 10; ++r, k0 += kWeyl0, k1 += kWeyl1) {
+      k[2 * r] = k0;
+      k[2 * r + 1] = k1;
+    }
   }
+};
+
+// Philox4x32-10 of 8 blocks at once, word k of block l in the low half of 64-bit lane l of ck:
+// vpmuludq multiplies those halves into the whole 64-bit product (lo in the low half, hi in the
+// high half), and ignores what the high halves hold. The round keys are read from memory, as
+// broadcast operands of the exclusive ors.
+ACIM_TARGET_AVX512 inline void philox8(__m512i& c0, __m512i& c1, __m512i& c2, __m512i& c3,
+                                       const RoundKeys& rk) {
+  const __m512i m0 = _mm512_set1_epi64(kMul0), m1 = _mm512_set1_epi64(kMul1);
+  for (int round = 0; round < 10; ++round) {
+    const __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
+    // c = {hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0}; 0x96: three-way exclusive or.
+    c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1,
+                                   _mm512_set1_epi32(static_cast<int>(rk.k[2 * round])), 0x96);
+    c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3,
+                                   _mm512_set1_epi32(static_cast<int>(rk.k[2 * round + 1])), 0x96);
+    c1 = p1;
+    c3 = p0;
+  }
+}
+
+// Normals of the 16 blocks first_block .. first_block + 15 into out[0 .. 63], in stream order.
+ACIM_TARGET_AVX512 void normals16(const RoundKeys& rk, uint64_t first_block, float* out) {
+  // Counters {index, index >> 32, 0, 0} of blocks first_block + 0..7 (a) and + 8..15 (b).
+  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m512i ia = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(first_block)), lane);
+  const __m512i ib = _mm512_add_epi64(ia, _mm512_set1_epi64(8));
+  __m512i a0 = ia, a1 = _mm512_srli_epi64(ia, 32), a2 = _mm512_setzero_si512(), a3 = a2;
+  __m512i b0 = ib, b1 = _mm512_srli_epi64(ib, 32), b2 = a2, b3 = a2;
+  philox8(a0, a1, a2, a3, rk);
+  philox8(b0, b1, b2, b3, rk);
+  // Word k of blocks 0..15 in 32-bit lanes 0..15: the low halves of a's lanes, then of b's.
+  const __m512i low_halves =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i c0 = _mm512_permutex2var_epi32(a0, low_halves, b0);
+  const __m512i c1 = _mm512_permutex2var_epi32(a1, low_halves, b1);
+  const __m512i c2 = _mm512_permutex2var_epi32(a2, low_halves, b2);
+  const __m512i c3 = _mm512_permutex2var_epi32(a3, low_halves, b3);
   __m512 z0, z1, z2, z3;
   box_muller16(c0, c1, z0, z1);
   box_muller16(c2, c3, z2, z3);
@@ -257,10 +278,35 @@ void normal_blocks_scalar(uint64_t key, uint64_t first_block, size_t blocks, flo
 bool normal_blocks_simd(uint64_t key, uint64_t first_block, size_t blocks, float* out) {
 #if ACIM_HAVE_AVX512
   if (!cpu_has_avx512() || blocks % 16 != 0) return false;
-  for (size_t k = 0; k < blocks; k += 16) normals16(key, first_block + k, out + 4 * k);
+  const RoundKeys rk(key);
+  for (size_t k = 0; k < blocks; k += 16) normals16(rk, first_block + k, out + 4 * k);
   return true;
 #else
   (void)key, (void)first_block, (void)blocks, (void)out;
+  return false;
+#endif
+}
+
+bool normal_range_simd(uint64_t key, uint64_t offset, size_t n, float* out) {
+#if ACIM_HAVE_AVX512
+  if (!cpu_has_avx512()) return false;
+  // Groups of 16 blocks from the block of draw `offset` on; a group that covers draws outside
+  // [offset, offset + n) (at most the first and the last) goes through a buffer.
+  const uint64_t end = offset + n;
+  const RoundKeys rk(key);
+  float group[64];
+  for (uint64_t d = offset - offset % 4; d < end; d += 64) {
+    if (d >= offset && d + 64 <= end) {
+      normals16(rk, d / 4, out + (d - offset));
+      continue;
+    }
+    normals16(rk, d / 4, group);
+    const uint64_t lo = std::max(d, offset), hi = std::min(d + 64, end);
+    std::memcpy(out + (lo - offset), group + (lo - d), (hi - lo) * sizeof(float));
+  }
+  return true;
+#else
+  (void)key, (void)offset, (void)n, (void)out;
   return false;
 #endif
 }
@@ -277,10 +323,17 @@ RandomStream RandomStream::child(uint64_t k) const {
 }
 
 // Draw i lives in lane i % 4 of block i / 4; normals come in Box–Muller pairs of lanes (0,1),
-// (2,3). A partial block at either end is generated whole and cut; the whole blocks between
-// are generated 16 at a time by the SIMD path where the CPU has it (same bits as the scalar
-// path, see box_muller).
+// (2,3). Where the CPU has AVX-512, every draw of a range of at least kSimdMinBlocks blocks
+// comes from the SIMD path, 16 blocks at a time, the ends cut from whole groups (same bits as
+// the scalar path, see box_muller: generating a few draws more costs less than the scalar
+// transform of a partial group). Otherwise a partial block at either end is generated whole and
+// cut, and the whole blocks between by the scalar path.
 void RandomStream::normal(float* out, size_t n, uint64_t offset) const {
+  constexpr uint64_t kSimdMinBlocks = 2;
+  if (n == 0) return;
+  if ((offset + n + 3) / 4 - offset / 4 >= kSimdMinBlocks &&
+      detail::normal_range_simd(key_, offset, n, out))
+    return;
   size_t i = 0;
   // Head: up to the first block boundary.
   while (i < n && ((offset + i) % 4 != 0 || n - i < 4)) {
@@ -292,16 +345,8 @@ void RandomStream::normal(float* out, size_t n, uint64_t offset) const {
   }
   // Whole blocks.
   const size_t blocks = (n - i) / 4;
-  const size_t simd_blocks = blocks / 16 * 16;
-  const uint64_t first = (offset + i) / 4;
-  if (simd_blocks > 0 && detail::normal_blocks_simd(key_, first, simd_blocks, out + i)) {
-    i += 4 * simd_blocks;
-    detail::normal_blocks_scalar(key_, first + simd_blocks, blocks - simd_blocks, out + i);
-    i += 4 * (blocks - simd_blocks);
-  } else {
-    detail::normal_blocks_scalar(key_, first, blocks, out + i);
-    i += 4 * blocks;
-  }
+  detail::normal_blocks_scalar(key_, (offset + i) / 4, blocks, out + i);
+  i += 4 * blocks;
   // Tail: a partial block.
   while (i < n) {
     const uint64_t index = offset + i;

@@ -9,6 +9,7 @@
 
 #include "acim/error.hpp"
 
+#include "core/parallel.hpp"
 #include "core/simd.hpp"
 
 namespace acim {
@@ -16,39 +17,95 @@ namespace acim {
 namespace {
 
 #if ACIM_HAVE_AVX512
-// One row of convert() without INL, 8 columns at a time, with the same IEEE double operations in
-// the same order as the scalar loop (so the same bits): u = (gain * I) / lsb + offset
+// convert() of 8 columns (mask m) of one row without INL, with the same IEEE double operations
+// in the same order as the scalar loop (so the same bits): u = (gain * I) / lsb + offset
 // [+ sigma * z], NaN passes through, clamp to +-N, round half to even, clamp, code * lsb to
 // float; a column with full scale <= 0 reads 0. The empty asm keeps sigma * z a separate
-// rounding (no fused multiply-add, as in the scalar code). lsb, gain and offset: each column's
-// full scale / N, gain and offset as doubles (computed once per convert()).
-__attribute__((target("avx512f,avx512vl"))) void convert_row_avx512(
-    float* row, size_t cols, const double* lsb_d, const double* gain, const double* offset,
+// rounding (no fused multiply-add, as in the scalar code).
+__attribute__((target("avx512f,avx512vl"))) inline void convert8_exact(
+    float* row, __mmask8 m, const double* lsb_d, const float* gain, const float* offset,
     double n_codes, double noise_sigma, const float* z) {
   const __m512d vn = _mm512_set1_pd(n_codes), vneg = _mm512_set1_pd(-n_codes);
-  const __m512d vsig = _mm512_set1_pd(noise_sigma), zero = _mm512_setzero_pd();
-  for (size_t j = 0; j < cols; j += 8) {
-    const size_t left = cols - j;
-    const __mmask8 m = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1u);
-    const __m512d lsb = _mm512_maskz_loadu_pd(m, lsb_d + j);
-    const __m512d g = _mm512_maskz_loadu_pd(m, gain + j);
-    const __m512d x = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, row + j));
-    const __m512d off = _mm512_maskz_loadu_pd(m, offset + j);
-    __m512d u = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(g, x), lsb), off);
-    if (z != nullptr) {
-      __m512d nz = _mm512_mul_pd(vsig, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, z + j)));
-      __asm__("" : "+v"(nz));
-      u = _mm512_add_pd(u, nz);
+  const __m512d zero = _mm512_setzero_pd();
+  const __m512d lsb = _mm512_maskz_loadu_pd(m, lsb_d);
+  const __m512d g = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, gain));
+  const __m512d x = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, row));
+  const __m512d off = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, offset));
+  __m512d u = _mm512_add_pd(_mm512_div_pd(_mm512_mul_pd(g, x), lsb), off);
+  if (z != nullptr) {
+    __m512d nz =
+        _mm512_mul_pd(_mm512_set1_pd(noise_sigma), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, z)));
+    __asm__("" : "+v"(nz));
+    u = _mm512_add_pd(u, nz);
+  }
+  const __mmask8 nan = _mm512_cmp_pd_mask(u, u, _CMP_UNORD_Q);
+  __m512d c = _mm512_min_pd(_mm512_max_pd(u, vneg), vn);
+  c = _mm512_roundscale_pd(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  c = _mm512_min_pd(_mm512_max_pd(c, vneg), vn);
+  __m512d out = _mm512_mul_pd(c, lsb);
+  out = _mm512_mask_blend_pd(nan, out, u);
+  const __mmask8 dead = _mm512_cmp_pd_mask(lsb, zero, _CMP_LE_OQ);  // full scale <= 0
+  out = _mm512_mask_blend_pd(dead, out, zero);
+  _mm256_mask_storeu_ps(row, m, _mm512_cvtpd_ps(out));
+}
+
+// convert() of `rows` rows of `cols` columns without INL, 16 columns at a time, with
+// convert8_exact's bits. u is first estimated in float, fmadd(sigma, z, fmadd(gain * I,
+// 1 / lsb, offset)): within 2^-21 M of the exact value, M = |gain I / lsb| + |offset| +
+// |sigma z|, and the double arithmetic of the scalar code within 2^-50 M. Both then give the
+// same code, round(u) clamped to +-N (= round(clamp(u)), N being an integer), with the same sign
+// of zero, unless u lies within that distance of a half-integer or of 0; beyond +-(N + 1) both
+// clamp to the same end code. `tol` bounds 2^-19 M wherever |u| <= N + 1 (see
+// update_kernel_constants). A vector with a lane within tol of a half-integer or of 0, or NaN or
+// infinite, is computed by convert8_exact (rare: about 2 tol of the lanes). The code times lsb
+// is then rounded as the scalar code rounds it: in double, to float.
+__attribute__((target("avx512f,avx512vl"))) void convert_rows_avx512(
+    float* currents, int rows, size_t cols, const double* lsb_d, const float* inv_lsb,
+    const float* gain, const float* offset, double n_codes, double noise_sigma, float tol,
+    const float* z) {
+  const __m512 vn = _mm512_set1_ps(static_cast<float>(n_codes));
+  const __m512 vneg = _mm512_set1_ps(static_cast<float>(-n_codes));
+  const __m512 vsig = _mm512_set1_ps(static_cast<float>(noise_sigma));
+  const __m512 vtol = _mm512_set1_ps(tol), near_half = _mm512_set1_ps(0.5f - tol);
+  const __m512d zero = _mm512_setzero_pd();
+  for (int r = 0; r < rows; ++r) {
+    float* row = currents + static_cast<size_t>(r) * cols;
+    const float* zr = z != nullptr ? z + static_cast<size_t>(r) * cols : nullptr;
+    for (size_t j = 0; j < cols; j += 16) {
+      const size_t left = cols - j;
+      const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+      const __mmask8 m0 = static_cast<__mmask8>(m), m1 = static_cast<__mmask8>(m >> 8);
+      const __m512 x = _mm512_maskz_loadu_ps(m, row + j);
+      const __m512 gx = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, gain + j), x);
+      __m512 u = _mm512_fmadd_ps(gx, _mm512_maskz_loadu_ps(m, inv_lsb + j),
+                                 _mm512_maskz_loadu_ps(m, offset + j));
+      if (zr != nullptr) u = _mm512_fmadd_ps(vsig, _mm512_maskz_loadu_ps(m, zr + j), u);
+      const __m512 code = _mm512_roundscale_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __mmask16 redo = _mm512_mask_cmp_ps_mask(m, _mm512_abs_ps(_mm512_sub_ps(u, code)),
+                                                     near_half, _CMP_NLE_UQ) |
+                             _mm512_mask_cmp_ps_mask(m, _mm512_abs_ps(u), vtol, _CMP_LE_OQ);
+      if (redo != 0) {
+        const float* zj = zr != nullptr ? zr + j : nullptr;
+        convert8_exact(row + j, m0, lsb_d + j, gain + j, offset + j, n_codes, noise_sigma, zj);
+        if (m1 != 0)
+          convert8_exact(row + j + 8, m1, lsb_d + j + 8, gain + j + 8, offset + j + 8, n_codes,
+                         noise_sigma, zj != nullptr ? zj + 8 : nullptr);
+        continue;
+      }
+      const __m512 c = _mm512_min_ps(_mm512_max_ps(code, vneg), vn);
+      const __m512d lsb0 = _mm512_maskz_loadu_pd(m0, lsb_d + j);
+      const __m512d lsb1 = _mm512_maskz_loadu_pd(m1, lsb_d + j + 8);
+      const __m512d c0 = _mm512_cvtps_pd(_mm512_castps512_ps256(c));
+      const __m512d c1 =
+          _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c), 1)));
+      // A column with full scale 0 (lsb 0) reads +0.
+      const __m256 o0 = _mm512_maskz_cvtpd_ps(_mm512_cmp_pd_mask(lsb0, zero, _CMP_GT_OQ),
+                                              _mm512_mul_pd(c0, lsb0));
+      const __m256 o1 = _mm512_maskz_cvtpd_ps(_mm512_cmp_pd_mask(lsb1, zero, _CMP_GT_OQ),
+                                              _mm512_mul_pd(c1, lsb1));
+      _mm256_mask_storeu_ps(row + j, m0, o0);
+      _mm256_mask_storeu_ps(row + j + 8, m1, o1);
     }
-    const __mmask8 nan = _mm512_cmp_pd_mask(u, u, _CMP_UNORD_Q);
-    __m512d c = _mm512_min_pd(_mm512_max_pd(u, vneg), vn);
-    c = _mm512_roundscale_pd(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    c = _mm512_min_pd(_mm512_max_pd(c, vneg), vn);
-    __m512d out = _mm512_mul_pd(c, lsb);
-    out = _mm512_mask_blend_pd(nan, out, u);
-    const __mmask8 dead = _mm512_cmp_pd_mask(lsb, zero, _CMP_LE_OQ);  // full scale <= 0
-    out = _mm512_mask_blend_pd(dead, out, zero);
-    _mm256_mask_storeu_ps(row + j, m, _mm512_cvtpd_ps(out));
   }
 }
 #endif
@@ -101,6 +158,7 @@ AdcModel::AdcModel(const AdcParams& params, int cols, bool enabled, const Random
     s.normal(gain_.data(), gain_.size());
     for (float& g : gain_) g = static_cast<float>(1.0 + params.gain_sigma_rel * g);
   }
+  update_kernel_constants();
 }
 
 void AdcModel::set_full_scale(std::vector<float> full_scale_ua) {
@@ -119,6 +177,7 @@ void AdcModel::set_full_scale(std::vector<float> full_scale_ua) {
     }
   }
   full_scale_ = std::move(full_scale_ua);
+  if (enabled_) update_kernel_constants();
 }
 
 int AdcModel::max_code() const {
@@ -130,6 +189,29 @@ double AdcModel::lsb_ua(int col) const {
   return static_cast<double>(full_scale_[static_cast<size_t>(col)]) / max_code();
 }
 
+void AdcModel::update_kernel_constants() {
+  const size_t cols = static_cast<size_t>(cols_);
+  const double n_codes = max_code();
+  lsb_.resize(cols);
+  inv_lsb_.resize(cols);
+  // The float estimate of convert_rows_avx512 needs each 1 / lsb as a normal float.
+  bool usable = true;
+  double max_offset = 0;
+  for (size_t j = 0; j < cols; ++j) {
+    lsb_[j] = static_cast<double>(full_scale_[j]) / n_codes;
+    const double inv = lsb_[j] > 0 ? 1.0 / lsb_[j] : 0.0;
+    inv_lsb_[j] = static_cast<float>(inv);
+    usable = usable && (lsb_[j] <= 0 || std::isnormal(inv_lsb_[j]));
+    max_offset = std::max(max_offset, std::fabs(static_cast<double>(offset_lsb_[j])));
+  }
+  // Where |u| <= N + 1: |gain I / lsb| <= N + 1 + |offset| + |sigma z|, so M <= N + 1 +
+  // 2 (|offset| + |sigma z|), and |z| < 5.9 (the largest Box–Muller radius,
+  // sqrt(-2 ln 2^-25), src/core/rng.cpp). One more LSB covers the rounding of these bounds.
+  const double m_max = n_codes + 2 + 2 * (max_offset + 8 * params_.noise_sigma_lsb);
+  const double tol = std::ldexp(m_max, -19);
+  fast_tol_ = usable && tol < 0.25 ? static_cast<float>(tol) : -1.0f;
+}
+
 void AdcModel::convert(float* currents, int batch, const RandomStream& noise,
                        uint64_t first_row) const {
   if (!enabled_ || cols_ == 0) return;
@@ -138,61 +220,76 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise,
   const double noise_sigma = params_.noise_sigma_lsb;
   const size_t cols = static_cast<size_t>(cols_);
   const double pi = std::numbers::pi;
-  // Draw (first_row + b) * cols + j is the noise of column j at input b. A chunk of inputs
-  // draws its noise in one call: one row of a few columns is too short for the vectorised
-  // generator.
+  // Draw (first_row + b) * cols + j is the noise of column j at input b. Chunks of inputs run in
+  // parallel; within one, the noise of a few inputs at a time (about kDraws draws: long enough
+  // for the vectorised generator, short enough to stay in the L1 cache until converted) is
+  // drawn into a per-thread buffer.
   constexpr int kChunk = 64;
+  constexpr size_t kDraws = 4096;
   const int chunks = (batch + kChunk - 1) / kChunk;
+  const int rows_per_draw = static_cast<int>(std::clamp<size_t>(kDraws / cols, 1, kChunk));
 #if ACIM_HAVE_AVX512
-  // Per-column constants of the vectorised rows, in double as the scalar loop computes them.
-  std::vector<double> col_lsb(cols), col_gain(cols), col_offset(cols);
-  for (size_t j = 0; j < cols; ++j) {
-    col_lsb[j] = static_cast<double>(full_scale_[j]) / n_codes;
-    col_gain[j] = gain_[j];
-    col_offset[j] = offset_lsb_[j];
-  }
+  const bool simd = inl == 0 && cpu_has_avx512();
 #endif
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int c = 0; c < chunks; ++c) {
-    const int b0 = c * kChunk, b1 = std::min(batch, b0 + kChunk);
-    std::vector<float> zc;
-    if (noise_sigma > 0) {
-      zc.resize(static_cast<size_t>(b1 - b0) * cols);
-      noise.normal(zc.data(), zc.size(), (first_row + static_cast<uint64_t>(b0)) * cols);
-    }
-    for (int b = b0; b < b1; ++b) {
-      const float* z = noise_sigma > 0 ? zc.data() + static_cast<size_t>(b - b0) * cols : nullptr;
-      float* row = currents + static_cast<size_t>(b) * cols;
+  detail::parallel_for_static(chunks, chunks > 1, [&](int64_t c) {
+    static thread_local std::vector<float> zbuf;
+    const int b1 = std::min(batch, static_cast<int>(c + 1) * kChunk);
+    for (int d0 = static_cast<int>(c) * kChunk; d0 < b1; d0 += rows_per_draw) {
+      const int d1 = std::min(b1, d0 + rows_per_draw);
+      const float* zc = nullptr;
+      if (noise_sigma > 0) {
+        zbuf.resize(static_cast<size_t>(d1 - d0) * cols);
+        noise.normal(zbuf.data(), zbuf.size(), (first_row + static_cast<uint64_t>(d0)) * cols);
+        zc = zbuf.data();
+      }
 #if ACIM_HAVE_AVX512
-      if (inl == 0 && cpu_has_avx512()) {
-        convert_row_avx512(row, cols, col_lsb.data(), col_gain.data(), col_offset.data(), n_codes,
-                           noise_sigma, z);
+      if (simd) {
+        float* rows = currents + static_cast<size_t>(d0) * cols;
+        if (fast_tol_ >= 0) {
+          convert_rows_avx512(rows, d1 - d0, cols, lsb_.data(), inv_lsb_.data(), gain_.data(),
+                              offset_lsb_.data(), n_codes, noise_sigma, fast_tol_, zc);
+        } else {
+          for (int b = d0; b < d1; ++b) {
+            float* row = currents + static_cast<size_t>(b) * cols;
+            const float* z = zc != nullptr ? zc + static_cast<size_t>(b - d0) * cols : nullptr;
+            for (size_t j = 0; j < cols; j += 8) {
+              const size_t left = cols - j;
+              const __mmask8 m = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1u);
+              convert8_exact(row + j, m, lsb_.data() + j, gain_.data() + j, offset_lsb_.data() + j,
+                             n_codes, noise_sigma, z != nullptr ? z + j : nullptr);
+            }
+          }
+        }
         continue;
       }
 #endif
-      for (size_t j = 0; j < cols; ++j) {
-        const double fs = full_scale_[j];
-        if (fs <= 0) {
-          row[j] = 0.0f;
-          continue;
+      for (int b = d0; b < d1; ++b) {
+        const float* z = zc != nullptr ? zc + static_cast<size_t>(b - d0) * cols : nullptr;
+        float* row = currents + static_cast<size_t>(b) * cols;
+        for (size_t j = 0; j < cols; ++j) {
+          const double fs = full_scale_[j];
+          if (fs <= 0) {
+            row[j] = 0.0f;
+            continue;
+          }
+          const double lsb = fs / n_codes;
+          double u = (gain_[j] * static_cast<double>(row[j])) / lsb + offset_lsb_[j];
+          if (noise_sigma > 0) u += noise_sigma * z[j];
+          if (std::isnan(u)) {
+            row[j] = static_cast<float>(u);  // NaN in, NaN out (the caller checks weights/inputs)
+            continue;
+          }
+          if (u > n_codes) u = n_codes;
+          if (u < -n_codes) u = -n_codes;
+          if (inl != 0) u += inl * std::sin(pi * u / n_codes);
+          double code = std::nearbyint(u);
+          if (code > n_codes) code = n_codes;
+          if (code < -n_codes) code = -n_codes;
+          row[j] = static_cast<float>(code * lsb);
         }
-        const double lsb = fs / n_codes;
-        double u = (gain_[j] * static_cast<double>(row[j])) / lsb + offset_lsb_[j];
-        if (noise_sigma > 0) u += noise_sigma * z[j];
-        if (std::isnan(u)) {
-          row[j] = static_cast<float>(u);  // NaN in, NaN out (the caller checks weights/inputs)
-          continue;
-        }
-        if (u > n_codes) u = n_codes;
-        if (u < -n_codes) u = -n_codes;
-        if (inl != 0) u += inl * std::sin(pi * u / n_codes);
-        double code = std::nearbyint(u);
-        if (code > n_codes) code = n_codes;
-        if (code < -n_codes) code = -n_codes;
-        row[j] = static_cast<float>(code * lsb);
       }
     }
-  }
+  });
 }
 
 }  // namespace acim

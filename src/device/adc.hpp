@@ -64,12 +64,24 @@ class AdcModel {
   void convert(float* currents, int batch, const RandomStream& noise, uint64_t first_row = 0) const;
 
  private:
+  // Recomputes the per-column constants of the vectorised conversion (below) from full_scale_,
+  // gain_ and offset_lsb_.
+  void update_kernel_constants();
+
   AdcParams params_;
   int cols_;
   bool enabled_;
   std::vector<float> full_scale_;
   std::vector<float> offset_lsb_;  // per column
   std::vector<float> gain_;        // per column, 1 + error
+  // Per column, for the vectorised conversion: lsb in double (full scale / N, 0 for a column
+  // with full scale 0), and in float 1 / lsb (0 for such a column) for its fast estimate of u;
+  // fast_tol: how far (LSB) that estimate may be from a half-integer before the column's exact
+  // double arithmetic decides the code, or a negative value where the estimate is not usable
+  // (src/device/adc.cpp, convert_rows_avx512).
+  std::vector<double> lsb_;
+  std::vector<float> inv_lsb_;
+  float fast_tol_ = -1.0f;
 };
 
 }  // namespace acim

@@ -845,7 +845,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
           v2.resize(v.size());
           for (size_t k = 0; k < v.size(); ++k) v2[k] = v[k] * v[k];
         }
-        if (cell_noise && !var_done) var.assign(bsz * ns, 0.0f);
+        if (cell_noise && !var_done) var.resize(bsz * ns);  // the product below sets it
         var_shared.assign(bsz, 0.0f);
         ws.z.resize(bsz * ns);
         if (cell_noise && !var_done &&

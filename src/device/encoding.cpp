@@ -36,6 +36,28 @@ __attribute__((target("avx512f,avx512vl"))) void decode_one_to_one_avx512(const 
     }
   }
 }
+
+// decode_one_to_one_avx512 where every signal weight is 1, 16 columns at a time in float with
+// the same bits: 1 * s is s, 0.0 + s is s but for -0.0 (+0.0), as 0.0f + s is in float; and the
+// double product of two floats is exact (24 x 24 bits), so rounding it to float rounds the exact
+// product once, as the float multiply does.
+__attribute__((target("avx512f"))) void decode_unit_weights_avx512(const float* sig, int batch,
+                                                                   int cols, const float* scale,
+                                                                   float gain, float* y) {
+  const __m512 zero = _mm512_setzero_ps(), g = _mm512_set1_ps(gain);
+  for (int b = 0; b < batch; ++b) {
+    const float* in = sig + static_cast<size_t>(b) * cols;
+    float* o = y + static_cast<size_t>(b) * cols;
+    for (int j = 0; j < cols; j += 16) {
+      const int left = cols - j;
+      const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+      const __m512 x = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(m, in + j));
+      __m512 r = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, scale + j));
+      if (gain != 1.0f) r = _mm512_mul_ps(r, g);
+      _mm512_mask_storeu_ps(o + j, m, r);
+    }
+  }
+}
 #endif
 
 }  // namespace
@@ -190,7 +212,12 @@ void decode_signals(const EncodedWeights& e, const float* sig, int batch, float*
   if (one_to_one) {
 #if ACIM_HAVE_AVX512
     if (cpu_has_avx512()) {
-      decode_one_to_one_avx512(sig, batch, e.cols, e.signal_weight.data(), e.scale.data(), gain, y);
+      if (std::all_of(e.signal_weight.begin(), e.signal_weight.end(),
+                      [](float w) { return w == 1.0f; }))
+        decode_unit_weights_avx512(sig, batch, e.cols, e.scale.data(), gain, y);
+      else
+        decode_one_to_one_avx512(sig, batch, e.cols, e.signal_weight.data(), e.scale.data(), gain,
+                                 y);
       return;
     }
 #endif

@@ -4,6 +4,7 @@
 // clipping, NaN, zero full scale, partial vectors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -92,6 +93,66 @@ TEST(PeripherySimd, AdcConvertIsBitExactAgainstTheFormula) {
       ASSERT_TRUE(same_bits(y[k], ref) || (std::isnan(ref) && std::isnan(y[k])))
           << "b=" << b << " j=" << j << " got " << y[k] << " want " << ref;
     }
+}
+
+// The ADC formula of adc.hpp in double, as the scalar code evaluates it (no INL).
+float adc_reference(const AdcModel& adc, int j, float x, double noise_sigma, float z) {
+  const double n = adc.max_code();
+  const double fs = adc.full_scale_ua()[static_cast<size_t>(j)];
+  if (fs <= 0) return 0.0f;
+  const double lsb = fs / n;
+  double u = (adc.gain()[static_cast<size_t>(j)] * static_cast<double>(x)) / lsb +
+             adc.offset_lsb()[static_cast<size_t>(j)];
+  if (noise_sigma > 0) u += noise_sigma * static_cast<double>(z);
+  if (std::isnan(u)) return static_cast<float>(u);
+  u = std::min(std::max(u, -n), n);
+  return static_cast<float>(std::nearbyint(u) * lsb);
+}
+
+// Inputs placed on the decision points of the vectorised conversion's float estimate: exactly
+// on, and a float step either side of, every half-integer code boundary, and around 0 (where
+// the sign of a zero code matters), with and without noise, and a full scale so small that 1 / lsb
+// is no float (the estimate is then not used at all).
+TEST(PeripherySimd, AdcConvertIsBitExactAtCodeBoundaries) {
+  for (const double noise_sigma : {0.0, 0.3}) {
+    for (const float fs_scale : {1.0f, 1e-38f}) {
+      AdcParams ap;
+      ap.bits = 5;  // N = 15
+      ap.offset_sigma_lsb = 0.4;
+      ap.gain_sigma_rel = 0.05;
+      ap.noise_sigma_lsb = noise_sigma;
+      const int cols = 19;
+      AdcModel adc(ap, cols, true, RandomStream(21));
+      std::vector<float> fs(cols);
+      for (int j = 0; j < cols; ++j) fs[j] = j == 7 ? 0.0f : fs_scale * (0.5f + 0.1f * j);
+      adc.set_full_scale(fs);
+      // Row r puts every column on target u = r / 2 - 16.5 (code boundaries at odd r), nudged by
+      // (r % 3 - 1) float steps of x.
+      const int batch = 3 * 68;
+      std::vector<float> x(static_cast<size_t>(batch) * cols);
+      for (int b = 0; b < batch; ++b)
+        for (int j = 0; j < cols; ++j) {
+          const double lsb = static_cast<double>(fs[j]) / adc.max_code();
+          const double target = (b / 3) / 2.0 - 16.5;
+          float v = static_cast<float>((target - adc.offset_lsb()[j]) * lsb / adc.gain()[j]);
+          if (b % 3 == 0) v = std::nextafter(v, -INFINITY);
+          if (b % 3 == 2) v = std::nextafter(v, INFINITY);
+          x[static_cast<size_t>(b) * cols + j] = v;
+        }
+      std::vector<float> y = x;
+      const RandomStream noise(22);
+      adc.convert(y.data(), batch, noise, 5);
+      for (int b = 0; b < batch; ++b)
+        for (int j = 0; j < cols; ++j) {
+          const size_t k = static_cast<size_t>(b) * cols + j;
+          const float z = static_cast<float>(noise.normal_at(5 * cols + k));
+          const float ref = adc_reference(adc, j, x[k], noise_sigma, z);
+          ASSERT_TRUE(same_bits(y[k], ref))
+              << "sigma=" << noise_sigma << " fs*" << fs_scale << " b=" << b << " j=" << j
+              << " got " << y[k] << " want " << ref;
+        }
+    }
+  }
 }
 
 }  // namespace

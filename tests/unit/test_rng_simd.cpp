@@ -58,5 +58,28 @@ TEST(RngSimd, TransformMatchesLibmBoxMuller) {
   EXPECT_LT(worst, 1e-6);  // about 2 ulps at |z| = 6
 }
 
+// normal() on short and misaligned ranges (whole SIMD groups cut at both ends, or the scalar
+// path for one block) equals draw-by-draw normal_at, for every start within a group and every
+// length up to a little over two groups; and normal_range_simd, where the CPU has it, equals the
+// scalar blocks.
+TEST(RngSimd, ShortMisalignedRangesMatchSingleDraws) {
+  const RandomStream s(13, {7});
+  std::vector<float> ref(64 + 140);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = static_cast<float>(s.normal_at(1000 + i));
+  for (uint64_t start = 0; start < 64; ++start)
+    for (size_t n = 1; n <= 140; ++n) {
+      std::vector<float> z(n + 1, -7.0f);
+      s.normal(z.data(), n, 1000 + start);
+      for (size_t i = 0; i < n; ++i)
+        ASSERT_EQ(z[i], ref[start + i]) << start << " " << n << " " << i;
+      ASSERT_EQ(z[n], -7.0f) << "wrote past the end: " << start << " " << n;
+    }
+  std::vector<float> simd(37), scalar(4 * 11);
+  detail::normal_blocks_scalar(s.key(), 250, 11, scalar.data());  // draws 1000 .. 1043
+  if (!detail::normal_range_simd(s.key(), 1003, simd.size(), simd.data()))
+    GTEST_SKIP() << "no AVX-512 on this CPU";
+  ASSERT_EQ(std::memcmp(simd.data(), scalar.data() + 3, simd.size() * sizeof(float)), 0);
+}
+
 }  // namespace
 }  // namespace acim
