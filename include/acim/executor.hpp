@@ -81,6 +81,11 @@ class Executor {
   // Debugging aid read once from the environment (ACIM_POISON_RECYCLED): recycled buffers are
   // filled with NaN before reuse, so a kernel that keeps an unwritten lane shows NaN.
   bool poison_recycled_ = false;
+  // The intermediate buffers a run recycled, kept for the next run (executor.cpp, RunPool): a
+  // warm run of the same shapes allocates no large buffer. Shared by copies of the executor;
+  // a run takes them under the lock and gives them back at its end.
+  struct Spares;
+  std::shared_ptr<Spares> spares_;
 };
 
 // Throws one Error listing every node whose op type acim does not support (or nothing).
