@@ -1,15 +1,18 @@
 // Conv and ConvTranspose (ONNX opset 11+), float32, 1 to 3 spatial dims.
 //
 // Conv: depthwise (one input and one output channel per group) runs direct loops parallel over
-// (image, channel) (AVX-512: masked shifted loads straight from the input when the output is
+// (image, channel) (AVX-512, strides 1, 1-D / 2-D: 16 channels per vector on small planes with
+// 16 channels or more, else masked shifted loads straight from the input when the output is
 // as wide as the input); with AVX-512 the others run acim's GEMM (kernels_gemm.hpp): a 1x1
 // stride-1 unpadded conv on the input itself, other stride-1 1-D / 2-D convs on zero-padded
-// planes given to the GEMM as row pointers (conv_fast_s1), the rest on an im2col buffer.
-// Without AVX-512: im2col and one sgemm per image and group.
+// planes given to the GEMM as row pointers (conv_fast_s1), strided 1-D / 2-D convs with narrow
+// output rows on decimated input rows as row pointers, the rest on an im2col buffer. Without
+// AVX-512: im2col and one sgemm per image and group.
 #include <omp.h>
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -223,52 +226,82 @@ __attribute__((target("avx512f"))) void im2col_avx512(const float* x, int64_t ch
   }
 }
 
-// im2col (same layout) for 2-D convs with narrow output rows (fewer than 16 outputs), where
-// the row-segment loop above spends more on its bookkeeping than on the few floats it moves:
-// every 16 output positions of a row of the matrix are one masked gather, with the indices
-// and masks worked out in vector registers (positions whose tap falls in the padding are
-// zeros). Requires a 2-D window (in[0] == out[0] == k[0] == 1) and a plane under 2^31 floats.
-__attribute__((target("avx512f"))) void im2col_gather_avx512(const float* x, int64_t channels,
-                                                             const Window& w, int64_t c0,
-                                                             int64_t c1, float* col) {
-  const int64_t kh_n = w.k[1], kw_n = w.k[2], ksz = kh_n * kw_n;
-  const int64_t rows = channels * ksz, cols = c1 - c0, isz = w.in_size();
-  const int64_t nvec = (cols + 15) / 16;
-  const int ow_n = static_cast<int>(w.out[2]);
-  const __m512i in_h = _mm512_set1_epi32(static_cast<int>(w.in[1]));
-  const __m512i in_w = _mm512_set1_epi32(static_cast<int>(w.in[2]));
-  const __m512i zero_i = _mm512_setzero_si512();
+#endif
+
+// Strided 2-D convs with narrow output rows, without im2col: output (oh, ow) of tap (kh, kw)
+// reads input row oh*sh + a (a = kh*dil_h - pad_h) at column ow*sw + kw*dil_w - pad_w. With
+// a = q*sh + r (0 <= r < sh), that is row i = oh + q of the input rows of phase r (rows
+// i*sh + r), so once every input row is decimated per kernel column into its wo outputs'
+// inputs (D[c][kw][r][i][ow], zeros in the padding), the im2col row of (c, kh, kw) is the
+// contiguous run of D[c][kw][r] from row q on: the GEMM reads it through row pointers. D holds
+// about kw*sh/(kh*kw) of im2col's floats (DS-CNN's first layer, 10x4 stride 2: a fifth).
+struct Decimation {
+  int64_t sh = 1, rows = 0, qmin = 0, wo = 0, kw_n = 0, size = 0;  // size: floats of D
+  std::vector<char> phase_used;  // per phase r: read by some kh
+  std::vector<int32_t> col;      // per kw and 16-lane block of ow: input column, or -1
+  std::vector<int64_t> row_off;  // per (c, kh, kw): offset of its im2col row in D
+};
+
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+Decimation decimation_plan(const Window& w, int64_t channels) {
+  Decimation d;
+  const int64_t kh_n = w.k[1], kw_n = w.k[2], ho = w.out[1];
+  d.sh = w.stride[1];
+  d.wo = w.out[2];
+  d.kw_n = kw_n;
+  d.qmin = floor_div(-w.pad_b[1], d.sh);
+  const int64_t qmax = floor_div((kh_n - 1) * w.dil[1] - w.pad_b[1], d.sh);
+  d.rows = ho + qmax - d.qmin;
+  d.size = channels * kw_n * d.sh * d.rows * d.wo;
+  d.phase_used.assign(static_cast<size_t>(d.sh), 0);
+  const int64_t wvec = (d.wo + 15) / 16 * 16;
+  d.col.assign(static_cast<size_t>(kw_n * wvec), -1);
+  for (int64_t kw = 0; kw < kw_n; ++kw)
+    for (int64_t ow = 0; ow < d.wo; ++ow) {
+      const int64_t iw = ow * w.stride[2] + kw * w.dil[2] - w.pad_b[2];
+      if (iw >= 0 && iw < w.in[2])
+        d.col[static_cast<size_t>(kw * wvec + ow)] = static_cast<int32_t>(iw);
+    }
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t kh = 0; kh < kh_n; ++kh) {
+      const int64_t a = kh * w.dil[1] - w.pad_b[1], q = floor_div(a, d.sh), r = a - q * d.sh;
+      d.phase_used[static_cast<size_t>(r)] = 1;
+      for (int64_t kw = 0; kw < kw_n; ++kw)
+        d.row_off.push_back((((c * kw_n + kw) * d.sh + r) * d.rows + (q - d.qmin)) * d.wo);
+    }
+  return d;
+}
+
+#if ACIM_HAVE_AVX512
+// D (see Decimation) for one image's group of `channels` planes at x; only the phases read.
+__attribute__((target("avx512f"))) void decimate(const float* x, int64_t channels,
+                                                 const Window& w, const Decimation& d,
+                                                 float* dst) {
+  const int64_t wo = d.wo, wvec = (wo + 15) / 16 * 16, in_h = w.in[1], in_w = w.in[2];
   const __m512 zero = _mm512_setzero_ps();
-  // Per vector of 16 positions: oh * stride_h and ow * stride_w, and the lanes in range.
-  thread_local std::vector<int32_t> base;
-  base.resize(static_cast<size_t>(nvec * 32));
-  for (int64_t v = 0; v < nvec; ++v)
-    for (int l = 0; l < 16; ++l) {
-      const int64_t j = std::min(c0 + 16 * v + l, c1 - 1);
-      base[static_cast<size_t>(v * 32 + l)] = static_cast<int32_t>((j / ow_n) * w.stride[1]);
-      base[static_cast<size_t>(v * 32 + 16 + l)] = static_cast<int32_t>((j % ow_n) * w.stride[2]);
-    }
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t t = r % ksz, kh = t / kw_n, kw = t % kw_n;
-    const float* xc = x + (r / ksz) * isz;
-    const __m512i off_h = _mm512_set1_epi32(static_cast<int>(kh * w.dil[1] - w.pad_b[1]));
-    const __m512i off_w = _mm512_set1_epi32(static_cast<int>(kw * w.dil[2] - w.pad_b[2]));
-    float* dst = col + r * cols;
-    for (int64_t v = 0; v < nvec; ++v) {
-      const __m512i ih = _mm512_add_epi32(
-          _mm512_loadu_si512(base.data() + v * 32), off_h);
-      const __m512i iw = _mm512_add_epi32(
-          _mm512_loadu_si512(base.data() + v * 32 + 16), off_w);
-      __mmask16 ok = _mm512_cmpge_epi32_mask(ih, zero_i);
-      ok = _mm512_mask_cmplt_epi32_mask(ok, ih, in_h);
-      ok = _mm512_mask_cmpge_epi32_mask(ok, iw, zero_i);
-      ok = _mm512_mask_cmplt_epi32_mask(ok, iw, in_w);
-      const __mmask16 keep = tail_mask16(cols - 16 * v);
-      const __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(ih, in_w), iw);
-      const __m512 g = _mm512_mask_i32gather_ps(zero, ok & keep, idx, xc, 4);
-      _mm512_mask_storeu_ps(dst + 16 * v, keep, g);
-    }
-  }
+  const __m512i none = _mm512_set1_epi32(-1);
+  const __mmask16 row_mask = tail_mask16(in_w);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t kw = 0; kw < d.kw_n; ++kw)
+      for (int64_t r = 0; r < d.sh; ++r) {
+        if (!d.phase_used[static_cast<size_t>(r)]) continue;
+        float* out = dst + ((c * d.kw_n + kw) * d.sh + r) * d.rows * wo;
+        for (int64_t i = 0; i < d.rows; ++i, out += wo) {
+          const int64_t ih = (d.qmin + i) * d.sh + r;
+          const bool row_ok = ih >= 0 && ih < in_h;
+          const float* src = x + (c * in_h + (row_ok ? ih : 0)) * in_w;
+          for (int64_t o = 0; o < wo; o += 16) {
+            const __m512i idx = _mm512_loadu_si512(d.col.data() + kw * wvec + o);
+            const __mmask16 ok = row_ok ? _mm512_cmpneq_epi32_mask(idx, none) : __mmask16(0);
+            // A row of at most 16 floats is one load and a permute, else a gather.
+            const __m512 v = in_w <= 16 ? _mm512_maskz_permutexvar_ps(
+                                              ok, idx, _mm512_maskz_loadu_ps(row_mask, src))
+                                        : _mm512_mask_i32gather_ps(zero, ok, idx, src, 4);
+            _mm512_mask_storeu_ps(out + o, tail_mask16(wo - o), v);
+          }
+        }
+      }
 }
 #endif
 
@@ -298,19 +331,52 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
     mb = std::max<int64_t>(8, ((mg * ng * nblk + 2 * threads - 1) / (2 * threads) + 7) / 8 * 8);
   const int64_t mblk = (mg + mb - 1) / mb;
   const int64_t items = ng * nblk * mblk;
-  std::unique_ptr<float[]> scratch;
-  if (!pointwise) scratch.reset(new float[static_cast<size_t>(threads * kdim * nb)]);
 #if ACIM_HAVE_AVX512
-  // Narrow 2-D output rows: the gathering im2col (its indices are 32-bit).
-  const bool gather = w.in[0] == 1 && w.out[0] == 1 && w.k[0] == 1 && w.out[2] < 16 &&
-                      isz < (int64_t{1} << 30) && w.out[1] * w.stride[1] < (int64_t{1} << 30) &&
-                      w.out[2] * w.stride[2] < (int64_t{1} << 30) &&
-                      w.k[1] * w.dil[1] + w.pad_b[1] < (int64_t{1} << 30) &&
-                      w.k[2] * w.dil[2] + w.pad_b[2] < (int64_t{1} << 30);
+  // Strided 2-D convs with narrow output rows: decimated input rows instead of im2col (the
+  // gather indices are 32-bit).
+  const bool decimated = !pointwise && w.in[0] == 1 && w.out[0] == 1 && w.k[0] == 1 &&
+                         w.out[2] < 16 && w.in[2] < (int64_t{1} << 30);
+#else
+  const bool decimated = false;
 #endif
+  // Per thread: the im2col block, or D and the GEMM's row pointers into it. The latter are
+  // kept per calling thread for the next call with this geometry (no allocation per call).
+  struct DecimationCache {
+    std::array<int64_t, 14> key{};
+    Decimation plan;
+    std::vector<float> buf;
+    std::vector<const float*> rows;
+  };
+  thread_local DecimationCache dc;
+  if (decimated) {
+    const std::array<int64_t, 14> key{w.in[1],     w.in[2],     w.out[1],    w.out[2], w.k[1],
+                                      w.k[2],      w.stride[1], w.stride[2], w.dil[1], w.dil[2],
+                                      w.pad_b[1], w.pad_b[2],  cg,          threads};
+    if (dc.key != key || dc.rows.empty()) {
+      dc.plan = decimation_plan(w, cg);
+      dc.buf.resize(static_cast<size_t>(threads * dc.plan.size));
+      dc.rows.resize(static_cast<size_t>(threads * kdim));
+      for (int64_t t = 0; t < threads; ++t)
+        for (int64_t p = 0; p < kdim; ++p)
+          dc.rows[static_cast<size_t>(t * kdim + p)] =
+              dc.buf.data() + t * dc.plan.size + dc.plan.row_off[static_cast<size_t>(p)];
+      dc.key = key;
+    }
+  }
+  // The calling thread's cache, named before the parallel region (where `dc` is each thread's).
+  const Decimation& plan = dc.plan;
+  float* const dbuf = dc.buf.data();
+  const float* const* const drows = dc.rows.data();
+  std::unique_ptr<float[]> scratch;
+  if (!pointwise && !decimated) scratch.reset(new float[static_cast<size_t>(threads * kdim * nb)]);
 #pragma omp parallel if (items > 1 && g.n * g.m * osz * kdim > kParallelMinMacs)
   {
-    float* col = pointwise ? nullptr : scratch.get() + omp_get_thread_num() * kdim * nb;
+    const int64_t t = omp_get_thread_num();
+    float* col = pointwise   ? nullptr
+                 : decimated ? dbuf + t * plan.size
+                             : scratch.get() + t * kdim * nb;
+    const float* const* rows = decimated ? drows + t * kdim : nullptr;
+    [[maybe_unused]] int64_t held = -1;  // the (image, group) whose D is in col
 #pragma omp for schedule(static)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t mi = it % mblk, bi = (it / mblk) % nblk, ngi = it / (mblk * nblk);
@@ -325,12 +391,17 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
       const float* wg = wd + (gi * mg + m0) * kdim;
       if (pointwise) {
         fast_gemm(m1 - m0, c1 - c0, kdim, wg, kdim, xg + c0, osz, false, yg, osz, e);
+      } else if (decimated) {
+#if ACIM_HAVE_AVX512
+        if (held != ngi) {
+          decimate(xg, cg, w, plan, col);
+          held = ngi;
+        }
+#endif
+        fast_gemm_rows(m1 - m0, c1 - c0, kdim, wg, kdim, rows, c0, yg, osz, e);
       } else {
 #if ACIM_HAVE_AVX512
-        if (gather)
-          im2col_gather_avx512(xg, cg, w, c0, c1, col);
-        else
-          im2col_avx512(xg, cg, w, c0, c1, col);
+        im2col_avx512(xg, cg, w, c0, c1, col);
 #else
         im2col(xg, cg, w, c0, c1, col);
 #endif
@@ -896,6 +967,181 @@ __attribute__((target("avx512f"))) void conv_depthwise_direct(
 }
 #endif
 
+// The depthwise weights W [c, 1, kh, kw] (ntap = kh*kw) and bias (nullptr: zeros) laid out
+// for conv_depthwise_interleaved: per block of 16 channels and tap the 16 channels' weights,
+// then per block the 16 biases (zeros past channel c).
+void interleave_depthwise_weights(const float* wt, const float* bias, int64_t c, int64_t ntap,
+                                  std::vector<float>& out) {
+  const int64_t nblk = (c + 15) / 16;
+  out.assign(static_cast<size_t>(nblk * (ntap + 1) * 16), 0.0f);
+  float* const bv = out.data() + nblk * ntap * 16;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    for (int64_t t = 0; t < ntap; ++t)
+      out[static_cast<size_t>(((ch / 16) * ntap + t) * 16 + ch % 16)] = wt[ch * ntap + t];
+    if (bias) bv[ch] = bias[ch];
+  }
+}
+
+#if ACIM_HAVE_AVX512
+// Depthwise 2-D, strides 1, on small planes with 16 channels or more: the channels are
+// interleaved 16 at a time (a zero-padded [Hp][Wp][16] plane block per thread, one 16x16
+// transpose per 16 pixels), so one vector holds 16 channels of one pixel and every tap of every
+// output is one aligned load and one multiply-add, with no masks and no lanes wasted on narrow
+// rows (DS-CNN's 25 x 5 planes fill a third of a vector per row). The outputs of 16 pixels are
+// transposed back and stored to their 16 planes. Each output is the bias plus all its taps in
+// order as fused multiply-adds (a tap in the padding adds w * 0).
+constexpr int64_t kInterleavedMaxPlane = 1024;  // padded pixels: a 64 KiB block
+
+// In place: r[i] lane j becomes r[j] lane i.
+__attribute__((target("avx512f"), always_inline)) inline void transpose16x16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i : {0, 1, 2, 3, 8, 9, 10, 11}) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// 16 output pixels (padded-plane offsets pix[j], in floats) of one 16-channel block: bias, then
+// every tap (offsets toff, weights wv[t] per channel lane). NT > 0: NT taps, weights held in
+// registers; 0: ntap taps.
+template <int NT>
+__attribute__((target("avx512f"), always_inline)) inline void interleaved_pixels(
+    const float* pad, const int32_t* pix, const int64_t* toff, const float* wv, int64_t ntap,
+    __m512 bias, __m512* acc) {
+  if constexpr (NT > 0) {
+    __m512 w[NT];
+    for (int t = 0; t < NT; ++t) w[t] = _mm512_loadu_ps(wv + 16 * t);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) {
+      const float* p = pad + pix[j];
+      __m512 a = bias;
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; ++t) a = _mm512_fmadd_ps(w[t], _mm512_load_ps(p + toff[t]), a);
+      acc[j] = a;
+    }
+  } else {
+    for (int j = 0; j < 16; ++j) {
+      const float* p = pad + pix[j];
+      __m512 a = bias;
+      for (int64_t t = 0; t < ntap; ++t)
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(wv + 16 * t), _mm512_load_ps(p + toff[t]), a);
+      acc[j] = a;
+    }
+  }
+}
+
+// All n images' channels, in work items of (image, 16-channel block).
+// `packed`: the weights and biases laid out by interleave_depthwise_weights.
+template <int NT>
+__attribute__((target("avx512f"))) void conv_depthwise_interleaved(
+    const float* x, const float* packed, float* y, int64_t n, int64_t c, const Window& w,
+    const FusedActs* acts) {
+  const int64_t in_h = w.in[1], in_w = w.in[2], out_h = w.out[1], out_w = w.out[2];
+  const int64_t wp = in_w + w.pad_b[2] + w.pad_e[2], hp = in_h + w.pad_b[1] + w.pad_e[1];
+  const int64_t isz = in_h * in_w, osz = out_h * out_w, ntap = w.k[1] * w.k[2];
+  const int64_t nblk = (c + 15) / 16, items = n * nblk, threads = omp_get_max_threads();
+  const bool clamp = acts && acts->single_clamp();
+  const float vlo = clamp ? acts->steps[0].a : 0.0f, vhi = clamp ? acts->steps[0].b : 0.0f;
+  // Kept per calling thread for the next call with this geometry (a network's depthwise layers
+  // often share it): the padded plane blocks with their zero borders, set up by each thread
+  // on its first item (ready), and the padded-plane offsets (floats) of every input pixel,
+  // output pixel and tap.
+  struct Scratch {
+    std::array<int64_t, 11> key{};
+    std::unique_ptr<float[]> buf;
+    float* planes = nullptr;  // 64-byte aligned, hp * wp * 16 floats per thread
+    std::vector<char> ready;
+    std::vector<int32_t> in_pix, out_pix;
+    std::vector<int64_t> toff;
+  };
+  thread_local Scratch cache;
+  const std::array<int64_t, 11> key{in_h,     in_w,     out_h,  out_w,  w.pad_b[1], w.pad_b[2],
+                                    w.dil[1], w.dil[2], w.k[1], w.k[2], threads};
+  const int64_t plane = hp * wp * 16;
+  if (!cache.buf || cache.key != key) {
+    cache.buf.reset(new float[static_cast<size_t>(threads * plane + 16)]);
+    float* p = cache.buf.get();
+    cache.planes = p + (16 - reinterpret_cast<uintptr_t>(p) / sizeof(float) % 16) % 16;
+    cache.ready.assign(static_cast<size_t>(threads), 0);
+    cache.in_pix.resize(static_cast<size_t>(isz));
+    for (int64_t q = 0; q < isz; ++q)
+      cache.in_pix[static_cast<size_t>(q)] = static_cast<int32_t>(
+          ((q / in_w + w.pad_b[1]) * wp + q % in_w + w.pad_b[2]) * 16);
+    // Past the last output: the last one again (computed and not stored).
+    cache.out_pix.resize(static_cast<size_t>(osz + 15));
+    for (int64_t f = 0; f < osz + 15; ++f) {
+      const int64_t q = std::min(f, osz - 1);
+      cache.out_pix[static_cast<size_t>(f)] =
+          static_cast<int32_t>(((q / out_w) * wp + q % out_w) * 16);
+    }
+    cache.toff.clear();
+    for (int64_t kh = 0; kh < w.k[1]; ++kh)
+      for (int64_t kw = 0; kw < w.k[2]; ++kw)
+        cache.toff.push_back((kh * w.dil[1] * wp + kw * w.dil[2]) * 16);
+    cache.key = key;
+  }
+  const float* const wv = packed;
+  const float* const bv = packed + nblk * ntap * 16;
+  float* const planes = cache.planes;
+  char* const ready = cache.ready.data();
+  const int32_t* const in_pix = cache.in_pix.data();
+  const int32_t* const out_pix = cache.out_pix.data();
+  const int64_t* const toff = cache.toff.data();
+#pragma omp parallel if (items > 1 && n * c * osz * ntap > kParallelMinMacs / 4 && threads > 1)
+  {
+    const int64_t t = omp_get_thread_num();
+    float* pad = planes + t * plane;
+    if (!ready[t]) {
+      std::fill(pad, pad + plane, 0.0f);  // the borders stay zero
+      ready[t] = 1;
+    }
+#pragma omp for schedule(static)
+    for (int64_t it = 0; it < items; ++it) {
+      const int64_t img = it / nblk, blk = it % nblk, ch0 = blk * 16;
+      const int64_t nch = std::min<int64_t>(16, c - ch0);
+      const float* xb = x + (img * c + ch0) * isz;
+      float* yb = y + (img * c + ch0) * osz;
+      __m512 r[16];
+      for (int64_t p0 = 0; p0 < isz; p0 += 16) {
+        const __mmask16 m = tail_mask(isz - p0);
+        for (int j = 0; j < 16; ++j)
+          r[j] = j < nch ? _mm512_maskz_loadu_ps(m, xb + j * isz + p0) : _mm512_setzero_ps();
+        transpose16x16(r);
+        const int64_t np = std::min<int64_t>(16, isz - p0);
+        for (int64_t j = 0; j < np; ++j) _mm512_store_ps(pad + in_pix[p0 + j], r[j]);
+      }
+      const __m512 bvec = _mm512_loadu_ps(bv + 16 * blk);
+      const float* wb = wv + blk * ntap * 16;
+      for (int64_t f0 = 0; f0 < osz; f0 += 16) {
+        interleaved_pixels<NT>(pad, out_pix + f0, toff, wb, ntap, bvec, r);
+        if (clamp)
+          for (int j = 0; j < 16; ++j)
+            r[j] = _mm512_min_ps(_mm512_set1_ps(vhi), _mm512_max_ps(_mm512_set1_ps(vlo), r[j]));
+        transpose16x16(r);
+        const __mmask16 m = tail_mask(osz - f0);
+        for (int64_t j = 0; j < nch; ++j) _mm512_mask_storeu_ps(yb + j * osz + f0, m, r[j]);
+      }
+      if (acts && !clamp)
+        for (int64_t j = 0; j < nch; ++j) apply_acts(*acts, yb + j * osz, osz);
+    }
+  }
+}
+#endif
+
 // Depthwise with all strides 1: each channel is copied into a zero-padded plane, and every tap
 // is then one long contiguous multiply-add over an output grid with the padded row pitch (the
 // columns past the output width are computed and dropped), which vectorises even for narrow
@@ -976,15 +1222,31 @@ void conv_depthwise(const float* x, const float* wt, float* y, int64_t n, int64_
 struct ConvPrepared {
   FusedActs acts;
   bool acts_ok = false;
+  // A depthwise conv with constant weights (and bias, if any) of 16 channels or more: them laid
+  // out for conv_depthwise_interleaved (dw_c channels, dw_ntap taps; dw_c == 0: not prepared).
+  int64_t dw_c = 0, dw_ntap = 0;
+  std::vector<float> dw_packed;
   mutable std::mutex mu;
   mutable bool cached = false;
   mutable Shape x, w, b;
   mutable ConvGeom geom;
 };
 
-std::shared_ptr<const void> conv_prepare(const Node& node, const std::vector<const Tensor*>&) {
+std::shared_ptr<const void> conv_prepare(const Node& node,
+                                         const std::vector<const Tensor*>& inputs) {
   auto p = std::make_shared<ConvPrepared>();
   p->acts_ok = parse_fused(node, p->acts);
+  const Tensor* wt = inputs.size() > 1 ? inputs[1] : nullptr;
+  const bool has_b = node.inputs.size() > 2 && !node.inputs[2].empty();
+  const Tensor* b = has_b && inputs.size() > 2 ? inputs[2] : nullptr;
+  if (fast_gemm_available() && wt && wt->dtype() == DType::f32 && wt->rank() >= 3 &&
+      wt->shape()[0] >= 16 && wt->shape()[1] == 1 && node.attr_int("group", 1) == wt->shape()[0] &&
+      (!has_b || (b && b->dtype() == DType::f32 && b->numel() == wt->shape()[0]))) {
+    p->dw_c = wt->shape()[0];
+    p->dw_ntap = wt->numel() / p->dw_c;
+    interleave_depthwise_weights(wt->data<float>(), b ? b->data<float>() : nullptr, p->dw_c,
+                                 p->dw_ntap, p->dw_packed);
+  }
   return p;
 }
 
@@ -1046,7 +1308,35 @@ void conv_run(RunContext& ctx) {
     return;
   }
 #if ACIM_HAVE_AVX512
-  // Depthwise 2-D, strides 1, as wide as the input: the direct AVX-512 kernel.
+  // Depthwise 2-D, strides 1, small planes, 16 channels or more: channel-interleaved.
+  const bool interleaved =
+      depthwise && g.n > 0 && g.m > 0 && osz > 0 && fast_gemm_available() && g.c >= 16 &&
+      w.stride[1] == 1 && w.stride[2] == 1 && w.in[0] == 1 && w.k[0] == 1 &&
+      w.pad_b[0] == 0 && w.pad_e[0] == 0 &&
+      (w.in[1] + w.pad_b[1] + w.pad_e[1]) * (w.in[2] + w.pad_b[2] + w.pad_e[2]) <=
+          kInterleavedMaxPlane;
+  if (interleaved) {
+    // The weights as prepared by the Executor, else laid out here.
+    const auto* prep = static_cast<const ConvPrepared*>(ctx.prepared);
+    const float* packed = nullptr;
+    if (prep && prep->dw_c == g.c && prep->dw_ntap == ksz) {
+      packed = prep->dw_packed.data();
+    } else {
+      thread_local std::vector<float> pack;
+      interleave_depthwise_weights(wd, b ? b->data<float>() : nullptr, g.c, ksz, pack);
+      packed = pack.data();
+    }
+    Tensor y = ctx.new_output(DType::f32, out_shape);  // every element is written
+    if (ksz == 9)
+      conv_depthwise_interleaved<9>(xd, packed, y.data<float>(), g.n, g.c, w, ap);
+    else
+      conv_depthwise_interleaved<0>(xd, packed, y.data<float>(), g.n, g.c, w, ap);
+    if (!acts_ok) run_fused_ops(ctx.node, y);
+    ctx.outputs[0] = y;
+    return;
+  }
+  // Depthwise 2-D, strides 1, as wide as the input, the rest (fewer than 16 channels, larger
+  // planes): the direct AVX-512 kernel.
   const bool direct = depthwise && g.n > 0 && g.m > 0 && osz > 0 && fast_gemm_available() &&
                       w.stride[1] == 1 && w.stride[2] == 1 && w.in[0] == 1 && w.k[0] == 1 &&
                       w.pad_b[0] == 0 && w.pad_e[0] == 0 && w.out[2] == w.in[2];

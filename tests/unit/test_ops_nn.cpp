@@ -916,18 +916,56 @@ TEST(OpsConv, BatchOneResultsDoNotDependOnThreadCount) {
 
 // ---- round 2 kernels: direct depthwise, few-row GEMM, prepared weights ----
 
+// One conv with fused activations against the naive reference, on 1 and 2 threads: the two
+// runs must agree bit for bit.
+struct ConvActsCase {
+  ConvCase cc;
+  std::vector<std::string> acts;
+};
+
+void check_conv_threads(const ConvActsCase& c, uint32_t seed) {
+  const ConvCase& cc = c.cc;
+  SCOPED_TRACE("conv X " + shape_str(cc.x) + " M " + std::to_string(cc.m) + " group " +
+               std::to_string(cc.group) + " kernel " + shape_str(cc.k) + " strides " +
+               shape_str(cc.s) + " pads " + shape_str(cc.pb) + shape_str(cc.pe));
+  Shape ws{cc.m, cc.x[1] / cc.group};
+  ws.insert(ws.end(), cc.k.begin(), cc.k.end());
+  Tensor x = random_tensor(cc.x, seed), w = random_tensor(ws, seed + 1),
+         b = random_tensor({cc.m}, seed + 2);
+  std::vector<int64_t> pads = cc.pb;
+  pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
+  Attrs attrs{{"group", ai(cc.group)}, {"strides", ais(cc.s)}, {"dilations", ais(cc.d)},
+              {"pads", ais(pads)}, {"kernel_shape", ais(cc.k)}};
+  std::vector<Node> fused;
+  for (const auto& a : c.acts) fused.push_back(act_for(a));
+  Geo g{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe};
+  Shape ys{cc.x[0], cc.m};
+  for (int64_t o : g.out()) ys.push_back(o);
+  std::vector<double> want = conv_ref(x, w, cc.bias ? &b : nullptr, cc.group, g, g.out());
+  for (double& v : want)
+    for (const auto& a : c.acts) v = act_ref(a, v);
+  const int saved = num_threads();
+  Tensor y[2];
+  for (int t = 0; t < 2; ++t) {
+    set_num_threads(t + 1);
+    y[t] = run_with_fused("Conv", {&x, &w, cc.bias ? &b : nullptr}, attrs, fused);
+  }
+  set_num_threads(saved);
+  expect_close(y[0], ys, want, 1e-5);
+  ASSERT_EQ(y[0].numel(), y[1].numel());
+  for (int64_t i = 0; i < y[0].numel(); ++i)
+    ASSERT_EQ(y[0].data<float>()[i], y[1].data<float>()[i]) << "element " << i;
+}
+
 TEST(OpsConv, DepthwiseSameWidthDirectPath) {
-  // Depthwise, strides 1, output as wide as the input: the direct kernel (shifted loads with
-  // padding masks). First and last planes (loads past the tensor), planes of more than 128
-  // points (several register blocks), unpadded height, asymmetric and dilated width padding,
-  // planes smaller than the kernel's reach, and every activation kind.
-  struct Case {
-    ConvCase cc;
-    std::vector<std::string> acts;
-  };
-  const std::vector<Case> cases = {
-      {{{2, 64, 25, 5}, 64, 64, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Relu"}},
+  // Depthwise, strides 1, output as wide as the input, fewer than 16 channels or planes too
+  // large to interleave: the direct kernel (shifted loads with padding masks). First and last
+  // planes (loads past the tensor), planes of more than 128 points (several register blocks),
+  // unpadded height, asymmetric and dilated width padding, planes smaller than the kernel's
+  // reach, and every activation kind.
+  const std::vector<ConvActsCase> cases = {
       {{{1, 3, 40, 33}, 3, 3, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {}},
+      {{{1, 16, 40, 33}, 16, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Relu"}},
       {{{2, 2, 10, 7}, 2, 2, {3, 3}, {1, 1}, {1, 1}, {0, 1}, {0, 1}, false}, {"Tanh"}},
       {{{1, 4, 6, 8}, 4, 4, {2, 4}, {1, 1}, {1, 1}, {1, 2}, {0, 1}, true}, {"Clip"}},
       {{{1, 4, 6, 8}, 4, 4, {2, 4}, {1, 1}, {1, 1}, {0, 1}, {1, 2}, true}, {}},
@@ -937,37 +975,51 @@ TEST(OpsConv, DepthwiseSameWidthDirectPath) {
   };
   uint32_t seed = 1200;
   for (const auto& c : cases) {
-    const ConvCase& cc = c.cc;
-    SCOPED_TRACE("depthwise X " + shape_str(cc.x) + " kernel " + shape_str(cc.k) + " pads " +
-                 shape_str(cc.pb) + shape_str(cc.pe));
-    Shape ws{cc.m, 1};
-    ws.insert(ws.end(), cc.k.begin(), cc.k.end());
-    Tensor x = random_tensor(cc.x, seed += 10), w = random_tensor(ws, seed + 1),
-           b = random_tensor({cc.m}, seed + 2);
-    std::vector<int64_t> pads = cc.pb;
-    pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
-    Attrs attrs{{"group", ai(cc.group)}, {"strides", ais(cc.s)}, {"dilations", ais(cc.d)},
-                {"pads", ais(pads)}, {"kernel_shape", ais(cc.k)}};
-    std::vector<Node> fused;
-    for (const auto& a : c.acts) fused.push_back(act_for(a));
-    Geo g{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe};
-    ASSERT_EQ(g.out()[1], cc.x[3]) << "not a same-width case";
-    Shape ys{cc.x[0], cc.m};
-    for (int64_t o : g.out()) ys.push_back(o);
-    std::vector<double> want = conv_ref(x, w, cc.bias ? &b : nullptr, cc.group, g, g.out());
-    for (double& v : want)
-      for (const auto& a : c.acts) v = act_ref(a, v);
-    const int saved = num_threads();
-    Tensor y[2];
-    for (int t = 0; t < 2; ++t) {
-      set_num_threads(t + 1);
-      y[t] = run_with_fused("Conv", {&x, &w, cc.bias ? &b : nullptr}, attrs, fused);
-    }
-    set_num_threads(saved);
-    expect_close(y[0], ys, want, 1e-5);
-    for (int64_t i = 0; i < y[0].numel(); ++i)
-      ASSERT_EQ(y[0].data<float>()[i], y[1].data<float>()[i]) << "element " << i;
+    Geo g{Shape(c.cc.x.begin() + 2, c.cc.x.end()), c.cc.k, c.cc.s, c.cc.d, c.cc.pb, c.cc.pe};
+    ASSERT_EQ(g.out()[1], c.cc.x[3]) << "not a same-width case";
+    check_conv_threads(c, seed += 10);
   }
+}
+
+TEST(OpsConv, DepthwiseChannelInterleavedPath) {
+  // Depthwise, strides 1, 16 channels or more on small planes: 16 channels per vector (a 16x16
+  // transpose in and out per 16 pixels). DS-CNN's 25 x 5 planes with 64 channels at batch 8
+  // (parallel), channel counts that leave a partial block (20, 33, 17), pixel counts that are
+  // not a multiple of 16, output narrower than the input (asymmetric pads), a 5x3 dilated
+  // kernel (not 3x3), one-row and one-column planes, a 1-D conv, with and without bias, a
+  // single clamp and other activations.
+  const std::vector<ConvActsCase> cases = {
+      {{{8, 64, 25, 5}, 64, 64, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Relu"}},
+      {{{3, 20, 7, 5}, 20, 20, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Clip"}},
+      {{{1, 33, 9, 11}, 33, 33, {3, 3}, {1, 1}, {1, 1}, {0, 2}, {1, 0}, false}, {"Tanh"}},
+      {{{2, 17, 6, 4}, 17, 17, {5, 3}, {1, 1}, {1, 2}, {2, 2}, {2, 2}, true}, {}},
+      {{{1, 24, 1, 13}, 24, 24, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"LeakyRelu"}},
+      {{{2, 18, 13, 1}, 18, 18, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"HardSwish"}},
+      {{{2, 32, 20}, 32, 32, {3}, {1}, {1}, {1}, {1}, true}, {"Relu"}},
+  };
+  uint32_t seed = 1400;
+  for (const auto& c : cases) check_conv_threads(c, seed += 10);
+}
+
+TEST(OpsConv, StridedNarrowDecimatedPath) {
+  // Strided convs with outputs narrower than 16: the GEMM reads decimated input rows (input
+  // rows of up to 16 floats permuted, wider ones gathered). DS-CNN's first layer at batch 8
+  // (parallel), strides 2 and 3 with dilation and asymmetric pads, a stride only along the
+  // height, a strided 1x1 (one row phase), rows entirely in the padding, groups, rows of 40
+  // floats, and a strided 1-D conv.
+  const std::vector<ConvActsCase> cases = {
+      {{{8, 1, 49, 10}, 16, 1, {10, 4}, {2, 2}, {1, 1}, {4, 1}, {5, 1}, true}, {"Relu"}},
+      {{{1, 3, 8, 40}, 5, 1, {3, 3}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, true}, {}},
+      {{{2, 3, 11, 13}, 5, 1, {3, 5}, {2, 3}, {1, 1}, {0, 2}, {1, 1}, true}, {"Clip"}},
+      {{{1, 4, 17, 9}, 6, 1, {3, 3}, {3, 2}, {2, 1}, {2, 1}, {1, 0}, false}, {}},
+      {{{2, 2, 9, 6}, 3, 1, {3, 3}, {2, 1}, {1, 1}, {1, 1}, {1, 1}, true}, {"Tanh"}},
+      {{{3, 8, 7, 7}, 4, 1, {1, 1}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, true}, {}},
+      {{{1, 2, 4, 5}, 3, 1, {2, 2}, {2, 2}, {1, 1}, {3, 2}, {3, 2}, true}, {"Relu"}},
+      {{{2, 6, 9, 9}, 4, 2, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, true}, {"LeakyRelu"}},
+      {{{2, 3, 17}, 4, 1, {5}, {2}, {1}, {2}, {1}, true}, {}},
+  };
+  uint32_t seed = 1600;
+  for (const auto& c : cases) check_conv_threads(c, seed += 10);
 }
 
 TEST(OpsGemm, FewRowsWideAndNarrowOutputs) {
@@ -1048,6 +1100,10 @@ TEST(Executor, PreparedWeightsAndRecycledBuffersMatchNodeByNodeRuns) {
         for (const auto& [name, y] : again)
           for (int64_t i = 0; i < y.numel(); ++i)
             ASSERT_EQ(y.data<float>()[i], got[t].at(name).data<float>()[i]) << "rerun " << name;
+        // The executor keeps its recycled buffers for later runs: a run on other inputs must
+        // leave the outputs handed out before as they were (checked against `want` below).
+        TensorMap other{{in.begin()->first, random_tensor(s, 99, -2.0f, 2.0f)}};
+        ex.run(other);
       }
       set_num_threads(saved);
       for (int64_t i = 0; i < input_copy.numel(); ++i)
