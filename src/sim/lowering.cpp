@@ -6,7 +6,9 @@
 #include "sim/lowering.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <map>
 
 #include "acim/error.hpp"
 #include "ops/kernels_window.hpp"
@@ -170,6 +172,48 @@ void gather_row(const float* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, 
   for (; q < n; ++q, ++t) dst[q] = tp[t][c];
 }
 
+// Per (output position, kernel tap) of `win`: the tap's offset in a channel's plane, -1 in the
+// padding (the same for every image and channel). Kept per thread and geometry: a layer's table
+// is made once, not on every run (at batch 1 making it took about a tenth of ResNet-20's analog
+// time).
+const std::vector<int64_t>& tap_offsets(const ops::Window& win) {
+  using Key = std::array<int64_t, 18>;
+  thread_local std::map<Key, std::vector<int64_t>> tables;
+  Key key{};
+  for (int d = 0; d < 3; ++d) {
+    key[static_cast<size_t>(d)] = win.in[static_cast<size_t>(d)];
+    key[static_cast<size_t>(3 + d)] = win.k[static_cast<size_t>(d)];
+    key[static_cast<size_t>(6 + d)] = win.stride[static_cast<size_t>(d)];
+    key[static_cast<size_t>(9 + d)] = win.dil[static_cast<size_t>(d)];
+    key[static_cast<size_t>(12 + d)] = win.pad_b[static_cast<size_t>(d)];
+    key[static_cast<size_t>(15 + d)] = win.out[static_cast<size_t>(d)];
+  }
+  const auto [it, added] = tables.try_emplace(key);
+  std::vector<int64_t>& tap_off = it->second;
+  if (!added) return tap_off;
+  const int64_t osz = win.out_size(), ksz = win.k_size();
+  tap_off.resize(static_cast<size_t>(osz * ksz));
+  for (int64_t pos = 0; pos < osz; ++pos) {
+    const int64_t o2 = pos % win.out[2], o1 = (pos / win.out[2]) % win.out[1],
+                  o0 = pos / (win.out[2] * win.out[1]);
+    for (int64_t k0 = 0; k0 < win.k[0]; ++k0) {
+      const int64_t i0 = o0 * win.stride[0] + k0 * win.dil[0] - win.pad_b[0];
+      for (int64_t k1 = 0; k1 < win.k[1]; ++k1) {
+        const int64_t i1 = o1 * win.stride[1] + k1 * win.dil[1] - win.pad_b[1];
+        for (int64_t k2 = 0; k2 < win.k[2]; ++k2) {
+          const int64_t i2 = o2 * win.stride[2] + k2 * win.dil[2] - win.pad_b[2];
+          const int64_t tap = (k0 * win.k[1] + k1) * win.k[2] + k2;
+          const bool inside =
+              i0 >= 0 && i0 < win.in[0] && i1 >= 0 && i1 < win.in[1] && i2 >= 0 && i2 < win.in[2];
+          tap_off[static_cast<size_t>(pos * ksz + tap)] =
+              inside ? (i0 * win.in[1] + i1) * win.in[2] + i2 : -1;
+        }
+      }
+    }
+  }
+  return tap_off;
+}
+
 void run_conv(const Node& node, const std::string& where, ViewArrays& view,
               const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
               MvmMode mode) {
@@ -190,28 +234,8 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   const int64_t rows = batch * osz;
   // im2col, row by row as the arrays take their inputs (ViewArrays::mvm with a row source, so
   // the whole matrix is never stored): one row per output position (image-major), each group's
-  // K inputs in W's order (channel, then kernel taps), zeros for taps in the padding. The
-  // offset in a channel's plane of each (output position, tap), -1 in the padding, is the same
-  // for every image and channel, so it is computed once.
-  std::vector<int64_t> tap_off(static_cast<size_t>(osz * ksz));
-  for (int64_t pos = 0; pos < osz; ++pos) {
-    const int64_t o2 = pos % win.out[2], o1 = (pos / win.out[2]) % win.out[1],
-                  o0 = pos / (win.out[2] * win.out[1]);
-    for (int64_t k0 = 0; k0 < win.k[0]; ++k0) {
-      const int64_t i0 = o0 * win.stride[0] + k0 * win.dil[0] - win.pad_b[0];
-      for (int64_t k1 = 0; k1 < win.k[1]; ++k1) {
-        const int64_t i1 = o1 * win.stride[1] + k1 * win.dil[1] - win.pad_b[1];
-        for (int64_t k2 = 0; k2 < win.k[2]; ++k2) {
-          const int64_t i2 = o2 * win.stride[2] + k2 * win.dil[2] - win.pad_b[2];
-          const int64_t tap = (k0 * win.k[1] + k1) * win.k[2] + k2;
-          const bool inside =
-              i0 >= 0 && i0 < win.in[0] && i1 >= 0 && i1 < win.in[1] && i2 >= 0 && i2 < win.in[2];
-          tap_off[static_cast<size_t>(pos * ksz + tap)] =
-              inside ? (i0 * win.in[1] + i1) * win.in[2] + i2 : -1;
-        }
-      }
-    }
-  }
+  // K inputs in W's order (channel, then kernel taps), zeros for taps in the padding.
+  const std::vector<int64_t>& tap_off = tap_offsets(win);
   // An image of X channel-last, [position in the plane, channel]: an im2col row then reads, per
   // kernel tap, channels that lie side by side (a 1x1 convolution's row is one contiguous run)
   // instead of one element per channel plane. Each thread keeps the image it last made (rows of
