@@ -250,8 +250,10 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed);
   const float* xd = x.data<float>();
   const std::vector<float> zeros(static_cast<size_t>(channels), 0.0f);  // a tap in the padding
-  // Inputs k0 .. k0 + n - 1 of im2col row r (input k is channel k / ksz, tap k % ksz).
-  auto im2col_row = [&](int64_t r, int64_t k0, int64_t n, float* dst) {
+  // Inputs k0 .. k0 + n - 1 of im2col rows r = r0 + t * step, t < count, to dst + t * dst_ld
+  // (input k is channel k / ksz, tap k % ksz).
+  auto im2col_rows = [&](int64_t r0, int64_t step, int64_t count, int64_t k0, int64_t n,
+                         float* dst, int64_t dst_ld) {
     struct Image {
       uint64_t call = 0;
       int64_t img = -1;
@@ -259,31 +261,34 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
     };
     thread_local Image image;
     thread_local std::vector<const float*> taps;  // per tap: its position's channels
-    const int64_t img = r / osz;
-    if (image.call != call || image.img != img) {
-      image.data.resize(static_cast<size_t>(isz * channels));
-      transpose_blocked(xd + img * channels * isz, channels, isz, image.data.data(), nullptr);
-      if (quantized && !view.quantize(image.data.data(), image.data.size(), image.data.data()))
-        throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity",
-                    "pass finite values");
-      image.call = call;
-      image.img = img;
-    }
     taps.resize(static_cast<size_t>(ksz));
-    const int64_t* offs = tap_off.data() + (r % osz) * ksz;
-    const float* base = image.data.data();
-    for (int64_t t = 0; t < ksz; ++t)
-      taps[static_cast<size_t>(t)] = offs[t] >= 0 ? base + offs[t] * channels : zeros.data();
-    if (ksz == 1)
-      std::copy_n(taps[0] + k0, n, dst);
-    else if (ksz == 9)  // 3 x 3 kernels
-      gather_row<9>(taps.data(), ksz, k0, n, dst);
-    else
-      gather_row<0>(taps.data(), ksz, k0, n, dst);
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t r = r0 + t * step, img = r / osz;
+      if (image.call != call || image.img != img) {
+        image.data.resize(static_cast<size_t>(isz * channels));
+        transpose_blocked(xd + img * channels * isz, channels, isz, image.data.data(), nullptr);
+        if (quantized && !view.quantize(image.data.data(), image.data.size(), image.data.data()))
+          throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity",
+                      "pass finite values");
+        image.call = call;
+        image.img = img;
+      }
+      const int64_t* offs = tap_off.data() + (r % osz) * ksz;
+      const float* base = image.data.data();
+      for (int64_t k = 0; k < ksz; ++k)
+        taps[static_cast<size_t>(k)] = offs[k] >= 0 ? base + offs[k] * channels : zeros.data();
+      float* row = dst + t * dst_ld;
+      if (ksz == 1)
+        std::copy_n(taps[0] + k0, n, row);
+      else if (ksz == 9)  // 3 x 3 kernels
+        gather_row<9>(taps.data(), ksz, k0, n, row);
+      else
+        gather_row<0>(taps.data(), ksz, k0, n, row);
+    }
   };
   thread_local std::vector<float> y;  // [rows, out_ch]; reused (ViewArrays::mvm sets it)
   y.resize(static_cast<size_t>(rows * out_ch));
-  view.mvm(ViewArrays::RowSource(im2col_row), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode,
+  view.mvm(ViewArrays::RowSource(im2col_rows), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode,
            quantized);
   Shape out_shape{batch, out_ch};
   for (int64_t d : win.out_spatial()) out_shape.push_back(d);

@@ -110,8 +110,12 @@ void ViewArrays::program(const Tensor& weights, bool transposed,
 
 void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
                      int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode) {
-  mvm([x, x_ld](int64_t m, int64_t k0, int64_t n,
-                float* dst) { std::copy_n(x + m * x_ld + k0, n, dst); },
+  mvm(
+      [x, x_ld](int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t n, float* dst,
+                int64_t dst_ld) {
+        for (int64_t t = 0; t < count; ++t)
+          std::copy_n(x + (m0 + t * step) * x_ld + k0, n, dst + t * dst_ld);
+      },
       m_rows, g0, ng, p0, y, y_ld, c0, nc, mode);
 }
 
@@ -231,15 +235,13 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
   for (int64_t t0 = 0; t0 < rows; t0 += chunk) {
     const int64_t nt = std::min(chunk, rows - t0);
     if (partial_groups) std::fill_n(id, nt * width, 0.0f);
-    for (int64_t t = 0; t < nt; ++t) {
-      const int64_t m = first + (t0 + t) * replication_;
-      if (whole) {
-        x_rows(m, (ga - g0) * k_, (gb - ga) * k_, id + t * width + (ga - bl.g0) * k_);
-        continue;
-      }
+    const int64_t m0 = first + t0 * replication_;
+    if (whole)
+      x_rows(m0, replication_, nt, (ga - g0) * k_, (gb - ga) * k_, id + (ga - bl.g0) * k_, width);
+    else
       for (int64_t g = ga; g < gb; ++g)
-        x_rows(m, (g - g0) * k_ + bl.r0, bl.nr, id + t * width + (g - bl.g0) * bl.nr);
-    }
+        x_rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, id + (g - bl.g0) * bl.nr,
+               width);
     const float* od = part_out.data();
     Tensor ref;
     if (analog) {

@@ -54,13 +54,15 @@ class ViewArrays {
   void mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng, int64_t p0,
            float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode);
 
-  // The same product with x given by a function instead of a matrix: rows(m, k0, n, dst) writes
-  // x[m * x_ld + k0 .. k0 + n - 1] to dst. It writes each array's inputs straight into the
-  // array's input rows (no full copy of x, e.g. of a large im2col matrix, is made); it may be
-  // called from several threads at once.
+  // The same product with x given by a function instead of a matrix: rows(m0, step, count, k0,
+  // n, dst, dst_ld) writes x[m * x_ld + k0 .. k0 + n - 1] of rows m = m0 + t * step, t < count,
+  // to dst + t * dst_ld. It writes each array's inputs straight into the array's input rows (no
+  // full copy of x, e.g. of a large im2col matrix, is made), a part of an MVM call at a time;
+  // it may be called from several threads at once.
   // With `x_quantized` (analog mode, shared_dac() only), the rows are already on the DAC's
   // levels (quantize()) and the arrays do not quantise them again.
-  using RowSource = std::function<void(int64_t m, int64_t k0, int64_t n, float* dst)>;
+  using RowSource = std::function<void(int64_t m0, int64_t step, int64_t count, int64_t k0,
+                                       int64_t n, float* dst, int64_t dst_ld)>;
   void mvm(const RowSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
            int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized = false);
 

@@ -651,9 +651,13 @@ TEST(Sim, ViewArraysQuantiseOnceForArraysSharingADac) {
   EXPECT_FALSE(std::equal(xq.begin(), xq.end(), x.data<float>()));  // the DAC moved them
   Tensor ya(DType::f32, {5, n}), yb(DType::f32, {5, n});
   a.mvm(x.data<float>(), 5, k, 0, 1, 0, ya.data<float>(), n, 0, n, sim::MvmMode::analog);
-  b.mvm([&](int64_t m, int64_t k0, int64_t len,
-            float* dst) { std::copy_n(xq.data() + m * k + k0, len, dst); },
-        5, 0, 1, 0, yb.data<float>(), n, 0, n, sim::MvmMode::analog, true);
+  b.mvm(
+      [&](int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t len, float* dst,
+          int64_t ld) {
+        for (int64_t t = 0; t < count; ++t)
+          std::copy_n(xq.data() + (m0 + t * step) * k + k0, len, dst + t * ld);
+      },
+      5, 0, 1, 0, yb.data<float>(), n, 0, n, sim::MvmMode::analog, true);
   EXPECT_TRUE(same_bits(ya, yb));
   x.data<float>()[3] = std::nanf("");
   EXPECT_FALSE(b.quantize(x.data<float>(), xq.size(), xq.data()));
