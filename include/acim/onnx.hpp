@@ -19,8 +19,10 @@ struct OnnxImportOptions {
 // Throws acim::Error naming the file (and node) on any problem.
 Graph load_onnx(const std::filesystem::path& path, const OnnxImportOptions& options = {});
 
-// Same, from bytes in memory (`source` names them in errors; external data is refused).
-Graph load_onnx_from_bytes(const std::string& bytes, const std::string& source,
+// Same, from bytes in memory (`source` names them in errors; external data is refused). The
+// bytes are taken (move them in): they are freed once parsed, before the tensors are made, so a
+// large model's bytes, parsed message and tensors are never all held at once.
+Graph load_onnx_from_bytes(std::string bytes, const std::string& source,
                            const OnnxImportOptions& options = {});
 
 // The graph as an ONNX ModelProto (bytes): nodes with their attributes, initializers (raw data),

@@ -41,6 +41,11 @@ struct SimOptions {
   // (core.digital.vector_bits; see src/sim/chip_instance.cpp). Off: float32, so the arrays'
   // error can be seen alone. Ideal runs never round.
   bool digital_precision = true;
+  // Keep the analog layers' weights (one copy, shared with the Program's graph): set_time()
+  // draws the arrays' programmed state from them again. Off, each layer's weights go once its
+  // arrays are programmed and calibrated, and set_time() throws: for an instance used at one
+  // time (`acim run`), whose arrays and weights are then never all in memory together.
+  bool keep_weights = true;
 };
 
 class ChipInstance {
@@ -48,9 +53,10 @@ class ChipInstance {
   // Programs every array of every analog layer (all replicas) and calibrates the DAC ranges from
   // program.quant and the ADC ranges from program.calibration_set. Error(invalid) naming the node
   // when the program's mapping or quantisation does not match its graph (the cut of a layer into
-  // arrays must give LayerMapping::tiles). A Program moved in has each weight that only the
-  // arrays read freed as soon as its arrays are programmed (one copy of the weights, not two);
-  // a copied one shares its tensors with the caller's.
+  // arrays must give LayerMapping::tiles). The arrays keep no copy of the weights: they read the
+  // Program's (shared; a copied Program shares its tensors with the caller's). A Program moved
+  // in with keep_weights off has each weight that only the arrays read freed once its arrays are
+  // programmed.
   ChipInstance(Program program, const SimOptions& options);
   ~ChipInstance();
   ChipInstance(ChipInstance&&) noexcept;
@@ -59,7 +65,8 @@ class ChipInstance {
   // Runs the graph on this instance. Inputs as Executor::run.
   TensorMap run(const TensorMap& inputs);
 
-  // Moves every array to another time after programming (drift).
+  // Moves every array to another time after programming (drift). Error(invalid) for an
+  // instance made with keep_weights off.
   void set_time(double seconds_since_programming);
 
   int64_t arrays() const;  // crossbar arrays programmed (replicas included)

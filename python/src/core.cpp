@@ -160,7 +160,8 @@ class MatrixArrays {
                         "pass one full scale per output column of every group, or none");
     params.validate();
     nb::gil_scoped_release release;
-    view_.program(w, false, full_scale, params, seed, instance, layer, first_index,
+    view_.set_weights(w, false);
+    view_.program(full_scale, params, seed, instance, layer, first_index,
                   view_.arrays_per_copy());
     programmed_ = true;
   }

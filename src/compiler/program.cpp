@@ -799,10 +799,10 @@ Program parse_sections(std::map<std::string, std::string> sections, uint64_t ver
   }
   p.chip = parse_chip_spec(sections["chip"], where("chip"));
   {
-    // The model's bytes (most of the file) are freed as soon as the graph holds the weights.
-    const std::string model = std::move(sections["model"]);
+    // The model's bytes (most of the file) are freed as soon as they are parsed.
+    std::string model = std::move(sections["model"]);
     sections.erase("model");
-    p.source = load_onnx_from_bytes(model, where("model"));
+    p.source = load_onnx_from_bytes(std::move(model), where("model"));
   }
   p.source.source = source;  // later messages about nodes name the program file
   p.graph = p.source;

@@ -602,10 +602,11 @@ Graph load_onnx(const std::filesystem::path& path, const OnnxImportOptions& opti
   return import_parsed(model, Source{path.string(), path.parent_path(), true}, options);
 }
 
-Graph load_onnx_from_bytes(const std::string& bytes, const std::string& source,
+Graph load_onnx_from_bytes(std::string bytes, const std::string& source,
                            const OnnxImportOptions& options) {
   onnx::ModelProto model;
   parse_proto(bytes, source, "model", model);
+  std::string().swap(bytes);  // the message holds them now
   return import_parsed(model, Source{source, {}, false}, options);
 }
 

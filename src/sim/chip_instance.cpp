@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "core/simd.hpp"
 
@@ -104,6 +105,12 @@ struct AnalogLayer {
   std::string where;
   std::vector<sim::ViewArrays> views;  // LayerMapping::matrices order
   std::vector<double> input_range;     // per view; 0 = from the calibration inputs
+  // What programming the views takes (the views hold their weights): per view its columns' full
+  // scales (empty: each column's max |w|) and its first array's index in the layer; the layer's
+  // index in the mapping and its arrays per copy (the random streams' keys).
+  std::vector<std::vector<float>> full_scale;
+  std::vector<int64_t> first_array;
+  int64_t mapping_index = 0, tiles = 0;
 };
 
 // The array parameters of the run: the chip's, or with `ideal` exact continuous cells and every
@@ -140,6 +147,7 @@ struct ChipInstance::State {
   // The digital units' fixed-point format per graph node (step; 0 = float32 results kept).
   std::vector<float> node_step;
   int digital_bits = 0;
+  bool weights_kept = true;  // SimOptions::keep_weights
 };
 
 namespace {
@@ -187,6 +195,32 @@ class SimHooks : public RunHooks {
   const std::vector<float>& node_step_;
   int digital_bits_;
 };
+
+// The weights only the arrays read: each analog Gemm's or MatMul's B that no other node (analog
+// or not), no fused activation and no graph input or output reads. SimHooks replace those nodes
+// on every run without reading B (run_analog_node), so the executor's graph holds an empty
+// tensor in their place. Conv and recurrent layers keep theirs (their lowering reads W's shape).
+std::set<std::string> arrays_only_weights(const Graph& graph, const std::vector<bool>& analog) {
+  const auto arrays_only = [&](size_t i, size_t input) {
+    const std::string& op = graph.nodes[i].op_type;
+    return analog[i] && input == 1 && (op == "Gemm" || op == "MatMul");
+  };
+  std::set<std::string> read, as_b;  // values read otherwise; as an analog B
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& n = graph.nodes[i];
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (!arrays_only(i, k) || !as_b.insert(n.inputs[k]).second) read.insert(n.inputs[k]);
+    for (const Node& f : n.fused) read.insert(f.inputs.begin(), f.inputs.end());
+  }
+  for (const ValueInfo& v : graph.outputs) read.insert(v.name);
+  for (const ValueInfo& v : graph.inputs) read.insert(v.name);
+  std::set<std::string> only;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (arrays_only(i, 1) && graph.nodes[i].has_input(1) && !read.count(graph.nodes[i].inputs[1]) &&
+        graph.initializers.count(graph.nodes[i].inputs[1]))
+      only.insert(graph.nodes[i].inputs[1]);
+  return only;
+}
 
 }  // namespace
 
@@ -256,22 +290,32 @@ ChipInstance::ChipInstance(Program program, const SimOptions& options) {
         fs.assign(q->weight_full_scale.begin() + fs_offset,
                   q->weight_full_scale.begin() + fs_offset + w.count * w.cols);
       fs_offset += w.count * w.cols;
-      layer.views[v].program(w.values, w.transposed, fs, params, options.seed, options.instance,
-                             static_cast<int64_t>(li), first, lm.tiles);
+      layer.views[v].set_weights(w.values, w.transposed);
+      layer.full_scale.push_back(std::move(fs));
+      layer.first_array.push_back(first);
       first += layer.views[v].arrays_per_copy();
       layer.input_range.push_back(q != nullptr && v < q->input_range.size() ? q->input_range[v]
                                                                             : 0.0);
     }
+    layer.mapping_index = static_cast<int64_t>(li);
+    layer.tiles = lm.tiles;
     layer_of_node[it->second] = static_cast<int>(layers.size());
     layers.push_back(std::move(layer));
   }
+  // The views hold the weights now: those only the arrays read leave the graph (freed here when
+  // the Program was moved in), so that letting the views' go frees them (keep_weights off).
+  for (const std::string& name : arrays_only_weights(g, analog))
+    program.graph.initializers[name] = Tensor();
   state_ = std::make_unique<State>(g, analog, std::move(layers), std::move(layer_of_node));
   State& s = *state_;
+  s.weights_kept = options.keep_weights;
   const size_t nodes = s.exec.graph().nodes.size();
   program.graph = Graph();  // the executor's copy shares what is left
 
   // Calibration: the capture pass over the calibration set (not needed when ideal: no DAC or
-  // ADC to set), then each array's ranges.
+  // ADC to set), which reads the views' weights, not their arrays; then each layer is programmed
+  // and its arrays' ranges set (one layer after another: without keep_weights a layer's weights
+  // go before the next layer's arrays are made, so weights and arrays are never all held).
   s.digital_bits = program.chip.core.digital.vector_bits;
   s.node_step.assign(nodes, 0.0f);
   if (!options.ideal && !program.calibration_set.empty()) {
@@ -284,9 +328,16 @@ ChipInstance::ChipInstance(Program program, const SimOptions& options) {
       for (size_t i = 0; i < nodes; ++i)
         s.node_step[i] = fixed_point_step(node_max_abs[i], s.digital_bits);
   }
-  for (AnalogLayer& layer : s.layers)
-    for (size_t v = 0; v < layer.views.size(); ++v)
-      layer.views[v].calibrate(layer.input_range[v], kCalibrationRows);
+  for (AnalogLayer& layer : s.layers) {
+    for (size_t v = 0; v < layer.views.size(); ++v) {
+      sim::ViewArrays& view = layer.views[v];
+      view.program(layer.full_scale[v], params, options.seed, options.instance,
+                   layer.mapping_index, layer.first_array[v], layer.tiles);
+      view.calibrate(layer.input_range[v], kCalibrationRows);
+      if (!options.keep_weights) view.drop_weights();
+    }
+    layer.full_scale.clear();
+  }
 }
 
 ChipInstance::~ChipInstance() = default;
@@ -302,6 +353,12 @@ TensorMap ChipInstance::run(const TensorMap& inputs) {
 }
 
 void ChipInstance::set_time(double seconds_since_programming) {
+  if (!state_->weights_kept)
+    throw Error(ErrorKind::invalid, "chip instance",
+                "was made without its weights (SimOptions::keep_weights off), which moving its "
+                "arrays in time draws their state from again",
+                "make the instance with keep_weights, or at the time wanted "
+                "(SimOptions::time_since_programming_s)");
   for (AnalogLayer& layer : state_->layers)
     for (sim::ViewArrays& v : layer.views) v.set_time(seconds_since_programming);
 }

@@ -10,6 +10,7 @@
 #include "acim/error.hpp"
 #include "acim/mapping.hpp"
 #include "core/parallel.hpp"
+#include "ops/kernels_blas.hpp"
 
 namespace acim::sim {
 
@@ -67,27 +68,35 @@ Tensor ViewArrays::block_matrix(const Tensor& weights, bool transposed, int64_t 
   return w;
 }
 
-void ViewArrays::program(const Tensor& weights, bool transposed,
-                         const std::vector<float>& full_scale, const ArrayParams& params,
-                         uint64_t seed, int64_t instance, int64_t layer, int64_t first_index,
-                         int64_t copy_stride) {
+void ViewArrays::set_weights(const Tensor& weights, bool transposed) {
   ACIM_ASSERT(weights.dtype() == DType::f32 && weights.numel() == count_ * k_ * n_,
               "ViewArrays: weights size");
-  ACIM_ASSERT(full_scale.empty() || static_cast<int64_t>(full_scale.size()) == count_ * n_,
-              "ViewArrays: full scale size");
-  arrays_.clear();
-  arrays_.resize(static_cast<size_t>(replication_));
+  weights_ = std::make_shared<const Tensor>(weights);
+  transposed_ = transposed;
   const size_t slices =
       input_of_.empty()
           ? 0
           : static_cast<size_t>(*std::max_element(input_of_.begin(), input_of_.end()) + 1);
   captured_.assign(static_cast<size_t>(replication_), std::vector<Captured>(slices));
+}
+
+void ViewArrays::drop_weights() { weights_.reset(); }
+
+void ViewArrays::program(const std::vector<float>& full_scale, const ArrayParams& params,
+                         uint64_t seed, int64_t instance, int64_t layer, int64_t first_index,
+                         int64_t copy_stride) {
+  ACIM_ASSERT(weights_ != nullptr, "ViewArrays::program before set_weights");
+  ACIM_ASSERT(full_scale.empty() || static_cast<int64_t>(full_scale.size()) == count_ * n_,
+              "ViewArrays: full scale size");
+  arrays_.clear();
+  arrays_.resize(static_cast<size_t>(replication_));
   for (std::vector<CrossbarArray>& copy : arrays_) copy.reserve(blocks_.size());
   // Every copy holds the same weights: each block's matrix is built once, when it is programmed
   // (one block's at a time, not the whole layer's), and again whenever an array asks for it.
+  const std::weak_ptr<const Tensor> source = weights_;
   for (size_t b = 0; b < blocks_.size(); ++b) {
     const Block& bl = blocks_[b];
-    const Tensor w = block_matrix(weights, transposed, k_, n_, bl);
+    const Tensor w = block_matrix(*weights_, transposed_, k_, n_, bl);
     std::vector<float> fs;
     if (!full_scale.empty())
       for (int64_t j = 0; j < bl.ng; ++j) {
@@ -100,8 +109,14 @@ void ViewArrays::program(const Tensor& weights, bool transposed,
       copy.emplace_back(
           params, RandomStream(seed, {static_cast<uint64_t>(instance), static_cast<uint64_t>(layer),
                                       static_cast<uint64_t>(index)}));
-      copy.back().program(w, fs, [weights, transposed, k = k_, n = n_, bl] {
-        return block_matrix(weights, transposed, k, n, bl);
+      copy.back().program(w, fs, [source, transposed = transposed_, k = k_, n = n_, bl] {
+        const std::shared_ptr<const Tensor> weights = source.lock();
+        if (weights == nullptr)
+          throw Error(ErrorKind::invalid, "chip instance",
+                      "its weights were let go once its arrays were programmed, so its arrays "
+                      "cannot be moved in time or their conductances drawn again",
+                      "keep the weights (SimOptions::keep_weights) to move an instance in time");
+        return block_matrix(*weights, transposed, k, n, bl);
       });
     }
   }
@@ -212,14 +227,16 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
                          bool record, bool x_quantized) {
   const Block& bl = blocks_[static_cast<size_t>(block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
-  CrossbarArray& array = arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)];
+  CrossbarArray* array =
+      mode == MvmMode::analog ? &arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)]
+                              : nullptr;  // capture mode reads the weights, not the arrays
   // In analog mode the rows go through the array a chunk at a time (parts of one MVM call), in
   // buffers each thread reuses: a layer's im2col input is never held whole, and no memory is
   // allocated per call once the buffers have grown. Capture mode (calibration) takes all rows
   // at once, in buffers of its own (one job per input slice keeps an evenly spaced selection).
   const bool analog = mode == MvmMode::analog;
   const int64_t chunk = analog ? kRowsPerPart : rows;
-  const uint64_t call = analog ? array.next_mvm() : 0;
+  const uint64_t call = analog ? array->next_mvm() : 0;
   thread_local std::vector<float> part_in, part_out;
   std::vector<float> capture_in;
   std::vector<float>& in_buf = analog ? part_in : capture_in;
@@ -245,11 +262,22 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
     const float* od = part_out.data();
     Tensor ref;
     if (analog) {
-      array.mvm_rows(call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data(),
-                     x_quantized);
+      array->mvm_rows(call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data(),
+                      x_quantized);
     } else {
-      Tensor in = Tensor::from_vector<float>({nt, width}, in_buf);
-      ref = array.mvm_reference(in);
+      // The exact product of the block's weights, as CrossbarArray::mvm_reference computes it:
+      // the arrays need not be programmed.
+      if (weights_ == nullptr)
+        throw Error(ErrorKind::invalid, "chip instance", "a capture pass after its weights went",
+                    "keep the weights (SimOptions::keep_weights)");
+      for (int64_t i = 0; i < nt * width; ++i)
+        if (!std::isfinite(id[i]))
+          throw Error(ErrorKind::invalid, "crossbar array", "inputs contain NaN or infinity",
+                      "pass finite values");
+      const Tensor w = block_matrix(*weights_, transposed_, k_, n_, bl);
+      ref = Tensor(DType::f32, {nt, ow});
+      ops::sgemm_blocked(false, false, nt, ow, width, 1.0f, id, width, w.data<float>(), ow, 0.0f,
+                         ref.data<float>(), ow, "ViewArrays capture");
       od = ref.data<float>();
     }
     if (record) {

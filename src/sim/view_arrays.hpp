@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "acim/crossbar.hpp"
@@ -38,16 +39,24 @@ class ViewArrays {
   int64_t replication() const { return replication_; }
   int64_t arrays_per_copy() const { return static_cast<int64_t>(blocks_.size()); }
 
-  // Programs every array. `weights`: float32, count * K * N elements, group g's K x N matrix
-  // row-major at g * K * N (with `transposed`: its N x K transpose, row-major, read in place).
-  // The arrays keep no copy of their weights: they share `weights` (a Tensor shares its
-  // storage), and each array's block is cut from it again when the array needs it
+  // The view's weights: float32, count * K * N elements, group g's K x N matrix row-major at
+  // g * K * N (with `transposed`: its N x K transpose, row-major, read in place). Shared, not
+  // copied (a Tensor shares its storage). Enough for capture mode (the exact products); the
+  // arrays are programmed from them by program().
+  void set_weights(const Tensor& weights, bool transposed);
+
+  // Programs every array from the weights. The arrays keep no copy of their weights: each
+  // array's block is cut from the view's again when the array needs it
   // (CrossbarArray::WeightSource). full_scale: the |w| of each column mapped to the top level,
   // count * N entries (group after group), or empty. Array b of copy r draws from
   // RandomStream(seed, {instance, layer, first_index + r * copy_stride + b}).
-  void program(const Tensor& weights, bool transposed, const std::vector<float>& full_scale,
-               const ArrayParams& params, uint64_t seed, int64_t instance, int64_t layer,
-               int64_t first_index, int64_t copy_stride);
+  void program(const std::vector<float>& full_scale, const ArrayParams& params, uint64_t seed,
+               int64_t instance, int64_t layer, int64_t first_index, int64_t copy_stride);
+
+  // Lets the weights go (the arrays' MVMs do not read them). Afterwards capture mode and
+  // whatever makes an array re-derive its state (CrossbarArray::set_time, conductance tables)
+  // throw Error(invalid).
+  void drop_weights();
 
   // y[m * y_ld + (g - g0) * nc + (c - c0)] = sum_k x[m * x_ld + (g - g0) * K + k] * W_g[k, c]
   // for m < m_rows, groups g0 <= g < g0 + ng, columns c0 <= c < c0 + nc. Row m is MVM p0 + m.
@@ -108,6 +117,8 @@ class ViewArrays {
   // Per block: its input slice, the blocks with the same groups and rows (the column blocks of
   // one row block see the same inputs); numbered in order of first appearance.
   std::vector<int64_t> input_of_;
+  std::shared_ptr<const Tensor> weights_;  // set_weights(); null before or after drop_weights()
+  bool transposed_ = false;
   std::vector<std::vector<CrossbarArray>> arrays_;  // [copy][block]
   std::vector<std::vector<Captured>> captured_;     // [copy][input slice]
   bool shared_dac_ = false;

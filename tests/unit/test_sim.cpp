@@ -46,6 +46,12 @@ Tensor random_tensor(const Shape& shape, uint64_t key, float scale = 1.0f) {
   return t;
 }
 
+// Bit-for-bit equality of two float tensors.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data<float>(), b.data<float>(), static_cast<size_t>(a.nbytes())) == 0;
+}
+
 struct GraphSpec {
   std::vector<std::pair<std::string, Shape>> inputs;
   std::vector<Node> nodes;
@@ -434,6 +440,40 @@ TEST(Sim, SetTimeMovesArrays) {
   EXPECT_NE(relative_error(a.run(in).at("y"), b.run(in).at("y")), 0.0);
 }
 
+TEST(Sim, InstanceWithoutItsWeightsIsTheSameChipAtOneTime) {
+  // keep_weights off: each layer's weights go once its arrays are programmed. The instance runs
+  // as one that keeps them (a Gemm on arrays only, a convolution, a drifted chip), and moving it
+  // in time is refused with an error that says why, where keeping them moves it.
+  GraphSpec s;
+  s.inputs = {{"x", {3, 20}}};
+  s.weights["w"] = random_tensor({20, 10}, 5);
+  s.nodes.push_back(make_node("fc", "Gemm", {"x", "w"}, {"y"}));
+  s.outputs = {"y"};
+  ChipSpec chip = small_chip();
+  chip.array = default_array_params(CellType::pcm);
+  chip.array.rows = 8;
+  chip.array.cols = 8;
+  for (const Program& p : {compile(make_graph(std::move(s)), chip),
+                           compile(conv_graph(4, 10, 1, {}, {1, 4, 5, 5}, {3, 3}, false), chip)}) {
+    const Tensor xin = p.graph.inputs[0].shape.size() == 2 ? random_tensor({3, 20}, 6)
+                                                           : random_tensor({1, 4, 5, 5}, 7);
+    const TensorMap in{{p.graph.inputs[0].name, xin}};
+    ChipInstance kept(p, SimOptions{.seed = 3, .time_since_programming_s = 3600});
+    ChipInstance lean(Program(p), SimOptions{.seed = 3, .time_since_programming_s = 3600,
+                                             .keep_weights = false});
+    EXPECT_TRUE(same_bits(kept.run(in).begin()->second, lean.run(in).begin()->second));
+    EXPECT_TRUE(same_bits(kept.run(in).begin()->second, lean.run(in).begin()->second));
+    try {
+      lean.set_time(86400);
+      ADD_FAILURE() << "set_time without the weights";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid);
+      EXPECT_NE(std::string(e.what()).find("keep_weights"), std::string::npos) << e.what();
+    }
+    EXPECT_NO_THROW(kept.set_time(86400));
+  }
+}
+
 TEST(Sim, NonIdealUsesTheProgramsQuantisation) {
   // program.quant's DAC ranges and weight full scales reach the arrays: a range far below the
   // inputs clips them, a full scale far below the weights clips those.
@@ -545,11 +585,6 @@ TEST(Sim, DigitalUnitsHoldFixedPointWords) {
   EXPECT_GT(distinct(ChipInstance(p, SimOptions{.ideal = true}).run(in).at("y")), 16u);
 }
 
-// Bit-for-bit equality of two float tensors.
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data<float>(), b.data<float>(), static_cast<size_t>(a.nbytes())) == 0;
-}
 
 TEST(Sim, CrossbarWeightSourceGivesTheSameArrayAsHeldWeights) {
   // An array that keeps no copy of its weights (a WeightSource gives them again) is the same
@@ -593,7 +628,8 @@ TEST(Sim, ViewArraysColumnBlocksShareOneCalibrationRecord) {
   const Tensor x = random_tensor({6, k}, 12);
   sim::ViewArrays view(k, n, 1, 8, 8, 1);
   ASSERT_EQ(view.arrays_per_copy(), 6);
-  view.program(w, false, {}, p, 3, 0, 4, 0, 6);
+  view.set_weights(w, false);
+  view.program({}, p, 3, 0, 4, 0, 6);
   Tensor y_exact(DType::f32, {6, n});
   view.mvm(x.data<float>(), 6, k, 0, 1, 0, y_exact.data<float>(), n, 0, n, sim::MvmMode::capture);
   view.calibrate(0.0, 256);
@@ -640,7 +676,8 @@ TEST(Sim, ViewArraysQuantiseOnceForArraysSharingADac) {
   Tensor x = random_tensor({5, k}, 22);
   sim::ViewArrays a(k, n, 1, 8, 8, 1), b(k, n, 1, 8, 8, 1);
   for (sim::ViewArrays* v : {&a, &b}) {
-    v->program(w, false, {}, p, 7, 0, 1, 0, v->arrays_per_copy());
+    v->set_weights(w, false);
+    v->program({}, p, 7, 0, 1, 0, v->arrays_per_copy());
     Tensor unused(DType::f32, {5, n});
     v->mvm(x.data<float>(), 5, k, 0, 1, 0, unused.data<float>(), n, 0, n, sim::MvmMode::capture);
     v->calibrate(0.5, 256);  // one input range for every array: a shared DAC

@@ -102,8 +102,10 @@ int run_run(const RunOptions& opt) {
     so.instance = opt.instance;
     so.ideal = opt.ideal;
     if (!opt.drift_time.empty()) so.time_since_programming_s = parse_duration("--drift-time", opt.drift_time);
-    // The reference first: the Program is moved into the chip instance, which frees the
-    // weights its arrays hold once they are programmed (the graph here shares them).
+    // A run at one time: each layer's weights can go once its arrays are programmed. The
+    // reference first: the Program is moved into the chip instance, which frees them (the
+    // graph here shares them).
+    so.keep_weights = false;
     if (opt.compare) reference = Executor(graph).run(inputs);
     graph = Graph();
     ChipInstance chip(std::move(program), so);
