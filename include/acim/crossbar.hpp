@@ -108,13 +108,17 @@ class CrossbarArray {
     std::vector<double> max_abs, sum, sum_sq;
     int64_t count = 0;
   };
-  // The analog passes of one MVM on DAC-quantised inputs xq [batch, rows_used]; sets acc
+  // The analog passes of one MVM on inputs x [batch, rows_used], the DAC's output if x_quantized,
+  // else run through the DAC here (Error(invalid) if some x is NaN or infinite); sets acc
   // [batch, signals] to the sum of the digitally weighted signals of the passes. ideal_readout: no
   // noise, no ADC (calibration); stats: if set, gathers the statistics of every signal's
-  // conversions. first_row: the call's row number of xq's first row (the noise draws are by row
-  // number).
-  void run_passes(const float* xq, int batch, uint64_t first_row, bool ideal_readout,
-                  const RandomStream& mvm_stream, float* acc, SignalStats* stats);
+  // conversions. first_row: the call's row number of x's first row (the noise draws are by row
+  // number). y: if set (an encoding of one signal per column), the last pass's accumulation and
+  // the decode run in one sweep into y [batch, cols_used] (decode_accumulate_signals); acc then
+  // holds the earlier passes' sum.
+  void run_passes(const float* x, bool x_quantized, int batch, uint64_t first_row,
+                  bool ideal_readout, const RandomStream& mvm_stream, float* acc,
+                  SignalStats* stats, float* y = nullptr);
   // Sets the state the MVMs read (and the drift compensation and default ADC ranges) for time t
   // from the cells' targets and programmed conductances.
   void settle(double t, const std::vector<float>& g_target, const std::vector<float>& g_prog);

@@ -144,7 +144,7 @@ AdcModel::AdcModel(const AdcParams& params, int cols, bool enabled, const Random
   float fs = std::isfinite(params.full_scale_ua) && params.full_scale_ua > 0
                  ? static_cast<float>(params.full_scale_ua)
                  : 1.0f;
-  full_scale_.assign(static_cast<size_t>(cols), fs);
+  lsb_.assign(static_cast<size_t>(cols), static_cast<double>(fs) / max_code());
   offset_lsb_.assign(static_cast<size_t>(cols), 0.0f);
   gain_.assign(static_cast<size_t>(cols), 1.0f);
   if (!enabled) return;
@@ -161,7 +161,7 @@ AdcModel::AdcModel(const AdcParams& params, int cols, bool enabled, const Random
   update_kernel_constants();
 }
 
-void AdcModel::set_full_scale(std::vector<float> full_scale_ua) {
+void AdcModel::set_full_scale(const std::vector<float>& full_scale_ua) {
   if (full_scale_ua.size() != static_cast<size_t>(cols_)) {
     throw Error(ErrorKind::invalid, "adc full scale",
                 "has " + std::to_string(full_scale_ua.size()) + " values for " +
@@ -176,8 +176,19 @@ void AdcModel::set_full_scale(std::vector<float> full_scale_ua) {
                   "calibrate with finite inputs");
     }
   }
-  full_scale_ = std::move(full_scale_ua);
+  const double n_codes = max_code();
+  for (size_t j = 0; j < full_scale_ua.size(); ++j)
+    lsb_[j] = static_cast<double>(full_scale_ua[j]) / n_codes;
   if (enabled_) update_kernel_constants();
+}
+
+// lsb = fs / N within half an ulp of the double; lsb * N is then fs within about 2^-52 fs,
+// which rounds to the float fs exactly (the floats nearest fs are 2^-24 fs away).
+std::vector<float> AdcModel::full_scale_ua() const {
+  const double n_codes = max_code();
+  std::vector<float> fs(lsb_.size());
+  for (size_t j = 0; j < lsb_.size(); ++j) fs[j] = static_cast<float>(lsb_[j] * n_codes);
+  return fs;
 }
 
 int AdcModel::max_code() const {
@@ -186,19 +197,16 @@ int AdcModel::max_code() const {
 
 double AdcModel::lsb_ua(int col) const {
   ACIM_ASSERT(col >= 0 && col < cols_, "ADC column out of range");
-  return static_cast<double>(full_scale_[static_cast<size_t>(col)]) / max_code();
+  return lsb_[static_cast<size_t>(col)];
 }
 
 void AdcModel::update_kernel_constants() {
   const size_t cols = static_cast<size_t>(cols_);
-  const double n_codes = max_code();
-  lsb_.resize(cols);
   inv_lsb_.resize(cols);
   // The float estimate of convert_rows_avx512 needs each 1 / lsb as a normal float.
   bool usable = true;
   double max_offset = 0;
   for (size_t j = 0; j < cols; ++j) {
-    lsb_[j] = static_cast<double>(full_scale_[j]) / n_codes;
     const double inv = lsb_[j] > 0 ? 1.0 / lsb_[j] : 0.0;
     inv_lsb_[j] = static_cast<float>(inv);
     usable = usable && (lsb_[j] <= 0 || std::isnormal(inv_lsb_[j]));
@@ -207,6 +215,7 @@ void AdcModel::update_kernel_constants() {
   // Where |u| <= N + 1: |gain I / lsb| <= N + 1 + |offset| + |sigma z|, so M <= N + 1 +
   // 2 (|offset| + |sigma z|), and |z| < 5.9 (the largest Box–Muller radius,
   // sqrt(-2 ln 2^-25), src/core/rng.cpp). One more LSB covers the rounding of these bounds.
+  const double n_codes = max_code();
   const double m_max = n_codes + 2 + 2 * (max_offset + 8 * params_.noise_sigma_lsb);
   const double tol = std::ldexp(m_max, -19);
   fast_tol_ = usable && tol < 0.25 ? static_cast<float>(tol) : -1.0f;
@@ -267,12 +276,11 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise,
         const float* z = zc != nullptr ? zc + static_cast<size_t>(b - d0) * cols : nullptr;
         float* row = currents + static_cast<size_t>(b) * cols;
         for (size_t j = 0; j < cols; ++j) {
-          const double fs = full_scale_[j];
-          if (fs <= 0) {
+          const double lsb = lsb_[j];  // full scale / N
+          if (lsb <= 0) {
             row[j] = 0.0f;
             continue;
           }
-          const double lsb = fs / n_codes;
           double u = (gain_[j] * static_cast<double>(row[j])) / lsb + offset_lsb_[j];
           if (noise_sigma > 0) u += noise_sigma * z[j];
           if (std::isnan(u)) {

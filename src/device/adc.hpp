@@ -44,8 +44,8 @@ class AdcModel {
 
   // Full-scale current per column (µA): inputs beyond ±full_scale clip to the end codes.
   // Size must be cols; every value finite and >= 0 (throws Error(invalid) otherwise).
-  void set_full_scale(std::vector<float> full_scale_ua);
-  const std::vector<float>& full_scale_ua() const { return full_scale_; }
+  void set_full_scale(const std::vector<float>& full_scale_ua);
+  std::vector<float> full_scale_ua() const;
   double lsb_ua(int col) const;  // one code step of column `col` (µA)
   int max_code() const;          // N = 2^(bits-1) - 1
   bool enabled() const { return enabled_; }
@@ -64,18 +64,18 @@ class AdcModel {
   void convert(float* currents, int batch, const RandomStream& noise, uint64_t first_row = 0) const;
 
  private:
-  // Recomputes the per-column constants of the vectorised conversion (below) from full_scale_,
-  // gain_ and offset_lsb_.
+  // Recomputes the per-column constants of the vectorised conversion (below) from lsb_, gain_
+  // and offset_lsb_.
   void update_kernel_constants();
 
   AdcParams params_;
   int cols_;
   bool enabled_;
-  std::vector<float> full_scale_;
   std::vector<float> offset_lsb_;  // per column
   std::vector<float> gain_;        // per column, 1 + error
-  // Per column, for the vectorised conversion: lsb in double (full scale / N, 0 for a column
-  // with full scale 0), and in float 1 / lsb (0 for such a column) for its fast estimate of u;
+  // Per column: lsb in double, full scale / N (0 for a column with full scale 0; the full scale
+  // is float(lsb * N), exactly: see full_scale_ua), and, where enabled, for the vectorised
+  // conversion in float 1 / lsb (0 for such a column) for its fast estimate of u;
   // fast_tol: how far (LSB) that estimate may be from a half-integer before the column's exact
   // double arithmetic decides the code, or a negative value where the estimate is not usable
   // (src/device/adc.cpp, convert_rows_avx512).

@@ -49,8 +49,9 @@ constexpr int kNoiseChunk = 64;
 
 // A matrix packed for the AVX-512 kernels (data empty without AVX-512): panel p holds columns
 // 64p .. 64p + 63 as [rows][64] floats, zero beyond the last column, so a row range [r0, r0 + k)
-// of the matrix is the k-range of every panel. With it, the rows of each panel that hold any
-// nonzero entry (nz[nz_begin[p] .. nz_begin[p + 1]), ascending). Skipping the other rows leaves
+// of the matrix is the k-range of every panel. With it, where some panel is sparse, the rows of
+// each panel that hold any nonzero entry (nz[nz_begin[p] .. nz_begin[p + 1]), ascending; empty
+// for a matrix of dense panels, which the kernels run on every row). Skipping the other rows leaves
 // every sum bit for bit as it is: an exact zero term x * 0 adds nothing to a sum that starts at
 // +0 (x is finite, and such a sum is never -0). Bit-sliced SRAM weights and block-diagonally
 // packed groups leave most rows of a panel zero.
@@ -155,6 +156,10 @@ Packed pack_panels(const std::vector<float>& b, int rows, int cols) {
                                                    out.nz_begin[static_cast<size_t>(pnl)]) <=
                                    kSparseFraction * rows;
   }
+  if (!out.sparse) {  // only gemm_packed_avx512 of a sparse matrix reads the index
+    out.nz = std::vector<int32_t>();
+    out.nz_begin = std::vector<size_t>();
+  }
   return out;
 }
 
@@ -250,14 +255,14 @@ __attribute__((target("avx512f"))) void gemm_packed_avx512(int m, int n, int k, 
   // Each panel's nonzero rows within the row range, when few enough to be worth skipping to.
   std::vector<std::pair<const int32_t*, int>> sparse_rows(static_cast<size_t>(panels),
                                                           {nullptr, 0});
-  int64_t summed = 0;  // rows summed over all panels: the work per output row
-  for (int pnl = 0; pnl < panels; ++pnl) {
+  int64_t summed = b.sparse ? 0 : int64_t{panels} * k;  // rows summed: work per output row
+  for (int pnl = 0; b.sparse && pnl < panels; ++pnl) {
     const int32_t* first = b.nz.data() + b.nz_begin[static_cast<size_t>(pnl)];
     const int32_t* last = b.nz.data() + b.nz_begin[static_cast<size_t>(pnl) + 1];
     const int32_t* lo = std::lower_bound(first, last, r0);
     const int32_t* hi = std::lower_bound(lo, last, r0 + k);
     const int count = static_cast<int>(hi - lo);
-    if (b.sparse && count <= kSparseFraction * k) {
+    if (count <= kSparseFraction * k) {
       sparse_rows[static_cast<size_t>(pnl)] = {lo, count};
       summed += count;
     } else {
@@ -458,8 +463,7 @@ struct CrossbarArray::State {
   double time_s = 0;
   std::optional<DacModel> dac;
   std::optional<AdcModel> adc;
-  bool calibrated = false;
-  std::vector<float> calibrated_fs;  // per signal, from calibrate()
+  bool calibrated = false;  // the ADC holds the full scales calibrate() set
   double drift_baseline = 0;
   double drift_alpha = 1.0;
   uint64_t mvm_count = 0;
@@ -652,7 +656,7 @@ void CrossbarArray::settle(double t, const std::vector<float>& g_target,
       for (int k = 0; k < ns; ++k) {
         const size_t b = static_cast<size_t>(i) * phys;
         g_sig[static_cast<size_t>(i) * ns + k] =
-            g_eff[b + s.enc.plus_col[k]] - g_eff[b + s.enc.minus_col[k]];
+            g_eff[b + s.enc.plus_col(k)] - g_eff[b + s.enc.minus_col(k)];
       }
     const std::vector<float> sigma = read_noise_sigma_us(params_, g_t);
     s.read_noise = !sigma.empty();
@@ -663,11 +667,11 @@ void CrossbarArray::settle(double t, const std::vector<float>& g_target,
       for (int i = 0; i < rows; ++i) {
         const size_t b = static_cast<size_t>(i) * phys;
         for (int k = 0; k < ns; ++k) {
-          const float sp = sigma[b + s.enc.plus_col[k]], sm = sigma[b + s.enc.minus_col[k]];
+          const float sp = sigma[b + s.enc.plus_col(k)], sm = sigma[b + s.enc.minus_col(k)];
           sigma2_sig[static_cast<size_t>(i) * ns + k] = sp * sp + (s.shared_minus ? 0.0f : sm * sm);
         }
         if (s.shared_minus) {
-          const float sm = sigma[b + s.enc.minus_col[0]];
+          const float sm = sigma[b + s.enc.minus_col(0)];
           s.sigma2_shared[static_cast<size_t>(i)] = sm * sm;
         }
       }
@@ -683,11 +687,11 @@ void CrossbarArray::settle(double t, const std::vector<float>& g_target,
     if (params_.adc.range == AdcRange::fixed) {
       std::fill(fs.begin(), fs.end(), static_cast<float>(params_.adc.full_scale_ua));
     } else if (s.calibrated) {
-      fs = s.calibrated_fs;
+      fs = s.adc->full_scale_ua();
     } else {
       const int group = rows_per_group(params_, rows);
       for (int sig = 0; sig < ns; ++sig) {
-        const int pc = s.enc.plus_col[sig], mc = s.enc.minus_col[sig];
+        const int pc = s.enc.plus_col(sig), mc = s.enc.minus_col(sig);
         double best = 0;
         for (int r0 = 0; r0 < rows; r0 += group) {
           double sum = 0;
@@ -735,8 +739,9 @@ struct Pass {
 
 // The analog passes of one MVM (or, with `ideal_readout`, the noise-free and ADC-free currents
 // used for calibration). Sets acc [batch, signals] to the sum of signals * pass weight.
-void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, bool ideal_readout,
-                               const RandomStream& mvm_stream, float* acc, SignalStats* stats) {
+void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint64_t first_row,
+                               bool ideal_readout, const RandomStream& mvm_stream, float* acc,
+                               SignalStats* stats, float* y) {
   const ArrayParams& p = params_;
   State& s = *state_;
   const int rows = s.rows(), phys = s.phys(), ns = s.enc.signals();
@@ -762,18 +767,30 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
   v.resize(bsz * rows);
   sig.resize(bsz * ns);
   const bool nodal = ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal;
+  const float amplitude_k = static_cast<float>(v_read / s.dac->input_range());
+  // The DAC, which also reports whether any input is NaN or infinite (one pass over x): for one
+  // amplitude pass of all rows straight to the row voltages (step 1), else to xq.
+  const size_t n = bsz * static_cast<size_t>(rows);
+  const bool dac_to_v = !x_quantized && !bit_serial(p) && group == rows;
+  if (!x_quantized && !dac_to_v) ws.xq.resize(n);
+  const float* xq = x_quantized ? x : (dac_to_v ? nullptr : ws.xq.data());  // DAC output
+  if (!x_quantized &&
+      !s.dac->quantize(x, n, dac_to_v ? v.data() : ws.xq.data(), dac_to_v ? amplitude_k : 1.0f))
+    throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity", "pass finite values");
   if (bit_serial(p)) {
     ws.levels.resize(bsz * rows);
     s.dac->signed_levels(xq, bsz * rows, ws.levels.data());
   }
-  const float amplitude_k = static_cast<float>(v_read / s.dac->input_range());
   for (size_t pi = 0; pi < passes.size(); ++pi) {
     const Pass& ps = passes[pi];
     const RandomStream noise = mvm_stream.child(pi);
     bool var_done = false;  // var already holds the read-noise variances of this pass
-    // 1. Row voltages of the pass's rows.
-    for (int b = 0; b < batch; ++b) {
-      const float* x = xq + static_cast<size_t>(b) * rows + ps.row0;
+    // 1. Row voltages of the pass's rows (an amplitude pass of all rows: v is xq scaled, in one
+    //    sweep).
+    const bool all_rows = ps.plane < 0 && ps.nrows == rows;
+    if (all_rows && !dac_to_v) scale(xq, n, amplitude_k, v.data());
+    for (int b = 0; b < batch && !all_rows; ++b) {
+      const float* xb = xq + static_cast<size_t>(b) * rows + ps.row0;
       float* vb = v.data() + static_cast<size_t>(b) * ps.nrows;
       if (ps.plane >= 0) {
         // DacModel::bit_plane of the levels computed once for all planes, times v_read.
@@ -784,7 +801,7 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
           vb[i] = (q[i] < 0 ? -bit : bit) * vr;
         }
       } else {
-        scale(x, static_cast<size_t>(ps.nrows), amplitude_k, vb);
+        scale(xb, static_cast<size_t>(ps.nrows), amplitude_k, vb);
       }
     }
     // 2. Signal currents: one sgemm against g_sig, or physical column currents (nodal IR drop,
@@ -901,8 +918,14 @@ void CrossbarArray::run_passes(const float* xq, int batch, uint64_t first_row, b
       stats->count += batch;
     }
     if (!ideal_readout) s.adc->convert(sig.data(), batch, noise.child(2), first_row);
-    // 5. Digital accumulation (from 0: the first pass adds to +0.0, as a zeroed acc would).
-    accumulate(sig.data(), sig.size(), static_cast<float>(ps.weight), pi == 0, acc);
+    // 5. Digital accumulation (from 0: the first pass adds to +0.0, as a zeroed acc would), the
+    //    last pass's with the decode where the caller asks for it.
+    if (y != nullptr && pi + 1 == passes.size())
+      decode_accumulate_signals(s.enc, sig.data(), static_cast<float>(ps.weight),
+                                pi == 0 ? nullptr : acc, batch, y,
+                                static_cast<float>(s.drift_alpha));
+    else
+      accumulate(sig.data(), sig.size(), static_cast<float>(ps.weight), pi == 0, acc);
   }
 }
 
@@ -946,7 +969,7 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
   const size_t ns = static_cast<size_t>(s.enc.signals());
   SignalStats st{std::vector<double>(ns, 0.0), std::vector<double>(ns, 0.0),
                  std::vector<double>(ns, 0.0), 0};
-  run_passes(xq.data(), batch, 0, true, stream_, acc.data(), &st);
+  run_passes(xq.data(), true, batch, 0, true, stream_, acc.data(), &st);
   // Each signal's full scale: its largest |value| over the calibration conversions, or
   // |mean| + calibration_sigmas * std of them if that is larger (see AdcParams).
   const std::vector<float> fallback = s.adc->full_scale_ua();
@@ -958,7 +981,6 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
     const double fs = std::max(st.max_abs[k], std::fabs(mean) + z * sd);
     fs_ua[k] = fs > 0 ? static_cast<float>(fs) : fallback[k];
   }
-  s.calibrated_fs = fs_ua;
   s.calibrated = true;
   s.adc->set_full_scale(std::move(fs_ua));
 }
@@ -986,21 +1008,15 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
   if (!s.programmed)
     throw Error(ErrorKind::invalid, kWhere, "mvm before program()", "program the array first");
   if (batch <= 0) return;
-  const size_t n = static_cast<size_t>(batch) * static_cast<size_t>(s.rows());
   Workspace& ws = thread_workspace();
-  const float* xq = x;
-  // The DAC, which also reports whether any input is NaN or infinite (one pass over x).
-  if (!x_quantized) {
-    ws.xq.resize(n);
-    if (!s.dac->quantize(x, n, ws.xq.data()))
-      throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity",
-                  "pass finite values");
-    xq = ws.xq.data();
-  }
   const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(call);
   std::vector<float>& acc = ws.acc;
   acc.resize(static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
-  run_passes(xq, batch, first_row, false, mvm_stream, acc.data(), nullptr);
+  if (s.enc.slices == 1) {  // the last pass decodes into y
+    run_passes(x, x_quantized, batch, first_row, false, mvm_stream, acc.data(), nullptr, y);
+    return;
+  }
+  run_passes(x, x_quantized, batch, first_row, false, mvm_stream, acc.data(), nullptr);
   decode_signals(s.enc, acc.data(), batch, y, static_cast<float>(s.drift_alpha));
 }
 

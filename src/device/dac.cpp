@@ -16,13 +16,16 @@ namespace {
 // quantize() for 8 values at a time, with the IEEE double operations of the scalar code in the
 // same order (divide, multiply, clamp, round half to even, multiply, round to float), so the
 // same bits. Rounding gives -0.0 where lrint's integer gives +0.0: adding +0.0 makes it +0.0.
-// NaN lanes keep their input. Returns false if some x is NaN or infinite.
+// NaN lanes keep their input. The result times `times` (float). Returns false if some x is NaN
+// or infinite.
 __attribute__((target("avx512f,avx512vl"))) bool quantize8_avx512(const float* x, size_t n,
                                                                   double x_max, double lv,
-                                                                  double st, float* out) {
+                                                                  double st, float times,
+                                                                  float* out) {
   const __m512d vmax = _mm512_set1_pd(x_max), vlv = _mm512_set1_pd(lv), vneg = _mm512_set1_pd(-lv);
   const __m512d vst = _mm512_set1_pd(st), zero = _mm512_setzero_pd();
   const __m512d inf = _mm512_set1_pd(INFINITY);
+  const __m256 vt = _mm256_set1_ps(times);
   __mmask8 bad = 0;
   for (size_t i = 0; i < n; i += 8) {
     const size_t left = n - i;
@@ -37,7 +40,7 @@ __attribute__((target("avx512f,avx512vl"))) bool quantize8_avx512(const float* x
     u = _mm512_add_pd(_mm512_roundscale_pd(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zero);
     const __m256 q = _mm512_cvtpd_ps(_mm512_mul_pd(u, vst));
     // NaN lanes keep their input: blended, not left unwritten, as out may not alias x.
-    _mm256_mask_storeu_ps(out + i, m, _mm256_mask_blend_ps(ok, xf, q));
+    _mm256_mask_storeu_ps(out + i, m, _mm256_mul_ps(_mm256_mask_blend_ps(ok, xf, q), vt));
   }
   return bad == 0;
 }
@@ -72,10 +75,11 @@ __attribute__((target("avx512f,avx512vl"))) inline __m512 levels16(__m512 xf, __
 // normal float.
 __attribute__((target("avx512f,avx512vl"))) bool quantize_avx512(const float* x, size_t n,
                                                                  double x_max, double lv, double st,
-                                                                 float* out) {
+                                                                 float times, float* out) {
   const float scale_f = static_cast<float>(lv / x_max);
-  if (!std::isnormal(scale_f)) return quantize8_avx512(x, n, x_max, lv, st, out);
+  if (!std::isnormal(scale_f)) return quantize8_avx512(x, n, x_max, lv, st, times, out);
   const __m512 scale = _mm512_set1_ps(scale_f), vst = _mm512_set1_ps(static_cast<float>(st));
+  const __m512 vt = _mm512_set1_ps(times);
   bool finite = true;
   for (size_t i = 0; i < n; i += 16) {
     const size_t left = n - i;
@@ -84,11 +88,11 @@ __attribute__((target("avx512f,avx512vl"))) bool quantize_avx512(const float* x,
     const __m512 c =
         levels16(_mm512_maskz_loadu_ps(m, x + i), m, scale, static_cast<float>(lv), &redo);
     if (redo != 0) {
-      finite =
-          quantize8_avx512(x + i, std::min<size_t>(16, left), x_max, lv, st, out + i) && finite;
+      finite = quantize8_avx512(x + i, std::min<size_t>(16, left), x_max, lv, st, times, out + i) &&
+               finite;
       continue;
     }
-    _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(c, vst));
+    _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_mul_ps(c, vst), vt));
   }
   return finite;
 }
@@ -164,11 +168,14 @@ void DacModel::quantize(float* x, size_t n) const {
   quantize(x, n, x);
 }
 
-bool DacModel::quantize(const float* x, size_t n, float* out) const {
+bool DacModel::quantize(const float* x, size_t n, float* out, float times) const {
   if (!enabled_) {
     bool finite = true;
     for (size_t i = 0; i < n; ++i) finite = finite && std::isfinite(x[i]);
-    if (out != x) std::copy_n(x, n, out);
+    if (times != 1.0f)
+      for (size_t i = 0; i < n; ++i) out[i] = x[i] * times;
+    else if (out != x)
+      std::copy_n(x, n, out);
     return finite;
   }
   // step in double as the float value that plane_weight() uses, so the bit-serial identity is
@@ -177,12 +184,14 @@ bool DacModel::quantize(const float* x, size_t n, float* out) const {
 #if ACIM_HAVE_AVX512
   if (cpu_has_avx512())
     return quantize_avx512(x, n, static_cast<double>(x_max_), static_cast<double>(levels()), st,
-                           out);
+                           times, out);
 #endif
   bool finite = true;
   for (size_t i = 0; i < n; ++i) {
     finite = finite && std::isfinite(x[i]);
-    out[i] = std::isnan(x[i]) ? x[i] : static_cast<float>(static_cast<double>(level(x[i])) * st);
+    const float q =
+        std::isnan(x[i]) ? x[i] : static_cast<float>(static_cast<double>(level(x[i])) * st);
+    out[i] = q * times;
   }
   return finite;
 }

@@ -42,7 +42,9 @@ class DacModel {
   void quantize(float* x, size_t n) const;
   // The same, from x into out (x is left as it is): one pass instead of a copy and a pass.
   // Returns false if some x[i] is NaN or infinite (the caller's input check, in the same pass).
-  bool quantize(const float* x, size_t n, float* out) const;
+  // `times`: out[i] = quantize(x[i]) * times (a float multiply; a crossbar's row voltages in the
+  // same pass), the identity for 1.
+  bool quantize(const float* x, size_t n, float* out, float times = 1.0f) const;
 
   // Bit-serial: the number of cycles (magnitude bits, bits - 1), and bit plane k of inputs:
   // out[i] = sign(x[i]) * bit k of |level(x[i])|, so that

@@ -12,35 +12,11 @@ namespace acim {
 namespace {
 
 #if ACIM_HAVE_AVX512
-// decode_signals' one-signal-per-column rows, 8 columns at a time, with the scalar loop's
-// operations in its order: double(w) * double(s), + 0.0, * double(scale), to float, * gain.
-__attribute__((target("avx512f,avx512vl"))) void decode_one_to_one_avx512(const float* sig,
-                                                                          int batch, int cols,
-                                                                          const float* weight,
-                                                                          const float* scale,
-                                                                          float gain, float* y) {
-  const __m512d zero = _mm512_setzero_pd();
-  const __m256 g = _mm256_set1_ps(gain);
-  for (int b = 0; b < batch; ++b) {
-    const float* in = sig + static_cast<size_t>(b) * cols;
-    float* o = y + static_cast<size_t>(b) * cols;
-    for (int j = 0; j < cols; j += 8) {
-      const int left = cols - j;
-      const __mmask8 m = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1u);
-      const __m512d w = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, weight + j));
-      const __m512d x = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, in + j));
-      const __m512d sc = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, scale + j));
-      __m256 r = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_add_pd(zero, _mm512_mul_pd(w, x)), sc));
-      if (gain != 1.0f) r = _mm256_mul_ps(r, g);
-      _mm256_mask_storeu_ps(o + j, m, r);
-    }
-  }
-}
-
-// decode_one_to_one_avx512 where every signal weight is 1, 16 columns at a time in float with
-// the same bits: 1 * s is s, 0.0 + s is s but for -0.0 (+0.0), as 0.0f + s is in float; and the
-// double product of two floats is exact (24 x 24 bits), so rounding it to float rounds the exact
-// product once, as the float multiply does.
+// decode_signals' one-signal-per-column rows (every signal weight is 1), 16 columns at a time in
+// float with the bits of the scalar loop's double arithmetic, double(1) * double(s) + 0.0, times
+// double(scale), to float, times gain: 1 * s is s, 0.0 + s is s but for -0.0 (+0.0), as 0.0f + s
+// is in float; and the double product of two floats is exact (24 x 24 bits), so rounding it to
+// float rounds the exact product once, as the float multiply does.
 __attribute__((target("avx512f"))) void decode_unit_weights_avx512(const float* sig, int batch,
                                                                    int cols, const float* scale,
                                                                    float gain, float* y) {
@@ -55,6 +31,30 @@ __attribute__((target("avx512f"))) void decode_unit_weights_avx512(const float* 
       __m512 r = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, scale + j));
       if (gain != 1.0f) r = _mm512_mul_ps(r, g);
       _mm512_mask_storeu_ps(o + j, m, r);
+    }
+  }
+}
+
+// decode_accumulate_signals 16 columns at a time: a = (acc or +0) + w * sig, the product a
+// separate rounding (the empty asm: no fused multiply-add), then decode_unit_weights_avx512's
+// operations on a.
+__attribute__((target("avx512f"))) void decode_accumulate_avx512(const float* sig, float w,
+                                                                 const float* acc, int batch,
+                                                                 int cols, const float* scale,
+                                                                 float gain, float* y) {
+  const __m512 zero = _mm512_setzero_ps(), g = _mm512_set1_ps(gain), vw = _mm512_set1_ps(w);
+  for (int b = 0; b < batch; ++b) {
+    const size_t row = static_cast<size_t>(b) * cols;
+    for (int j = 0; j < cols; j += 16) {
+      const int left = cols - j;
+      const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+      __m512 p = _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(m, sig + row + j));
+      __asm__("" : "+v"(p));
+      const __m512 a =
+          _mm512_add_ps(acc != nullptr ? _mm512_maskz_loadu_ps(m, acc + row + j) : zero, p);
+      __m512 r = _mm512_mul_ps(_mm512_add_ps(zero, a), _mm512_maskz_loadu_ps(m, scale + j));
+      if (gain != 1.0f) r = _mm512_mul_ps(r, g);
+      _mm512_mask_storeu_ps(y + row + j, m, r);
     }
   }
 }
@@ -103,6 +103,7 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
   EncodedWeights e;
   e.rows = rows;
   e.cols = cols;
+  e.scheme = p.encoding.scheme;
   const double g_min = p.cell.g_min_us, g_max = p.cell.g_max_us, range = g_max - g_min;
   const int steps = encoding_magnitude_steps(p);
   std::vector<float> wmax = column_max(w, rows, cols, p.encoding.per_column_scale);
@@ -119,10 +120,6 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
       e.g_us.assign(static_cast<size_t>(rows) * e.phys_cols, static_cast<float>(g_min));
       for (int j = 0; j < cols; ++j) {
         e.scale[j] = static_cast<float>(wmax[j] / range);
-        e.plus_col.push_back(2 * j);
-        e.minus_col.push_back(2 * j + 1);
-        e.signal_weight.push_back(1.0f);
-        e.signal_col.push_back(j);
         for (int i = 0; i < rows; ++i) {
           double u = std::min(std::fabs(at(i, j)) / wmax[j], 1.0);  // 0..1, clipped
           if (steps > 0) u = std::round(u * steps) / steps;
@@ -143,10 +140,6 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
       e.g_us.assign(static_cast<size_t>(rows) * e.phys_cols, static_cast<float>(g_ref));
       for (int j = 0; j < cols; ++j) {
         e.scale[j] = static_cast<float>(wmax[j] / span);
-        e.plus_col.push_back(j);
-        e.minus_col.push_back(cols);
-        e.signal_weight.push_back(1.0f);
-        e.signal_col.push_back(j);
         for (int i = 0; i < rows; ++i) {
           double u = std::clamp(at(i, j) / wmax[j], -1.0, 1.0);  // -1..1, clipped
           if (steps > 0) u = std::round(u * steps) / steps;
@@ -163,16 +156,11 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
       const int64_t qmax = (int64_t{1} << (k * s)) - 1;
       const int vmax = (1 << k) - 1;
       e.phys_cols = 2 * s * cols;
+      e.bits_per_cell = k;
+      e.slices = s;
       e.g_us.assign(static_cast<size_t>(rows) * e.phys_cols, static_cast<float>(g_min));
       for (int j = 0; j < cols; ++j) {
         e.scale[j] = static_cast<float>(wmax[j] / static_cast<double>(qmax) * vmax / range);
-        for (int d = 0; d < s; ++d) {
-          int sig = j * s + d;
-          e.plus_col.push_back(2 * sig);
-          e.minus_col.push_back(2 * sig + 1);
-          e.signal_weight.push_back(static_cast<float>(std::ldexp(1.0, k * d)));
-          e.signal_col.push_back(j);
-        }
         for (int i = 0; i < rows; ++i) {
           const double wv = at(i, j);
           int64_t q = static_cast<int64_t>(
@@ -193,31 +181,50 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
   return e;
 }
 
+float EncodedWeights::signal_weight(int s) const {
+  return scheme == Encoding::bit_sliced
+             ? static_cast<float>(std::ldexp(1.0, bits_per_cell * (s % slices)))
+             : 1.0f;
+}
+
+void decode_accumulate_signals(const EncodedWeights& e, const float* sig, float w,
+                               const float* acc, int batch, float* y, float gain) {
+  ACIM_ASSERT(e.slices == 1, "decode_accumulate_signals: more than one signal per column");
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) {
+    decode_accumulate_avx512(sig, w, acc, batch, e.cols, e.scale.data(), gain, y);
+    return;
+  }
+#endif
+  for (int b = 0; b < batch; ++b) {
+    const size_t row = static_cast<size_t>(b) * e.cols;
+    for (int j = 0; j < e.cols; ++j) {
+      const float a = (acc != nullptr ? acc[row + j] : 0.0f) + w * sig[row + j];  // accumulate()
+      y[row + j] = static_cast<float>((0.0 + static_cast<double>(a)) * e.scale[j]);
+    }
+    if (gain != 1.0f)
+      for (int j = 0; j < e.cols; ++j) y[row + j] *= gain;
+  }
+}
+
 void form_signals(const EncodedWeights& e, const float* cur, int batch, float* sig) {
   const int ns = e.signals();
   for (int b = 0; b < batch; ++b) {
     const float* c = cur + static_cast<size_t>(b) * e.phys_cols;
     float* o = sig + static_cast<size_t>(b) * ns;
-    for (int s = 0; s < ns; ++s) o[s] = c[e.plus_col[s]] - c[e.minus_col[s]];
+    for (int s = 0; s < ns; ++s) o[s] = c[e.plus_col(s)] - c[e.minus_col(s)];
   }
 }
 
 void decode_signals(const EncodedWeights& e, const float* sig, int batch, float* y, float gain) {
   const int ns = e.signals();
-  // One signal per column, in column order (differential and offset encodings): the sum has one
-  // term, so acc = 0.0 + w * signal exactly as below (the + 0.0 keeps the same signed zero),
-  // in a loop the compiler vectorises.
-  bool one_to_one = ns == e.cols;
-  for (int s = 0; one_to_one && s < ns; ++s) one_to_one = e.signal_col[s] == s;
-  if (one_to_one) {
+  // One signal per column (differential and offset encodings, one slice): its weight is 1 and
+  // the sum has one term, so acc = 0.0 + 1.0 * signal exactly as below (the + 0.0 keeps the same
+  // signed zero), in a loop the compiler vectorises.
+  if (e.slices == 1) {
 #if ACIM_HAVE_AVX512
     if (cpu_has_avx512()) {
-      if (std::all_of(e.signal_weight.begin(), e.signal_weight.end(),
-                      [](float w) { return w == 1.0f; }))
-        decode_unit_weights_avx512(sig, batch, e.cols, e.scale.data(), gain, y);
-      else
-        decode_one_to_one_avx512(sig, batch, e.cols, e.signal_weight.data(), e.scale.data(), gain,
-                                 y);
+      decode_unit_weights_avx512(sig, batch, e.cols, e.scale.data(), gain, y);
       return;
     }
 #endif
@@ -225,20 +232,21 @@ void decode_signals(const EncodedWeights& e, const float* sig, int batch, float*
       const float* in = sig + static_cast<size_t>(b) * ns;
       float* o = y + static_cast<size_t>(b) * e.cols;
       for (int j = 0; j < e.cols; ++j)
-        o[j] = static_cast<float>((0.0 + static_cast<double>(e.signal_weight[j]) * in[j]) *
-                                  e.scale[j]);
+        o[j] = static_cast<float>((0.0 + static_cast<double>(in[j])) * e.scale[j]);
       if (gain != 1.0f)
         for (int j = 0; j < e.cols; ++j) o[j] *= gain;
     }
     return;
   }
+  std::vector<double> weight(static_cast<size_t>(e.slices));
+  for (int d = 0; d < e.slices; ++d) weight[static_cast<size_t>(d)] = e.signal_weight(d);
   std::vector<double> acc(static_cast<size_t>(e.cols));
   for (int b = 0; b < batch; ++b) {
     const float* in = sig + static_cast<size_t>(b) * ns;
     float* o = y + static_cast<size_t>(b) * e.cols;
     std::fill(acc.begin(), acc.end(), 0.0);
     for (int s = 0; s < ns; ++s)
-      acc[e.signal_col[s]] += static_cast<double>(e.signal_weight[s]) * in[s];
+      acc[static_cast<size_t>(e.signal_col(s))] += weight[static_cast<size_t>(s % e.slices)] * in[s];
     for (int j = 0; j < e.cols; ++j) o[j] = static_cast<float>(acc[j] * e.scale[j]);
     if (gain != 1.0f)
       for (int j = 0; j < e.cols; ++j) o[j] *= gain;

@@ -20,13 +20,21 @@ struct EncodedWeights {
   int rows = 0;                      // logical rows (= physical rows used)
   int cols = 0;                      // logical columns
   int phys_cols = 0;                 // physical columns used
+  Encoding scheme = Encoding::differential;
+  int bits_per_cell = 0;             // bit_sliced: bits per slice
+  int slices = 1;                    // signals per logical column (bit_sliced: slices, else 1)
   std::vector<float> g_us;           // target conductances [rows, phys_cols], µS
   std::vector<float> scale;          // per logical column: weight units per µS of signal
-  std::vector<int> plus_col;         // per signal: physical column with + sign
-  std::vector<int> minus_col;        // per signal: physical column with - sign
-  std::vector<float> signal_weight;  // per signal: shift-add weight (2^(bits*slice)) or 1
-  std::vector<int> signal_col;       // per signal: logical column it belongs to
-  int signals() const { return static_cast<int>(plus_col.size()); }
+  // Signal s belongs to logical column s / slices (slice s % slices) and is the difference of
+  // physical columns plus_col(s) - minus_col(s): the pair 2s, 2s + 1 (differential, bit-sliced),
+  // or column s minus the shared reference column `cols` (offset column). Derived from the
+  // scheme rather than stored per signal.
+  int signals() const { return cols * slices; }
+  int plus_col(int s) const { return scheme == Encoding::offset_column ? s : 2 * s; }
+  int minus_col(int s) const { return scheme == Encoding::offset_column ? cols : 2 * s + 1; }
+  int signal_col(int s) const { return s / slices; }
+  // Shift-add weight of signal s: 2^(bits_per_cell * slice) when bit-sliced, else 1.
+  float signal_weight(int s) const;
 };
 
 // Distinct weight magnitudes one column can hold (a weight w maps to round(w / max|w| * M)
@@ -46,6 +54,12 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
 // compensation; not applied when it is 1).
 void decode_signals(const EncodedWeights& enc, const float* sig, int batch, float* y,
                     float gain = 1.0f);
+
+// decode_signals of the signals' sum after one more pass, acc + w * sig (or 0 + w * sig where acc
+// is null: the first pass), in one sweep, with the bits of accumulating (a float multiply, then
+// a float add) and then decoding. Only for one signal per column (slices == 1).
+void decode_accumulate_signals(const EncodedWeights& enc, const float* sig, float w,
+                               const float* acc, int batch, float* y, float gain = 1.0f);
 
 // Forms the signals from physical column currents cur [batch, phys_cols] -> sig [batch, signals].
 void form_signals(const EncodedWeights& enc, const float* cur, int batch, float* sig);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -151,6 +152,43 @@ TEST(Encoding, EveryEncodingRoundTripsExactlyForRepresentableWeights) {
       p.encoding.per_column_scale = false;
       expect_round_trip(p, w, rows, cols);
     }
+  }
+}
+
+// decode_accumulate_signals (a crossbar's last pass accumulated and decoded in one sweep) gives
+// the bits of accumulating, acc + w * sig as two float operations, then decode_signals: with and
+// without earlier passes, with a drift gain, signed zeros and a partial vector of columns.
+TEST(Encoding, DecodeWithTheLastPassIsAccumulateThenDecode) {
+  for (Encoding enc : {Encoding::differential, Encoding::offset_column}) {
+    ArrayParams p = default_array_params(CellType::pcm);
+    p.encoding.scheme = enc;
+    const int rows = 3, cols = 37, batch = 3;
+    std::vector<float> w = representable_weights(0, rows, cols, 5);
+    const EncodedWeights e = encode_weights(w.data(), rows, cols, p);
+    ASSERT_EQ(e.signals(), cols);
+    RandomStream s(6);
+    std::vector<float> sig(static_cast<size_t>(batch) * cols), acc(sig.size());
+    s.normal(sig.data(), sig.size());
+    s.child(1).normal(acc.data(), acc.size());
+    sig[0] = -0.0f;
+    acc[1] = -0.0f;
+    sig[1] = -0.0f;
+    const float wt = 1.37f;
+    for (bool first : {true, false})
+      for (float gain : {1.0f, 0.93f}) {
+        std::vector<float> sum(sig.size()), ref(sig.size()), got(sig.size());
+        for (size_t k = 0; k < sig.size(); ++k) {
+          volatile float prod = wt * sig[k];  // two roundings, as the crossbar accumulates
+          sum[k] = (first ? 0.0f : acc[k]) + prod;
+        }
+        decode_signals(e, sum.data(), batch, ref.data(), gain);
+        decode_accumulate_signals(e, sig.data(), wt, first ? nullptr : acc.data(), batch,
+                                  got.data(), gain);
+        for (size_t k = 0; k < sig.size(); ++k)
+          ASSERT_EQ(std::memcmp(&got[k], &ref[k], sizeof(float)), 0)
+              << "first=" << first << " gain=" << gain << " k=" << k << ": " << got[k]
+              << " vs " << ref[k];
+      }
   }
 }
 

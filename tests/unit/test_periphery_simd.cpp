@@ -52,6 +52,63 @@ TEST(PeripherySimd, DacQuantizeIsBitExactAgainstTheFormula) {
   for (size_t i = x.size() - 3; i < x.size(); ++i) ASSERT_TRUE(same_bits(y[i], x[i]));
 }
 
+// quantize with a factor (a crossbar's row voltages straight from the DAC) is quantize and then
+// a float multiply, bit for bit, on the vectorised path, its per-lane fallback (ties), NaN and
+// a partial vector, for an enabled and a disabled DAC.
+TEST(PeripherySimd, DacQuantizeTimesAFactorIsQuantizeThenAMultiply) {
+  DacParams dp;
+  dp.bits = 8;
+  std::vector<float> x;
+  RandomStream s(12);
+  for (int k = 0; k < 200; ++k) x.push_back(static_cast<float>(3 * s.uniform_at(k) - 1.5));
+  for (int k = -20; k <= 20; ++k) x.push_back(static_cast<float>((k + 0.5) * 1.3 / 127));  // ties
+  x.push_back(-0.0f);
+  x.push_back(1e30f);
+  const float k = static_cast<float>(0.2 / 1.3);
+  for (bool enabled : {true, false}) {
+    DacModel dac(dp, enabled);
+    dac.set_input_range(1.3f);
+    std::vector<float> q(x.size()), v(x.size());
+    ASSERT_TRUE(dac.quantize(x.data(), x.size(), q.data()));
+    ASSERT_TRUE(dac.quantize(x.data(), x.size(), v.data(), k));
+    for (size_t i = 0; i < x.size(); ++i) {
+      volatile float ref = q[i] * k;  // one float multiply
+      ASSERT_TRUE(same_bits(v[i], ref)) << i << ": x=" << x[i] << " got " << v[i];
+    }
+    std::vector<float> bad = x;
+    bad[7] = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_FALSE(dac.quantize(bad.data(), bad.size(), v.data(), k));
+  }
+}
+
+// The ADC keeps each column's full scale as its lsb in double (fs / N) and gives the float full
+// scale back exactly, for full scales over the whole float range, zero included.
+TEST(PeripherySimd, AdcFullScaleReadsBackBitForBit) {
+  AdcParams ap;
+  ap.bits = 8;
+  ap.range = AdcRange::calibrated;
+  const int cols = 300;
+  std::vector<float> fs(cols);
+  RandomStream s(13);
+  for (int j = 0; j < cols; ++j)
+    fs[static_cast<size_t>(j)] = static_cast<float>(
+        std::ldexp(1 + s.uniform_at(static_cast<uint64_t>(j)), j % 250 - 125));
+  fs[0] = 0.0f;
+  fs[1] = std::numeric_limits<float>::denorm_min();
+  fs[2] = std::numeric_limits<float>::max();
+  for (bool enabled : {true, false}) {
+    AdcModel adc(ap, cols, enabled, RandomStream(14));
+    adc.set_full_scale(fs);
+    const std::vector<float> back = adc.full_scale_ua();
+    ASSERT_EQ(back.size(), fs.size());
+    for (int j = 0; j < cols; ++j) {
+      const size_t u = static_cast<size_t>(j);
+      ASSERT_TRUE(same_bits(back[u], fs[u])) << j << ": " << fs[u] << " read back " << back[u];
+      ASSERT_EQ(adc.lsb_ua(j), static_cast<double>(fs[u]) / adc.max_code()) << j;
+    }
+  }
+}
+
 TEST(PeripherySimd, AdcConvertIsBitExactAgainstTheFormula) {
   AdcParams ap;
   ap.bits = 7;  // N = 63
