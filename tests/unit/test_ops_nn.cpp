@@ -164,22 +164,40 @@ struct ConvCase {
   bool bias;
 };
 
+// A case's random X, W and bias, its attributes, geometry and output shape.
+struct ConvSetup {
+  Tensor x, w, b;
+  Attrs attrs;
+  Geo g;
+  Shape ys;
+};
+
+ConvSetup conv_setup(const ConvCase& cc, uint32_t seed) {
+  Shape ws{cc.m, cc.x[1] / cc.group};
+  ws.insert(ws.end(), cc.k.begin(), cc.k.end());
+  std::vector<int64_t> pads = cc.pb;
+  pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
+  ConvSetup c{random_tensor(cc.x, seed),
+              random_tensor(ws, seed + 1),
+              random_tensor({cc.m}, seed + 2),
+              {{"group", ai(cc.group)},
+               {"strides", ais(cc.s)},
+               {"dilations", ais(cc.d)},
+               {"pads", ais(pads)},
+               {"kernel_shape", ais(cc.k)}},
+              Geo{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe},
+              Shape{cc.x[0], cc.m}};
+  for (int64_t o : c.g.out()) c.ys.push_back(o);
+  return c;
+}
+
 void check_conv(const ConvCase& cc, uint32_t seed) {
   SCOPED_TRACE("conv X " + shape_str(cc.x) + " M " + std::to_string(cc.m) + " group " +
                std::to_string(cc.group));
-  Shape ws{cc.m, cc.x[1] / cc.group};
-  ws.insert(ws.end(), cc.k.begin(), cc.k.end());
-  Tensor x = random_tensor(cc.x, seed), w = random_tensor(ws, seed + 1),
-         b = random_tensor({cc.m}, seed + 2);
-  std::vector<int64_t> pads = cc.pb;
-  pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
-  Attrs attrs{{"group", ai(cc.group)}, {"strides", ais(cc.s)}, {"dilations", ais(cc.d)},
-              {"pads", ais(pads)}, {"kernel_shape", ais(cc.k)}};
-  auto out = run_op("Conv", {&x, &w, cc.bias ? &b : nullptr}, attrs);
-  Geo g{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe};
-  Shape ys{cc.x[0], cc.m};
-  for (int64_t o : g.out()) ys.push_back(o);
-  expect_close(out[0], ys, conv_ref(x, w, cc.bias ? &b : nullptr, cc.group, g, g.out()));
+  const ConvSetup c = conv_setup(cc, seed);
+  const Tensor* b = cc.bias ? &c.b : nullptr;
+  auto out = run_op("Conv", {&c.x, &c.w, b}, c.attrs);
+  expect_close(out[0], c.ys, conv_ref(c.x, c.w, b, cc.group, c.g, c.g.out()));
 }
 
 TEST(OpsConv, MatchesNaiveReference2D) {
@@ -928,30 +946,21 @@ void check_conv_threads(const ConvActsCase& c, uint32_t seed) {
   SCOPED_TRACE("conv X " + shape_str(cc.x) + " M " + std::to_string(cc.m) + " group " +
                std::to_string(cc.group) + " kernel " + shape_str(cc.k) + " strides " +
                shape_str(cc.s) + " pads " + shape_str(cc.pb) + shape_str(cc.pe));
-  Shape ws{cc.m, cc.x[1] / cc.group};
-  ws.insert(ws.end(), cc.k.begin(), cc.k.end());
-  Tensor x = random_tensor(cc.x, seed), w = random_tensor(ws, seed + 1),
-         b = random_tensor({cc.m}, seed + 2);
-  std::vector<int64_t> pads = cc.pb;
-  pads.insert(pads.end(), cc.pe.begin(), cc.pe.end());
-  Attrs attrs{{"group", ai(cc.group)}, {"strides", ais(cc.s)}, {"dilations", ais(cc.d)},
-              {"pads", ais(pads)}, {"kernel_shape", ais(cc.k)}};
+  const ConvSetup s = conv_setup(cc, seed);
+  const Tensor* b = cc.bias ? &s.b : nullptr;
   std::vector<Node> fused;
   for (const auto& a : c.acts) fused.push_back(act_for(a));
-  Geo g{Shape(cc.x.begin() + 2, cc.x.end()), cc.k, cc.s, cc.d, cc.pb, cc.pe};
-  Shape ys{cc.x[0], cc.m};
-  for (int64_t o : g.out()) ys.push_back(o);
-  std::vector<double> want = conv_ref(x, w, cc.bias ? &b : nullptr, cc.group, g, g.out());
+  std::vector<double> want = conv_ref(s.x, s.w, b, cc.group, s.g, s.g.out());
   for (double& v : want)
     for (const auto& a : c.acts) v = act_ref(a, v);
   const int saved = num_threads();
   Tensor y[2];
   for (int t = 0; t < 2; ++t) {
     set_num_threads(t + 1);
-    y[t] = run_with_fused("Conv", {&x, &w, cc.bias ? &b : nullptr}, attrs, fused);
+    y[t] = run_with_fused("Conv", {&s.x, &s.w, b}, s.attrs, fused);
   }
   set_num_threads(saved);
-  expect_close(y[0], ys, want, 1e-5);
+  expect_close(y[0], s.ys, want, 1e-5);
   ASSERT_EQ(y[0].numel(), y[1].numel());
   for (int64_t i = 0; i < y[0].numel(); ++i)
     ASSERT_EQ(y[0].data<float>()[i], y[1].data<float>()[i]) << "element " << i;
