@@ -161,8 +161,7 @@ class MatrixArrays {
     params.validate();
     nb::gil_scoped_release release;
     view_.set_weights(w, false);
-    view_.program(full_scale, params, seed, instance, layer, first_index,
-                  view_.arrays_per_copy());
+    view_.program(full_scale, params, seed, instance, layer, first_index, view_.arrays_per_copy());
     programmed_ = true;
   }
 

@@ -13,7 +13,9 @@ namespace acim::detail {
 // jobs) that team is built anew each time: an allocation and futex calls, about 1 µs. The LSTM's
 // batch-1 analog inference made 128 of them per sample (strace: 256 futex calls; 15 % of its
 // time in perf, 2026-11-26).
-inline bool open_team(bool worth) { return worth && omp_get_max_threads() > 1 && !omp_in_parallel(); }
+inline bool open_team(bool worth) {
+  return worth && omp_get_max_threads() > 1 && !omp_in_parallel();
+}
 
 // body(i) for i in [0, n): split statically over the threads when open_team(worth), else in
 // order on this thread. Each i runs exactly once either way; the caller makes the results

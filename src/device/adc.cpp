@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "acim/error.hpp"
-
 #include "core/parallel.hpp"
 #include "core/simd.hpp"
 

@@ -21,15 +21,14 @@
 #include <optional>
 #include <utility>
 
+#include "core/parallel.hpp"
+#include "core/simd.hpp"
 #include "device/adc.hpp"
 #include "device/cell_models.hpp"
 #include "device/dac.hpp"
 #include "device/encoding.hpp"
 #include "device/ir_drop.hpp"
 #include "ops/kernels_blas.hpp"
-
-#include "core/parallel.hpp"
-#include "core/simd.hpp"
 
 namespace acim {
 
@@ -1001,8 +1000,8 @@ uint64_t CrossbarArray::next_mvm() {
   return state_->mvm_count++;
 }
 
-void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row,
-                             float* y, bool x_quantized) {
+void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y,
+                             bool x_quantized) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
   if (!s.programmed)
@@ -1012,7 +1011,7 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
   const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(call);
   std::vector<float>& acc = ws.acc;
   acc.resize(static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
-  if (s.enc.slices == 1) {  // the last pass decodes into y
+  if (s.enc.slices == 1) {                                   // the last pass decodes into y
     run_passes(x, x_quantized, batch, first_row, false, mvm_stream, acc.data(), nullptr, y);
     return;
   }
@@ -1044,8 +1043,8 @@ Tensor CrossbarArray::mvm_reference(const Tensor& inputs) const {
   Tensor y(DType::f32, {batch, s.enc.cols});
   const Tensor w = s.weights_now();
   ops::sgemm_blocked(false, false, batch, s.enc.cols, s.rows(), 1.0f, inputs.data<float>(),
-                     s.rows(), w.data<float>(), s.enc.cols, 0.0f, y.data<float>(),
-                     s.enc.cols, kWhere);
+                     s.rows(), w.data<float>(), s.enc.cols, 0.0f, y.data<float>(), s.enc.cols,
+                     kWhere);
   return y;
 }
 

@@ -187,8 +187,8 @@ float EncodedWeights::signal_weight(int s) const {
              : 1.0f;
 }
 
-void decode_accumulate_signals(const EncodedWeights& e, const float* sig, float w,
-                               const float* acc, int batch, float* y, float gain) {
+void decode_accumulate_signals(const EncodedWeights& e, const float* sig, float w, const float* acc,
+                               int batch, float* y, float gain) {
   ACIM_ASSERT(e.slices == 1, "decode_accumulate_signals: more than one signal per column");
 #if ACIM_HAVE_AVX512
   if (cpu_has_avx512()) {
@@ -246,7 +246,8 @@ void decode_signals(const EncodedWeights& e, const float* sig, int batch, float*
     float* o = y + static_cast<size_t>(b) * e.cols;
     std::fill(acc.begin(), acc.end(), 0.0);
     for (int s = 0; s < ns; ++s)
-      acc[static_cast<size_t>(e.signal_col(s))] += weight[static_cast<size_t>(s % e.slices)] * in[s];
+      acc[static_cast<size_t>(e.signal_col(s))] +=
+          weight[static_cast<size_t>(s % e.slices)] * in[s];
     for (int j = 0; j < e.cols; ++j) o[j] = static_cast<float>(acc[j] * e.scale[j]);
     if (gain != 1.0f)
       for (int j = 0; j < e.cols; ++j) o[j] *= gain;

@@ -237,12 +237,14 @@ __attribute__((target("avx512f"))) void im2col_avx512(const float* x, int64_t ch
 // about kw*sh/(kh*kw) of im2col's floats (DS-CNN's first layer, 10x4 stride 2: a fifth).
 struct Decimation {
   int64_t sh = 1, rows = 0, qmin = 0, wo = 0, kw_n = 0, size = 0;  // size: floats of D
-  std::vector<char> phase_used;  // per phase r: read by some kh
+  std::vector<char> phase_used;                                    // per phase r: read by some kh
   std::vector<int32_t> col;      // per kw and 16-lane block of ow: input column, or -1
   std::vector<int64_t> row_off;  // per (c, kh, kw): offset of its im2col row in D
 };
 
-inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline int64_t floor_div(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
 
 Decimation decimation_plan(const Window& w, int64_t channels) {
   Decimation d;
@@ -275,9 +277,8 @@ Decimation decimation_plan(const Window& w, int64_t channels) {
 
 #if ACIM_HAVE_AVX512
 // D (see Decimation) for one image's group of `channels` planes at x; only the phases read.
-__attribute__((target("avx512f"))) void decimate(const float* x, int64_t channels,
-                                                 const Window& w, const Decimation& d,
-                                                 float* dst) {
+__attribute__((target("avx512f"))) void decimate(const float* x, int64_t channels, const Window& w,
+                                                 const Decimation& d, float* dst) {
   const int64_t wo = d.wo, wvec = (wo + 15) / 16 * 16, in_h = w.in[1], in_w = w.in[2];
   const __m512 zero = _mm512_setzero_ps();
   const __m512i none = _mm512_set1_epi32(-1);
@@ -349,8 +350,8 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   };
   thread_local DecimationCache dc;
   if (decimated) {
-    const std::array<int64_t, 14> key{w.in[1],     w.in[2],     w.out[1],    w.out[2], w.k[1],
-                                      w.k[2],      w.stride[1], w.stride[2], w.dil[1], w.dil[2],
+    const std::array<int64_t, 14> key{w.in[1],    w.in[2],     w.out[1],    w.out[2], w.k[1],
+                                      w.k[2],     w.stride[1], w.stride[2], w.dil[1], w.dil[2],
                                       w.pad_b[1], w.pad_b[2],  cg,          threads};
     if (dc.key != key || dc.rows.empty()) {
       dc.plan = decimation_plan(w, cg);
@@ -1047,9 +1048,11 @@ __attribute__((target("avx512f"), always_inline)) inline void interleaved_pixels
 // All n images' channels, in work items of (image, 16-channel block).
 // `packed`: the weights and biases laid out by interleave_depthwise_weights.
 template <int NT>
-__attribute__((target("avx512f"))) void conv_depthwise_interleaved(
-    const float* x, const float* packed, float* y, int64_t n, int64_t c, const Window& w,
-    const FusedActs* acts) {
+__attribute__((target("avx512f"))) void conv_depthwise_interleaved(const float* x,
+                                                                   const float* packed, float* y,
+                                                                   int64_t n, int64_t c,
+                                                                   const Window& w,
+                                                                   const FusedActs* acts) {
   const int64_t in_h = w.in[1], in_w = w.in[2], out_h = w.out[1], out_w = w.out[2];
   const int64_t wp = in_w + w.pad_b[2] + w.pad_e[2], hp = in_h + w.pad_b[1] + w.pad_e[1];
   const int64_t isz = in_h * in_w, osz = out_h * out_w, ntap = w.k[1] * w.k[2];
@@ -1079,8 +1082,8 @@ __attribute__((target("avx512f"))) void conv_depthwise_interleaved(
     cache.ready.assign(static_cast<size_t>(threads), 0);
     cache.in_pix.resize(static_cast<size_t>(isz));
     for (int64_t q = 0; q < isz; ++q)
-      cache.in_pix[static_cast<size_t>(q)] = static_cast<int32_t>(
-          ((q / in_w + w.pad_b[1]) * wp + q % in_w + w.pad_b[2]) * 16);
+      cache.in_pix[static_cast<size_t>(q)] =
+          static_cast<int32_t>(((q / in_w + w.pad_b[1]) * wp + q % in_w + w.pad_b[2]) * 16);
     // Past the last output: the last one again (computed and not stored).
     cache.out_pix.resize(static_cast<size_t>(osz + 15));
     for (int64_t f = 0; f < osz + 15; ++f) {
@@ -1311,8 +1314,8 @@ void conv_run(RunContext& ctx) {
   // Depthwise 2-D, strides 1, small planes, 16 channels or more: channel-interleaved.
   const bool interleaved =
       depthwise && g.n > 0 && g.m > 0 && osz > 0 && fast_gemm_available() && g.c >= 16 &&
-      w.stride[1] == 1 && w.stride[2] == 1 && w.in[0] == 1 && w.k[0] == 1 &&
-      w.pad_b[0] == 0 && w.pad_e[0] == 0 &&
+      w.stride[1] == 1 && w.stride[2] == 1 && w.in[0] == 1 && w.k[0] == 1 && w.pad_b[0] == 0 &&
+      w.pad_e[0] == 0 &&
       (w.in[1] + w.pad_b[1] + w.pad_e[1]) * (w.in[2] + w.pad_b[2] + w.pad_e[2]) <=
           kInterleavedMaxPlane;
   if (interleaved) {

@@ -1,7 +1,6 @@
 #include <algorithm>
 
 #include "core/blas.hpp"
-
 #include "ops/op.hpp"
 
 namespace acim::ops {

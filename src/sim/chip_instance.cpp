@@ -331,8 +331,8 @@ ChipInstance::ChipInstance(Program program, const SimOptions& options) {
   for (AnalogLayer& layer : s.layers) {
     for (size_t v = 0; v < layer.views.size(); ++v) {
       sim::ViewArrays& view = layer.views[v];
-      view.program(layer.full_scale[v], params, options.seed, options.instance,
-                   layer.mapping_index, layer.first_array[v], layer.tiles);
+      view.program(layer.full_scale[v], params, options.seed, options.instance, layer.mapping_index,
+                   layer.first_array[v], layer.tiles);
       view.calibrate(layer.input_range[v], kCalibrationRows);
       if (!options.keep_weights) view.drop_weights();
     }

@@ -252,8 +252,8 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   const std::vector<float> zeros(static_cast<size_t>(channels), 0.0f);  // a tap in the padding
   // Inputs k0 .. k0 + n - 1 of im2col rows r = r0 + t * step, t < count, to dst + t * dst_ld
   // (input k is channel k / ksz, tap k % ksz).
-  auto im2col_rows = [&](int64_t r0, int64_t step, int64_t count, int64_t k0, int64_t n,
-                         float* dst, int64_t dst_ld) {
+  auto im2col_rows = [&](int64_t r0, int64_t step, int64_t count, int64_t k0, int64_t n, float* dst,
+                         int64_t dst_ld) {
     struct Image {
       uint64_t call = 0;
       int64_t img = -1;

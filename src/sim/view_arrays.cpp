@@ -80,7 +80,9 @@ void ViewArrays::set_weights(const Tensor& weights, bool transposed) {
   captured_.assign(static_cast<size_t>(replication_), std::vector<Captured>(slices));
 }
 
-void ViewArrays::drop_weights() { weights_.reset(); }
+void ViewArrays::drop_weights() {
+  weights_.reset();
+}
 
 void ViewArrays::program(const std::vector<float>& full_scale, const ArrayParams& params,
                          uint64_t seed, int64_t instance, int64_t layer, int64_t first_index,
@@ -227,9 +229,9 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
                          bool record, bool x_quantized) {
   const Block& bl = blocks_[static_cast<size_t>(block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
-  CrossbarArray* array =
-      mode == MvmMode::analog ? &arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)]
-                              : nullptr;  // capture mode reads the weights, not the arrays
+  CrossbarArray* array = mode == MvmMode::analog
+                             ? &arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)]
+                             : nullptr;  // capture mode reads the weights, not the arrays
   // In analog mode the rows go through the array a chunk at a time (parts of one MVM call), in
   // buffers each thread reuses: a layer's im2col input is never held whole, and no memory is
   // allocated per call once the buffers have grown. Capture mode (calibration) takes all rows
@@ -257,8 +259,7 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
       x_rows(m0, replication_, nt, (ga - g0) * k_, (gb - ga) * k_, id + (ga - bl.g0) * k_, width);
     else
       for (int64_t g = ga; g < gb; ++g)
-        x_rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, id + (g - bl.g0) * bl.nr,
-               width);
+        x_rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, id + (g - bl.g0) * bl.nr, width);
     const float* od = part_out.data();
     Tensor ref;
     if (analog) {

@@ -7,9 +7,9 @@
 //   - `replication` copies of all of that; MVM p of the layer goes to copy p mod replication.
 // A product runs every array it needs with one batched mvm() call and adds the row blocks'
 // partial sums digitally in float, in row-block order (so the result does not depend on thread
-// count). In capture mode the arrays are not read: the exact float product of the programmed
-// weights is returned and the inputs the arrays would have seen are recorded (the ADC calibration
-// samples), once for all the column blocks that see the same input rows.
+// count). In capture mode the arrays are not read (they need not be programmed yet): the exact
+// float product of the weights (set_weights) is returned and the inputs the arrays would see are
+// recorded (the ADC calibration samples), once for all the column blocks that see the same rows.
 #pragma once
 
 #include <cstdint>

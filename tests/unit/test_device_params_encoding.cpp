@@ -186,8 +186,8 @@ TEST(Encoding, DecodeWithTheLastPassIsAccumulateThenDecode) {
                                   got.data(), gain);
         for (size_t k = 0; k < sig.size(); ++k)
           ASSERT_EQ(std::memcmp(&got[k], &ref[k], sizeof(float)), 0)
-              << "first=" << first << " gain=" << gain << " k=" << k << ": " << got[k]
-              << " vs " << ref[k];
+              << "first=" << first << " gain=" << gain << " k=" << k << ": " << got[k] << " vs "
+              << ref[k];
       }
   }
 }

@@ -91,8 +91,8 @@ TEST(PeripherySimd, AdcFullScaleReadsBackBitForBit) {
   std::vector<float> fs(cols);
   RandomStream s(13);
   for (int j = 0; j < cols; ++j)
-    fs[static_cast<size_t>(j)] = static_cast<float>(
-        std::ldexp(1 + s.uniform_at(static_cast<uint64_t>(j)), j % 250 - 125));
+    fs[static_cast<size_t>(j)] =
+        static_cast<float>(std::ldexp(1 + s.uniform_at(static_cast<uint64_t>(j)), j % 250 - 125));
   fs[0] = 0.0f;
   fs[1] = std::numeric_limits<float>::denorm_min();
   fs[2] = std::numeric_limits<float>::max();

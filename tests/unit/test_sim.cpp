@@ -10,8 +10,6 @@
 //   - The simulator checks its cut against the mapping; the crossbar's full-scale and
 //     input-range options do what they say.
 #include <gtest/gtest.h>
-
-#include <set>
 #include <omp.h>
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -459,8 +458,8 @@ TEST(Sim, InstanceWithoutItsWeightsIsTheSameChipAtOneTime) {
                                                            : random_tensor({1, 4, 5, 5}, 7);
     const TensorMap in{{p.graph.inputs[0].name, xin}};
     ChipInstance kept(p, SimOptions{.seed = 3, .time_since_programming_s = 3600});
-    ChipInstance lean(Program(p), SimOptions{.seed = 3, .time_since_programming_s = 3600,
-                                             .keep_weights = false});
+    ChipInstance lean(
+        Program(p), SimOptions{.seed = 3, .time_since_programming_s = 3600, .keep_weights = false});
     EXPECT_TRUE(same_bits(kept.run(in).begin()->second, lean.run(in).begin()->second));
     EXPECT_TRUE(same_bits(kept.run(in).begin()->second, lean.run(in).begin()->second));
     try {
@@ -584,7 +583,6 @@ TEST(Sim, DigitalUnitsHoldFixedPointWords) {
   EXPECT_GE(largest_code, 2.0f);
   EXPECT_GT(distinct(ChipInstance(p, SimOptions{.ideal = true}).run(in).at("y")), 16u);
 }
-
 
 TEST(Sim, CrossbarWeightSourceGivesTheSameArrayAsHeldWeights) {
   // An array that keeps no copy of its weights (a WeightSource gives them again) is the same
