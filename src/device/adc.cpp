@@ -109,6 +109,54 @@ __attribute__((target("avx512f,avx512vl"))) void convert_rows_avx512(
 }
 #endif
 
+#if ACIM_HAVE_AVX512
+__attribute__((target("avx512f"))) float scale_noise_avx512(float* z, int rows, size_t cols,
+                                                            const float* var, float extra,
+                                                            const float* gain2, float sigma2) {
+  const __m512 vextra = _mm512_set1_ps(extra), vs2 = _mm512_set1_ps(sigma2);
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 vmax = zero;
+  for (int r = 0; r < rows; ++r) {
+    float* zr = z + static_cast<size_t>(r) * cols;
+    const float* vr = var != nullptr ? var + static_cast<size_t>(r) * cols : nullptr;
+    for (size_t j = 0; j < cols; j += 16) {
+      const size_t left = cols - j;
+      const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+      const __m512 v = vr != nullptr ? _mm512_max_ps(zero, _mm512_maskz_loadu_ps(m, vr + j)) : zero;
+      __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, gain2 + j), _mm512_add_ps(v, vextra));
+      __asm__("" : "+v"(t));  // two roundings, as in the scalar loop (no fused multiply-add)
+      const __m512 sd = _mm512_sqrt_ps(_mm512_add_ps(t, vs2));
+      const __m512 out = _mm512_mul_ps(sd, _mm512_maskz_loadu_ps(m, zr + j));
+      _mm512_mask_storeu_ps(zr + j, m, out);
+      vmax = _mm512_max_ps(_mm512_abs_ps(out), vmax);  // a NaN lane is skipped
+    }
+  }
+  return _mm512_reduce_max_ps(vmax);
+}
+#endif
+
+// z[r * cols + j] *= sqrt(sigma2 + gain2_j (max(var[r * cols + j], 0) + extra)) for `rows`
+// rows (var may be null: 0): standard normals to the total noise of each conversion, in LSB.
+// Returns the largest |result| (for the fast path's tolerance).
+float scale_noise(float* z, int rows, size_t cols, const float* var, float extra,
+                  const float* gain2, float sigma2) {
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) return scale_noise_avx512(z, rows, cols, var, extra, gain2, sigma2);
+#endif
+  float max_abs = 0.0f;
+  for (int r = 0; r < rows; ++r) {
+    float* zr = z + static_cast<size_t>(r) * cols;
+    const float* vr = var != nullptr ? var + static_cast<size_t>(r) * cols : nullptr;
+    for (size_t j = 0; j < cols; ++j) {
+      const float v = vr != nullptr ? std::max(vr[j], 0.0f) : 0.0f;
+      const float t = gain2[j] * (v + extra);
+      zr[j] *= std::sqrt(t + sigma2);
+      max_abs = std::max(max_abs, std::fabs(zr[j]));
+    }
+  }
+  return max_abs;
+}
+
 void check_finite_nonneg(double v, const char* name, const char* unit) {
   if (!std::isfinite(v) || v < 0) {
     throw Error(ErrorKind::invalid, name,
@@ -202,30 +250,42 @@ double AdcModel::lsb_ua(int col) const {
 void AdcModel::update_kernel_constants() {
   const size_t cols = static_cast<size_t>(cols_);
   inv_lsb_.resize(cols);
+  gain2_.resize(cols);
   // The float estimate of convert_rows_avx512 needs each 1 / lsb as a normal float.
   bool usable = true;
   double max_offset = 0;
   for (size_t j = 0; j < cols; ++j) {
     const double inv = lsb_[j] > 0 ? 1.0 / lsb_[j] : 0.0;
     inv_lsb_[j] = static_cast<float>(inv);
+    gain2_[j] = static_cast<float>(gain_[j] * inv * gain_[j] * inv);
     usable = usable && (lsb_[j] <= 0 || std::isnormal(inv_lsb_[j]));
     max_offset = std::max(max_offset, std::fabs(static_cast<double>(offset_lsb_[j])));
   }
-  // Where |u| <= N + 1: |gain I / lsb| <= N + 1 + |offset| + |sigma z|, so M <= N + 1 +
-  // 2 (|offset| + |sigma z|), and |z| < 5.9 (the largest Box–Muller radius,
-  // sqrt(-2 ln 2^-25), src/core/rng.cpp). One more LSB covers the rounding of these bounds.
-  const double n_codes = max_code();
-  const double m_max = n_codes + 2 + 2 * (max_offset + 8 * params_.noise_sigma_lsb);
-  const double tol = std::ldexp(m_max, -19);
-  fast_tol_ = usable && tol < 0.25 ? static_cast<float>(tol) : -1.0f;
+  // |z| < 5.9 (the largest Box–Muller radius, sqrt(-2 ln 2^-25), src/core/rng.cpp).
+  max_offset_ = max_offset;
+  fast_usable_ = usable;
+  fast_tol_ = usable ? fast_tolerance(8 * params_.noise_sigma_lsb) : -1.0f;
 }
 
-void AdcModel::convert(float* currents, int batch, const RandomStream& noise,
-                       uint64_t first_row) const {
+// Where |u| <= N + 1: |gain I / lsb| <= N + 1 + |offset| + |noise|, so M <= N + 1 +
+// 2 (|offset| + |noise|). One more LSB covers the rounding of these bounds.
+float AdcModel::fast_tolerance(double max_noise_lsb) const {
+  const double m_max = max_code() + 2 + 2 * (max_offset_ + max_noise_lsb);
+  const double tol = std::ldexp(m_max, -19);
+  return tol < 0.25 ? static_cast<float>(tol) : -1.0f;
+}
+
+void AdcModel::convert(float* currents, int batch, const RandomStream& noise, uint64_t first_row,
+                       const AnalogNoise* analog) const {
   if (!enabled_ || cols_ == 0) return;
+  if (analog != nullptr && analog->var == nullptr && !(analog->extra > 0)) analog = nullptr;
   const double n_codes = max_code();
   const double inl = params_.inl_lsb;
-  const double noise_sigma = params_.noise_sigma_lsb;
+  // With analog noise, the draws are scaled per conversion to the total noise in LSB
+  // (scale_noise) and enter the conversion with sigma 1.
+  const double noise_sigma = analog != nullptr ? 1.0 : params_.noise_sigma_lsb;
+  const float sigma2 =
+      static_cast<float>(params_.noise_sigma_lsb * params_.noise_sigma_lsb);
   const size_t cols = static_cast<size_t>(cols_);
   const double pi = std::numbers::pi;
   // Draw (first_row + b) * cols + j is the noise of column j at input b. Chunks of inputs run in
@@ -245,17 +305,25 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise,
     for (int d0 = static_cast<int>(c) * kChunk; d0 < b1; d0 += rows_per_draw) {
       const int d1 = std::min(b1, d0 + rows_per_draw);
       const float* zc = nullptr;
+      float tol = fast_tol_;
       if (noise_sigma > 0) {
         zbuf.resize(static_cast<size_t>(d1 - d0) * cols);
         noise.normal(zbuf.data(), zbuf.size(), (first_row + static_cast<uint64_t>(d0)) * cols);
         zc = zbuf.data();
+        if (analog != nullptr) {
+          const float* var =
+              analog->var != nullptr ? analog->var + static_cast<size_t>(d0) * cols : nullptr;
+          const float max_noise = scale_noise(zbuf.data(), d1 - d0, cols, var, analog->extra,
+                                              gain2_.data(), sigma2);
+          tol = fast_usable_ ? fast_tolerance(max_noise) : -1.0f;
+        }
       }
 #if ACIM_HAVE_AVX512
       if (simd) {
         float* rows = currents + static_cast<size_t>(d0) * cols;
-        if (fast_tol_ >= 0) {
+        if (tol >= 0) {
           convert_rows_avx512(rows, d1 - d0, cols, lsb_.data(), inv_lsb_.data(), gain_.data(),
-                              offset_lsb_.data(), n_codes, noise_sigma, fast_tol_, zc);
+                              offset_lsb_.data(), n_codes, noise_sigma, tol, zc);
         } else {
           for (int b = d0; b < d1; ++b) {
             float* row = currents + static_cast<size_t>(b) * cols;

@@ -61,7 +61,20 @@ class AdcModel {
   // parts (rows first_row .. first_row + batch - 1 of it) with the same numbers. A disabled ADC
   // leaves currents untouched. Multi-threaded over b; the result does not depend on the thread
   // count.
-  void convert(float* currents, int batch, const RandomStream& noise, uint64_t first_row = 0) const;
+  //
+  // `analog`, where given, is Gaussian noise already on the currents before the ADC samples them
+  // (read noise of the cells, column noise), not yet drawn: variance analog->var[b * cols + j]
+  // (or 0 where var is null; a negative value counts as 0) plus analog->extra, in µA². It and the
+  // ADC's own noise are then drawn as one normal per conversion, the same draw number:
+  //   u = (gain_j * I) / lsb_j + offset_j + sqrt(noise_sigma_lsb² + (gain_j / lsb_j)² var) z,
+  // which has the distribution of drawing the two apart (a sum of independent Gaussians is
+  // Gaussian with the summed variance) at half the normals.
+  struct AnalogNoise {
+    const float* var = nullptr;
+    float extra = 0.0f;
+  };
+  void convert(float* currents, int batch, const RandomStream& noise, uint64_t first_row = 0,
+               const AnalogNoise* analog = nullptr) const;
 
  private:
   // Recomputes the per-column constants of the vectorised conversion (below) from lsb_, gain_
@@ -81,7 +94,12 @@ class AdcModel {
   // (src/device/adc.cpp, convert_rows_avx512).
   std::vector<double> lsb_;
   std::vector<float> inv_lsb_;
+  std::vector<float> gain2_;  // (gain_j / lsb_j)², 0 for a column with full scale 0: µA² -> LSB²
   float fast_tol_ = -1.0f;
+  bool fast_usable_ = false;
+  double max_offset_ = 0;  // max_j |offset_j| (LSB)
+  // fast_tol for noise of at most max_noise_lsb in magnitude (negative: use the exact path).
+  float fast_tolerance(double max_noise_lsb) const;
 };
 
 }  // namespace acim

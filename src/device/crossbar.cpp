@@ -846,12 +846,16 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
                            ns, kWhere);
       var_done = var_done && want_var;
     }
+    AdcModel::AnalogNoise analog;  // the noise step 3 leaves to the ADC to draw
     if (!ideal_readout) {
       // 3. Per-MVM noise on the output side. Independent Gaussian noise on every cell makes
       //    each physical column current Gaussian with variance sum_i v_i^2 sigma_ij^2, so a
       //    signal gets the sum over its two columns (one sgemm of squared operands); a shared
       //    reference column's noise is one draw per input, common to all signals. Column
-      //    (SRAM thermal) noise adds col_sigma^2 per physical column.
+      //    (SRAM thermal) noise adds col_sigma^2 per physical column. With the ADC on, a
+      //    signal's own noise is drawn by the ADC, together with its input-referred noise (one
+      //    normal per conversion: AdcModel::AnalogNoise); without, here.
+      const bool with_adc = s.adc->enabled();
       const bool cell_noise = s.read_noise;
       const double col_sigma = column_noise_sigma_ua(p);
       const float col_var = static_cast<float>(col_sigma * col_sigma);
@@ -863,7 +867,6 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
         }
         if (cell_noise && !var_done) var.resize(bsz * ns);  // the product below sets it
         var_shared.assign(bsz, 0.0f);
-        ws.z.resize(bsz * ns);
         if (cell_noise && !var_done &&
             !gemm_packed(batch, ns, ps.nrows, v2.data(), ps.nrows, s.sigma2_packed, rows, ps.row0,
                          var.data(), ns)) {
@@ -881,19 +884,28 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
           }
         }
         const float per_signal_col_var = s.shared_minus ? col_var : 2.0f * col_var;
+        if (with_adc) {
+          analog.var = cell_noise ? var.data() : nullptr;
+          analog.extra = per_signal_col_var;
+        } else {
+          ws.z.resize(bsz * ns);
+        }
         const RandomStream sig_stream = noise.child(0), shared_stream = noise.child(1);
-        // Draw (first_row + b) * ns + k is signal k of input b. The draws of a chunk of inputs
-        // come in one call: a row of a few signals is too short for the vectorised generator.
-        const int chunks = (batch + kNoiseChunk - 1) / kNoiseChunk;
+        // Without the ADC, draw (first_row + b) * ns + k is signal k of input b. The draws of a
+        // chunk of inputs come in one call: a row of a few signals is too short for the
+        // vectorised generator. The shared column's draws are input b's.
+        const int chunks = with_adc && !s.shared_minus ? 0 : (batch + kNoiseChunk - 1) / kNoiseChunk;
         detail::parallel_for_static(chunks, chunks > 1, [&](int64_t c) {
           const int b0 = static_cast<int>(c) * kNoiseChunk, b1 = std::min(batch, b0 + kNoiseChunk);
           const size_t first = static_cast<size_t>(b0) * ns;
-          sig_stream.normal(ws.z.data() + first, static_cast<size_t>(b1 - b0) * ns,
-                            first_row * static_cast<uint64_t>(ns) + first);
+          if (!with_adc)
+            sig_stream.normal(ws.z.data() + first, static_cast<size_t>(b1 - b0) * ns,
+                              first_row * static_cast<uint64_t>(ns) + first);
           for (int b = b0; b < b1; ++b) {
             float* o = sig.data() + static_cast<size_t>(b) * ns;
-            const float* vr = cell_noise ? var.data() + static_cast<size_t>(b) * ns : nullptr;
-            add_noise(o, vr, per_signal_col_var, ws.z.data() + static_cast<size_t>(b) * ns, ns);
+            if (!with_adc)
+              add_noise(o, cell_noise ? var.data() + static_cast<size_t>(b) * ns : nullptr,
+                        per_signal_col_var, ws.z.data() + static_cast<size_t>(b) * ns, ns);
             if (s.shared_minus) {
               const float zs =
                   static_cast<float>(shared_stream.normal_at(first_row + static_cast<uint64_t>(b)));
@@ -916,7 +928,7 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
       }
       stats->count += batch;
     }
-    if (!ideal_readout) s.adc->convert(sig.data(), batch, noise.child(2), first_row);
+    if (!ideal_readout) s.adc->convert(sig.data(), batch, noise.child(2), first_row, &analog);
     // 5. Digital accumulation (from 0: the first pass adds to +0.0, as a zeroed acc would), the
     //    last pass's with the decode where the caller asks for it.
     if (y != nullptr && pi + 1 == passes.size())

@@ -223,6 +223,56 @@ TEST(CrossbarStats, RramReadNoiseHasTheAnalyticMeanAndStd) {
   }
 }
 
+// The cells' read noise and the ADC's input-referred noise, drawn as one normal per conversion
+// (AdcModel::AnalogNoise): each output is N(y_ref, scale_j^2 (sum_i x_i^2 (s g+_ij)^2 + (s g-_ij)^2)
+// + (scale_j x_max / v_read)^2 lsb^2 (sigma_adc^2 + 1/12)), the last term the ADC's noise and its
+// rounding (uniform on one LSB, independent of the signal: Sheppard's correction, exact to
+// ~1e-8 of the variance for noise of 2 LSB). The ADC's share (about a third of the variance
+// here) is far beyond the test's 5-sigma band (2.5 % of the std at n = 20000), so a lost source
+// fails it.
+TEST(CrossbarStats, ReadNoiseAndAdcNoiseAddTheirVariances) {
+  ArrayParams p = default_array_params(CellType::rram);
+  p.rows = 32;
+  p.cols = 16;
+  p.effects = all_off();
+  p.effects.read_noise = true;
+  p.effects.adc = true;
+  p.cell.levels = 0;
+  p.cell.rram.read_noise_rel = 0.01;
+  p.adc.bits = 12;
+  p.adc.range = AdcRange::fixed;
+  p.adc.full_scale_ua = 100.0;  // far above these signals: nothing clips
+  p.adc.noise_sigma_lsb = 2.0;
+  const int rows = 32, cols = 8, n = 20000;
+  Tensor w = uniform(41, rows, cols);
+  Tensor x = uniform(42, 1, rows);
+  CrossbarArray a(p, RandomStream(3));
+  a.program(w);
+  a.calibrate(x);
+  Tensor ref = a.mvm_reference(x);
+  EncodedWeights e = encode_weights(w.data<float>(), rows, cols, p);
+  float x_max = 0;
+  for (float v : x.span<float>()) x_max = std::max(x_max, std::fabs(v));
+  const double lsb = p.adc.full_scale_ua / ((1 << (p.adc.bits - 1)) - 1);
+  const double adc_var = lsb * lsb * (p.adc.noise_sigma_lsb * p.adc.noise_sigma_lsb + 1.0 / 12);
+  std::vector<std::vector<double>> ys(cols);
+  for (int k = 0; k < n; ++k) {
+    Tensor y = a.mvm(x);
+    for (int j = 0; j < cols; ++j) ys[j].push_back(y.data<float>()[j]);
+  }
+  for (int j = 0; j < cols; ++j) {
+    double var = 0;
+    for (int i = 0; i < rows; ++i) {
+      const double xi = x.data<float>()[i];
+      const double gp = e.g_us[i * e.phys_cols + 2 * j], gm = e.g_us[i * e.phys_cols + 2 * j + 1];
+      var += xi * xi * 0.01 * 0.01 * (gp * gp + gm * gm);
+    }
+    const double k = static_cast<double>(x_max) / p.dac.v_read;
+    expect_moments(ys[j], ref.data<float>()[j], e.scale[j] * std::sqrt(var + k * k * adc_var),
+                   "column " + std::to_string(j));
+  }
+}
+
 // SRAM thermal noise on each physical column: sigma_c = rel * N * g_max * v_read per column and
 // conversion, N the cells on the column in one conversion (parallel_rows, else the array's rows:
 // the column's capacitance, not the rows the matrix uses); a signal (difference of two columns)
@@ -231,8 +281,12 @@ TEST(CrossbarStats, RramReadNoiseHasTheAnalyticMeanAndStd) {
 // its own, recombined with its digital weight step * 2^k (step = x_max / (2^(bits-1) - 1)), so
 // x_max^2 becomes sum_k (step 2^k)^2 (Jia et al., JSSC 2020: bit-parallel / bit-serial
 // recombination weights each conversion's error by its bit position).
+// With adc_noise_lsb > 0 the ADC is on (12 bits, fixed range, lsb = sqrt(2) sigma_c) with that
+// much noise, drawn with the column noise as one normal per conversion: each conversion then
+// adds lsb^2 (adc_noise_lsb^2 + 1/12) to its signal's 2 sigma_c^2 (the 1/12 its rounding, see
+// ReadNoiseAndAdcNoiseAddTheirVariances).
 void expect_sram_column_noise(int array_rows, int used_rows, int parallel_rows,
-                              bool bit_serial = false) {
+                              bool bit_serial = false, double adc_noise_lsb = 0) {
   ArrayParams p = default_array_params(CellType::sram_charge);
   p.rows = array_rows;
   p.cols = 2 * 7 * 2;
@@ -244,6 +298,18 @@ void expect_sram_column_noise(int array_rows, int used_rows, int parallel_rows,
     p.dac.mode = DacMode::bit_serial;
     p.dac.bits = 4;
     p.effects.dac = true;
+  }
+  const int column = parallel_rows > 0 ? parallel_rows : array_rows;
+  const double sc = 0.01 * column * p.cell.g_max_us * p.dac.v_read;
+  double adc_var = 0;  // per conversion (µA²)
+  if (adc_noise_lsb > 0) {
+    p.effects.adc = true;
+    p.adc.bits = 12;
+    p.adc.range = AdcRange::fixed;
+    const double lsb = std::sqrt(2.0) * sc;
+    p.adc.full_scale_ua = lsb * ((1 << (p.adc.bits - 1)) - 1);
+    p.adc.noise_sigma_lsb = adc_noise_lsb;
+    adc_var = lsb * lsb * (adc_noise_lsb * adc_noise_lsb + 1.0 / 12);
   }
   const int cols = 2, n = 3000;
   Tensor w = representable(p, used_rows, cols, 51);
@@ -273,14 +339,12 @@ void expect_sram_column_noise(int array_rows, int used_rows, int parallel_rows,
     Tensor y = a.mvm(x);
     for (int j = 0; j < cols; ++j) ys[j].push_back(y.data<float>()[j]);
   }
-  const int column = parallel_rows > 0 ? parallel_rows : array_rows;
   const int groups = (used_rows + column - 1) / column;
-  const double sc = 0.01 * column * p.cell.g_max_us * p.dac.v_read;
   double slice_sum = 0;
   for (int d = 0; d < 7; ++d) slice_sum += std::pow(4.0, d);
   for (int j = 0; j < cols; ++j) {
-    const double sigma =
-        e.scale[j] / p.dac.v_read * std::sqrt(input_weight2 * 2 * sc * sc * slice_sum * groups);
+    const double sigma = e.scale[j] / p.dac.v_read *
+                         std::sqrt(input_weight2 * (2 * sc * sc + adc_var) * slice_sum * groups);
     expect_moments(ys[j], ref.data<float>()[j], sigma,
                    "array rows " + std::to_string(array_rows) + ", used " +
                        std::to_string(used_rows) + ", parallel " + std::to_string(parallel_rows) +
@@ -302,6 +366,12 @@ TEST(CrossbarStats, SramColumnNoiseFollowsThePhysicalColumnNotTheRowsUsed) {
 
 TEST(CrossbarStats, SramColumnNoiseOfBitPlanesIsWeightedByTheirPosition) {
   expect_sram_column_noise(16, 4, 0, true);
+}
+
+TEST(CrossbarStats, SramColumnNoiseAndAdcNoiseAddTheirVariances) {
+  expect_sram_column_noise(16, 16, 0, false, 1.0);
+  expect_sram_column_noise(16, 4, 8, false, 1.0);
+  expect_sram_column_noise(16, 4, 0, true, 1.0);
 }
 
 // PCM programming noise over chip instances: a positive weight's + cell is N(g, sigma_prog(g)^2);
