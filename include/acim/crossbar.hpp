@@ -68,22 +68,30 @@ class CrossbarArray {
   // order and input, for any thread count.
   Tensor mvm(const Tensor& inputs);
 
+  // What the x of mvm_rows holds: the inputs (run through the DAC there), or what
+  // quantize_inputs made of them: the DAC's levels, or the row voltages of the MVM's single
+  // amplitude pass over all rows (only where takes_row_voltages()).
+  enum class RowInputs { raw, dac_levels, row_voltages };
+
   // The same MVM in parts, without allocating: next_mvm() takes the next call (the one mvm()
   // would run: its random streams), and mvm_rows() runs `batch` of its input rows, rows
   // first_row .. first_row + batch - 1, from x (float32 [batch, rows_used], row-major) into
   // y (float32 [batch, cols_used]). Every row draws its noise by its row number in the call,
   // so a call run in parts, in any order, gives the numbers mvm() gives for all its rows at
-  // once. Throws Error(invalid) on NaN or infinite inputs. With `x_quantized`, x is already
-  // the DAC's output (quantize_inputs of this array, or of one with the same DAC: the same
-  // ArrayParams and dac_input_range()), checked finite there, and the DAC is not run again.
+  // once. Throws Error(invalid) on NaN or infinite raw inputs. Quantised inputs (`form`) come
+  // from quantize_inputs of this array, or of one with the same DAC (the same ArrayParams and
+  // dac_input_range()), checked finite there, and the DAC is not run again.
   uint64_t next_mvm();
   void mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y,
-                bool x_quantized = false);
+                RowInputs form = RowInputs::raw);
 
-  // The row DAC alone: xq = x on the DAC's levels (clipped to the input range; x itself where
-  // the DAC effect is off). False if some x is NaN or infinite. For a caller that feeds the same
-  // input values to several arrays (a convolution's im2col rows repeat every pixel k x k times).
-  bool quantize_inputs(const float* x, size_t n, float* xq) const;
+  // The row DAC alone: out = x on the DAC's levels (clipped to the input range; x itself where
+  // the DAC effect is off), or, for RowInputs::row_voltages, those levels as row voltages. False
+  // if some x is NaN or infinite. For a caller that feeds the same input values to several
+  // arrays (a convolution's im2col rows repeat every pixel k x k times).
+  bool quantize_inputs(const float* x, size_t n, float* out, RowInputs form) const;
+  // Whether an MVM is one amplitude pass over all rows, which can take row voltages.
+  bool takes_row_voltages() const;
   float dac_input_range() const;
 
   // The float product x · W with the weights as given to program() (the ideal reference).
@@ -108,15 +116,15 @@ class CrossbarArray {
     std::vector<double> max_abs, sum, sum_sq;
     int64_t count = 0;
   };
-  // The analog passes of one MVM on inputs x [batch, rows_used], the DAC's output if x_quantized,
-  // else run through the DAC here (Error(invalid) if some x is NaN or infinite); sets acc
+  // The analog passes of one MVM on inputs x [batch, rows_used] (in `form`; raw ones are run
+  // through the DAC here) (Error(invalid) if some x is NaN or infinite); sets acc
   // [batch, signals] to the sum of the digitally weighted signals of the passes. ideal_readout: no
   // noise, no ADC (calibration); stats: if set, gathers the statistics of every signal's
   // conversions. first_row: the call's row number of x's first row (the noise draws are by row
   // number). y: if set (an encoding of one signal per column), the last pass's accumulation and
   // the decode run in one sweep into y [batch, cols_used] (decode_accumulate_signals); acc then
   // holds the earlier passes' sum.
-  void run_passes(const float* x, bool x_quantized, int batch, uint64_t first_row,
+  void run_passes(const float* x, RowInputs form, int batch, uint64_t first_row,
                   bool ideal_readout, const RandomStream& mvm_stream, float* acc,
                   SignalStats* stats, float* y = nullptr);
   // Sets the state the MVMs read (and the drift compensation and default ADC ranges) for time t

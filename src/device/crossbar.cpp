@@ -417,9 +417,17 @@ constexpr int64_t kMaxNodalCells = 128 * 128;
 // touched once per layer, which made page faults the largest cost of a batched run. Sized on
 // use; contents are never carried from one MVM to the next, so results do not depend on which
 // thread ran what before.
+// One conversion pass of an MVM: a group of rows, with a bit plane of the inputs or all of them.
+struct Pass {
+  int row0 = 0, nrows = 0;
+  int plane = -1;       // bit plane, or -1 for an amplitude pass
+  double weight = 1.0;  // digital weight of the pass's signals (input units per volt)
+};
+
 struct Workspace {
   std::vector<float> xq, acc, v, v2, cur, var, var_shared, sig, z;
   std::vector<int32_t> levels;  // bit-serial: the DAC level of every input, read plane by plane
+  std::vector<Pass> passes;
 };
 
 Workspace& thread_workspace() {
@@ -726,19 +734,9 @@ void CrossbarArray::settle(double t, const std::vector<float>& g_target,
   s.sigma2_sig = std::move(sigma2_sig);
 }
 
-namespace {
-
-struct Pass {
-  int row0 = 0, nrows = 0;
-  int plane = -1;       // bit plane, or -1 for an amplitude pass
-  double weight = 1.0;  // digital weight of the pass's signals (input units per volt)
-};
-
-}  // namespace
-
 // The analog passes of one MVM (or, with `ideal_readout`, the noise-free and ADC-free currents
 // used for calibration). Sets acc [batch, signals] to the sum of signals * pass weight.
-void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint64_t first_row,
+void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64_t first_row,
                                bool ideal_readout, const RandomStream& mvm_stream, float* acc,
                                SignalStats* stats, float* y) {
   const ArrayParams& p = params_;
@@ -746,7 +744,9 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
   const int rows = s.rows(), phys = s.phys(), ns = s.enc.signals();
   const int group = rows_per_group(p, rows);
   const double v_read = p.dac.v_read;
-  std::vector<Pass> passes;
+  Workspace& ws = thread_workspace();
+  std::vector<Pass>& passes = ws.passes;
+  passes.clear();
   for (int r0 = 0; r0 < rows; r0 += group) {
     const int nr = std::min(group, rows - r0);
     if (bit_serial(p)) {
@@ -757,13 +757,16 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
     }
   }
   const size_t bsz = static_cast<size_t>(batch);
-  Workspace& ws = thread_workspace();
   std::vector<float>& v = ws.v;
   std::vector<float>& cur = ws.cur;
   std::vector<float>& var = ws.var;
   std::vector<float>& var_shared = ws.var_shared;
   std::vector<float>& sig = ws.sig;
-  v.resize(bsz * rows);
+  const bool x_quantized = form != RowInputs::raw;
+  const bool x_volts = form == RowInputs::row_voltages;  // x is v (one amplitude pass of all rows)
+  ACIM_ASSERT(!x_volts || takes_row_voltages(), "row voltages for an array that cannot take them");
+  if (!x_volts) v.resize(bsz * rows);
+  const float* vp = x_volts ? x : v.data();  // the row voltages
   sig.resize(bsz * ns);
   const bool nodal = ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal;
   const float amplitude_k = static_cast<float>(v_read / s.dac->input_range());
@@ -787,7 +790,7 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
     // 1. Row voltages of the pass's rows (an amplitude pass of all rows: v is xq scaled, in one
     //    sweep).
     const bool all_rows = ps.plane < 0 && ps.nrows == rows;
-    if (all_rows && !dac_to_v) scale(xq, n, amplitude_k, v.data());
+    if (all_rows && !dac_to_v && !x_volts) scale(xq, n, amplitude_k, v.data());
     for (int b = 0; b < batch && !all_rows; ++b) {
       const float* xb = xq + static_cast<size_t>(b) * rows + ps.row0;
       float* vb = v.data() + static_cast<size_t>(b) * ps.nrows;
@@ -812,7 +815,7 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < batch; ++b) {
           std::vector<float> vfull(static_cast<size_t>(rows), 0.0f);
-          std::copy_n(v.data() + static_cast<size_t>(b) * ps.nrows, ps.nrows,
+          std::copy_n(vp + static_cast<size_t>(b) * ps.nrows, ps.nrows,
                       vfull.data() + ps.row0);
           std::vector<double> c = ir_drop_nodal_currents(s.g_cols.data(), rows, phys,
                                                          p.ir_drop.wire_r_ohm, vfull.data());
@@ -820,7 +823,7 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
             cur[static_cast<size_t>(b) * phys + j] = static_cast<float>(c[j]);
         }
       } else {
-        ops::sgemm_blocked(false, false, batch, phys, ps.nrows, 1.0f, v.data(), ps.nrows,
+        ops::sgemm_blocked(false, false, batch, phys, ps.nrows, 1.0f, vp, ps.nrows,
                            s.g_cols.data() + static_cast<size_t>(ps.row0) * phys, phys, 0.0f,
                            cur.data(), phys, kWhere);
       }
@@ -836,12 +839,12 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
       // (A sparse packed matrix is faster through gemm_packed, which skips its zero rows; both
       // kernels sum each output in row order, so the choice does not change a bit.)
       const bool sparse = s.g_sig_packed.sparse || (want_var && s.sigma2_packed.sparse);
-      var_done = !sparse && fused_gemv(batch, ps.nrows, ns, v.data(), s.g_sig_packed,
+      var_done = !sparse && fused_gemv(batch, ps.nrows, ns, vp, s.g_sig_packed,
                                        want_var ? &s.sigma2_packed : nullptr, rows, ps.row0,
                                        sig.data(), var.data());
-      if (!var_done && !gemm_packed(batch, ns, ps.nrows, v.data(), ps.nrows, s.g_sig_packed, rows,
+      if (!var_done && !gemm_packed(batch, ns, ps.nrows, vp, ps.nrows, s.g_sig_packed, rows,
                                     ps.row0, sig.data(), ns))
-        ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, v.data(), ps.nrows,
+        ops::sgemm_blocked(false, false, batch, ns, ps.nrows, 1.0f, vp, ps.nrows,
                            s.g_sig.data() + static_cast<size_t>(ps.row0) * ns, ns, 0.0f, sig.data(),
                            ns, kWhere);
       var_done = var_done && want_var;
@@ -862,8 +865,8 @@ void CrossbarArray::run_passes(const float* x, bool x_quantized, int batch, uint
       if (cell_noise || col_sigma > 0) {
         std::vector<float>& v2 = ws.v2;
         if (cell_noise && (!var_done || s.shared_minus)) {
-          v2.resize(v.size());
-          for (size_t k = 0; k < v.size(); ++k) v2[k] = v[k] * v[k];
+          v2.resize(n);
+          for (size_t k = 0; k < n; ++k) v2[k] = vp[k] * vp[k];
         }
         if (cell_noise && !var_done) var.resize(bsz * ns);  // the product below sets it
         var_shared.assign(bsz, 0.0f);
@@ -980,7 +983,7 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
   const size_t ns = static_cast<size_t>(s.enc.signals());
   SignalStats st{std::vector<double>(ns, 0.0), std::vector<double>(ns, 0.0),
                  std::vector<double>(ns, 0.0), 0};
-  run_passes(xq.data(), true, batch, 0, true, stream_, acc.data(), &st);
+  run_passes(xq.data(), RowInputs::dac_levels, batch, 0, true, stream_, acc.data(), &st);
   // Each signal's full scale: its largest |value| over the calibration conversions, or
   // |mean| + calibration_sigmas * std of them if that is larger (see AdcParams).
   const std::vector<float> fallback = s.adc->full_scale_ua();
@@ -1013,7 +1016,7 @@ uint64_t CrossbarArray::next_mvm() {
 }
 
 void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y,
-                             bool x_quantized) {
+                             RowInputs form) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
   if (!s.programmed)
@@ -1024,19 +1027,30 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
   std::vector<float>& acc = ws.acc;
   acc.resize(static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
   if (s.enc.slices == 1) {                                   // the last pass decodes into y
-    run_passes(x, x_quantized, batch, first_row, false, mvm_stream, acc.data(), nullptr, y);
+    run_passes(x, form, batch, first_row, false, mvm_stream, acc.data(), nullptr, y);
     return;
   }
-  run_passes(x, x_quantized, batch, first_row, false, mvm_stream, acc.data(), nullptr);
+  run_passes(x, form, batch, first_row, false, mvm_stream, acc.data(), nullptr);
   decode_signals(s.enc, acc.data(), batch, y, static_cast<float>(s.drift_alpha));
 }
 
-bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* xq) const {
+bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* xq, RowInputs form) const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
+  ACIM_ASSERT(form != RowInputs::raw, "quantize_inputs to raw inputs");
+  ACIM_ASSERT(form != RowInputs::row_voltages || takes_row_voltages(),
+              "row voltages for an array that cannot take them");
   if (!state_->programmed)
     throw Error(ErrorKind::invalid, kWhere, "quantize_inputs before program()",
                 "program the array first");
-  return state_->dac->quantize(x, n, xq);
+  // Row voltages as run_passes makes them: the levels times v_read / input range, in one sweep.
+  const float k = form == RowInputs::row_voltages
+                      ? static_cast<float>(params_.dac.v_read / state_->dac->input_range())
+                      : 1.0f;
+  return state_->dac->quantize(x, n, xq, k);
+}
+
+bool CrossbarArray::takes_row_voltages() const {
+  return !bit_serial(params_) && rows_per_group(params_, rows_used()) == rows_used();
 }
 
 float CrossbarArray::dac_input_range() const {

@@ -137,15 +137,21 @@ void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, i
 }
 
 void ViewArrays::check_shared_dac() {
+  // (The arrays of a view share their ArrayParams, so v_read too.)
   shared_dac_ = !arrays_.empty() && !arrays_[0].empty();
+  bool voltages = shared_dac_;
   for (const std::vector<CrossbarArray>& copy : arrays_)
-    for (const CrossbarArray& a : copy)
+    for (const CrossbarArray& a : copy) {
       shared_dac_ = shared_dac_ && a.dac_input_range() == arrays_[0][0].dac_input_range();
+      voltages = voltages && a.takes_row_voltages();
+    }
+  quantized_ =
+      voltages ? CrossbarArray::RowInputs::row_voltages : CrossbarArray::RowInputs::dac_levels;
 }
 
 bool ViewArrays::quantize(const float* x, size_t n, float* xq) const {
   ACIM_ASSERT(shared_dac_, "ViewArrays::quantize without a shared DAC");
-  return arrays_[0][0].quantize_inputs(x, n, xq);
+  return arrays_[0][0].quantize_inputs(x, n, xq, quantized_);
 }
 
 void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
@@ -156,14 +162,8 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
   ACIM_ASSERT(g0 >= 0 && ng >= 0 && g0 + ng <= count_ && c0 >= 0 && nc >= 0 && c0 + nc <= n_,
               "ViewArrays::mvm: groups or columns out of range");
   if (m_rows == 0) return;
+  const bool analog = mode == MvmMode::analog;
   // One job per (copy, array) that holds any requested group and column.
-  struct Job {
-    int64_t copy = 0, block = 0;
-    int64_t first = 0, rows = 0;  // rows m = first + t * replication, t < rows
-    int64_t ga = 0, gb = 0;       // requested groups the array holds
-    int64_t ca = 0, cb = 0;       // requested columns the array holds
-    bool record = false;          // capture mode: records its input slice's rows
-  };
   std::vector<Job> jobs;
   for (int64_t r = 0; r < replication_; ++r) {
     const int64_t first = ((r - p0) % replication_ + replication_) % replication_;
@@ -179,7 +179,9 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
             std::min(g0 + ng, bl.g0 + bl.ng),
             std::max(c0, bl.c0),
             std::min(c0 + nc, bl.c0 + bl.nc)};
-      if (j.ga < j.gb && j.ca < j.cb) jobs.push_back(j);
+      if (j.ga >= j.gb || j.ca >= j.cb) continue;
+      if (analog) j.call = arrays_[static_cast<size_t>(r)][b].next_mvm();
+      jobs.push_back(j);
     }
   }
   // The arrays of one copy and input slice see the same rows: the first of them records them.
@@ -194,10 +196,11 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     }
   }
   // Tasks: the jobs that add into the same outputs (one copy's row blocks of the same groups and
-  // columns), in row-block order, run one after another; different tasks write different
-  // outputs and run in parallel. So each output is the sum of its row blocks in row-block order
-  // (0 + block 0 + block 1 ...), whatever the threads. The tasks' first row blocks cover every
-  // requested output (every row m, through one copy): they set y, the others add to it.
+  // columns), in row-block order, run one after another on each row; different tasks write
+  // different outputs. So each output is the sum of its row blocks in row-block order (0 + block
+  // 0 + block 1 ...), whatever the threads. The tasks' first row blocks cover every requested
+  // output (every row m, through one copy): they set y, the others add to it. A copy's tasks
+  // are contiguous.
   std::vector<std::vector<size_t>> tasks;
   std::map<std::array<int64_t, 3>, size_t> task_of;  // (copy, first group, first column)
   for (size_t ji = 0; ji < jobs.size(); ++ji) {
@@ -206,44 +209,69 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     if (added) tasks.emplace_back();
     tasks[it->second].push_back(ji);  // jobs come in row-block order
   }
-  std::vector<std::exception_ptr> errors(tasks.size());
-  const auto run_task = [&](int64_t t) {
-    const size_t ti = static_cast<size_t>(t);
+  // Work items: tasks [task0, task1) on rows t0 .. t0 + nt - 1 of their copy. In analog mode the
+  // rows go through the arrays a part (kRowsPerPart rows) at a time: with parts enough for
+  // the threads, an item is one part of a copy's rows through all its tasks, so the part's
+  // inputs (an im2col row source's image) and outputs stay in the core's cache from one array
+  // to the next; with few parts, one part of one task. Capture mode takes a task's rows at once.
+  // An array's draws are numbered by row within its call, so the items give the same numbers
+  // however they are cut or scheduled.
+  struct Item {
+    size_t task0 = 0, task1 = 0;
+    int64_t t0 = 0, nt = 0;
+  };
+  std::vector<Item> items;
+  const auto rows_of = [&](size_t t) { return jobs[tasks[t].front()].rows; };
+  int64_t parts = 0;
+  for (size_t t = 0; t < tasks.size(); ++t)
+    if (t == 0 || jobs[tasks[t].front()].copy != jobs[tasks[t - 1].front()].copy)
+      parts += (rows_of(t) + kRowsPerPart - 1) / kRowsPerPart;
+  const bool by_part = analog && parts >= 2 * static_cast<int64_t>(omp_get_max_threads());
+  for (size_t t = 0; t < tasks.size();) {
+    size_t t1 = t + 1;
+    if (by_part)
+      while (t1 < tasks.size() && jobs[tasks[t1].front()].copy == jobs[tasks[t].front()].copy)
+        ++t1;
+    const int64_t rows = rows_of(t), chunk = analog ? kRowsPerPart : rows;
+    for (int64_t t0 = 0; t0 < rows; t0 += chunk) items.push_back({t, t1, t0, std::min(chunk, rows - t0)});
+    t = t1;
+  }
+  std::vector<std::exception_ptr> errors(items.size());
+  const auto run_item = [&](int64_t i) {
+    const Item& it = items[static_cast<size_t>(i)];
     try {
-      for (size_t ji : tasks[ti])
-        run_job(x_rows, jobs[ji].copy, jobs[ji].block, jobs[ji].first, jobs[ji].rows, jobs[ji].ga,
-                jobs[ji].gb, jobs[ji].ca, jobs[ji].cb, g0, y, y_ld, c0, nc, mode,
-                ji == tasks[ti].front(), jobs[ji].record, x_quantized);
+      for (size_t t = it.task0; t < it.task1; ++t)
+        for (size_t ji : tasks[t])
+          run_part(x_rows, jobs[ji], it.t0, it.nt, g0, y, y_ld, c0, nc, mode,
+                   ji == tasks[t].front(), x_quantized);
     } catch (...) {
-      errors[ti] = std::current_exception();
+      errors[static_cast<size_t>(i)] = std::current_exception();
     }
   };
-  detail::parallel_for_dynamic(static_cast<int64_t>(tasks.size()), tasks.size() > 1, run_task);
+  detail::parallel_for_dynamic(static_cast<int64_t>(items.size()), items.size() > 1, run_item);
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);
 }
 
-void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first,
-                         int64_t rows, int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0,
-                         float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
-                         bool record, bool x_quantized) {
-  const Block& bl = blocks_[static_cast<size_t>(block)];
+void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt,
+                          int64_t g0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
+                          bool set, bool x_quantized) {
+  const Block& bl = blocks_[static_cast<size_t>(j.block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
-  CrossbarArray* array = mode == MvmMode::analog
-                             ? &arrays_[static_cast<size_t>(copy)][static_cast<size_t>(block)]
-                             : nullptr;  // capture mode reads the weights, not the arrays
-  // In analog mode the rows go through the array a chunk at a time (parts of one MVM call), in
-  // buffers each thread reuses: a layer's im2col input is never held whole, and no memory is
-  // allocated per call once the buffers have grown. Capture mode (calibration) takes all rows
-  // at once, in buffers of its own (one job per input slice keeps an evenly spaced selection).
+  const int64_t ga = j.ga, gb = j.gb, ca = j.ca, cb = j.cb;
   const bool analog = mode == MvmMode::analog;
-  const int64_t chunk = analog ? kRowsPerPart : rows;
-  const uint64_t call = analog ? array->next_mvm() : 0;
+  CrossbarArray* array =
+      analog ? &arrays_[static_cast<size_t>(j.copy)][static_cast<size_t>(j.block)]
+             : nullptr;  // capture mode reads the weights, not the arrays
+  // In analog mode the part's rows go through the array in buffers each thread reuses: a
+  // layer's im2col input is never held whole, and no memory is allocated per call once the
+  // buffers have grown. Capture mode (calibration) takes all rows at once, in buffers of its own
+  // (one job per input slice keeps an evenly spaced selection).
   thread_local std::vector<float> part_in, part_out;
   std::vector<float> capture_in;
   std::vector<float>& in_buf = analog ? part_in : capture_in;
-  in_buf.resize(static_cast<size_t>(std::min(chunk, rows) * width));
-  if (analog) part_out.resize(static_cast<size_t>(std::min(chunk, rows) * ow));
+  in_buf.resize(static_cast<size_t>(nt * width));
+  if (analog) part_out.resize(static_cast<size_t>(nt * ow));
   float* id = in_buf.data();
   // Every column of each requested group: the groups' outputs are one contiguous run.
   const bool run = ca == c0 && cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
@@ -251,60 +279,56 @@ void ViewArrays::run_job(const RowSource& x_rows, int64_t copy, int64_t block, i
   const bool whole = bl.nr == k_;
   // The array's input rows: each requested group's slice of K; zeros for the others.
   const bool partial_groups = ga > bl.g0 || gb < bl.g0 + bl.ng;
-  for (int64_t t0 = 0; t0 < rows; t0 += chunk) {
-    const int64_t nt = std::min(chunk, rows - t0);
-    if (partial_groups) std::fill_n(id, nt * width, 0.0f);
-    const int64_t m0 = first + t0 * replication_;
-    if (whole)
-      x_rows(m0, replication_, nt, (ga - g0) * k_, (gb - ga) * k_, id + (ga - bl.g0) * k_, width);
-    else
-      for (int64_t g = ga; g < gb; ++g)
-        x_rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, id + (g - bl.g0) * bl.nr, width);
-    const float* od = part_out.data();
-    Tensor ref;
-    if (analog) {
-      array->mvm_rows(call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data(),
-                      x_quantized);
-    } else {
-      // The exact product of the block's weights, as CrossbarArray::mvm_reference computes it:
-      // the arrays need not be programmed.
-      if (weights_ == nullptr)
-        throw Error(ErrorKind::invalid, "chip instance", "a capture pass after its weights went",
-                    "keep the weights (SimOptions::keep_weights)");
-      for (int64_t i = 0; i < nt * width; ++i)
-        if (!std::isfinite(id[i]))
-          throw Error(ErrorKind::invalid, "crossbar array", "inputs contain NaN or infinity",
-                      "pass finite values");
-      const Tensor w = block_matrix(*weights_, transposed_, k_, n_, bl);
-      ref = Tensor(DType::f32, {nt, ow});
-      ops::sgemm_blocked(false, false, nt, ow, width, 1.0f, id, width, w.data<float>(), ow, 0.0f,
-                         ref.data<float>(), ow, "ViewArrays capture");
-      od = ref.data<float>();
+  if (partial_groups) std::fill_n(id, nt * width, 0.0f);
+  const int64_t m0 = j.first + t0 * replication_;
+  if (whole)
+    x_rows(m0, replication_, nt, (ga - g0) * k_, (gb - ga) * k_, id + (ga - bl.g0) * k_, width);
+  else
+    for (int64_t g = ga; g < gb; ++g)
+      x_rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, id + (g - bl.g0) * bl.nr, width);
+  const float* od = part_out.data();
+  Tensor ref;
+  if (analog) {
+    array->mvm_rows(j.call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data(),
+                    x_quantized ? quantized_ : CrossbarArray::RowInputs::raw);
+  } else {
+    // The exact product of the block's weights, as CrossbarArray::mvm_reference computes it: the
+    // arrays need not be programmed.
+    if (weights_ == nullptr)
+      throw Error(ErrorKind::invalid, "chip instance", "a capture pass after its weights went",
+                  "keep the weights (SimOptions::keep_weights)");
+    for (int64_t i = 0; i < nt * width; ++i)
+      if (!std::isfinite(id[i]))
+        throw Error(ErrorKind::invalid, "crossbar array", "inputs contain NaN or infinity",
+                    "pass finite values");
+    const Tensor w = block_matrix(*weights_, transposed_, k_, n_, bl);
+    ref = Tensor(DType::f32, {nt, ow});
+    ops::sgemm_blocked(false, false, nt, ow, width, 1.0f, id, width, w.data<float>(), ow, 0.0f,
+                       ref.data<float>(), ow, "ViewArrays capture");
+    od = ref.data<float>();
+  }
+  if (j.record) {
+    Captured& cap = captured_[static_cast<size_t>(j.copy)]
+                             [static_cast<size_t>(input_of_[static_cast<size_t>(j.block)])];
+    for (int64_t i = 0; i < nt * width; ++i) cap.max_abs = std::max(cap.max_abs, std::fabs(id[i]));
+    const int64_t keep = std::min(nt, kCaptureRowsPerCall);
+    for (int64_t s = 0; s < keep; ++s) {
+      const float* row = id + (s * nt / keep) * width;
+      cap.rows.insert(cap.rows.end(), row, row + width);
     }
-    if (record) {
-      Captured& cap = captured_[static_cast<size_t>(copy)]
-                               [static_cast<size_t>(input_of_[static_cast<size_t>(block)])];
-      for (int64_t i = 0; i < nt * width; ++i)
-        cap.max_abs = std::max(cap.max_abs, std::fabs(id[i]));
-      const int64_t keep = std::min(nt, kCaptureRowsPerCall);
-      for (int64_t s = 0; s < keep; ++s) {
-        const float* row = id + (s * nt / keep) * width;
-        cap.rows.insert(cap.rows.end(), row, row + width);
-      }
-      cap.count += keep;
-    }
-    // The partial sums of this row block: y = 0 + block (set), or y + block.
-    for (int64_t t = 0; t < nt; ++t) {
-      float* yr = y + (first + (t0 + t) * replication_) * y_ld;
-      for (int64_t g = ga; g < (run ? ga + 1 : gb); ++g) {
-        const int64_t n = run ? (gb - ga) * nc : cb - ca;  // one run, or a group's columns
-        const float* src = od + t * ow + (g - bl.g0) * bl.nc + (ca - bl.c0);
-        float* dst = yr + (g - g0) * nc + (ca - c0);
-        if (set)
-          for (int64_t k = 0; k < n; ++k) dst[k] = 0.0f + src[k];
-        else
-          for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
-      }
+    cap.count += keep;
+  }
+  // The partial sums of this row block: y = 0 + block (set), or y + block.
+  for (int64_t t = 0; t < nt; ++t) {
+    float* yr = y + (j.first + (t0 + t) * replication_) * y_ld;
+    for (int64_t g = ga; g < (run ? ga + 1 : gb); ++g) {
+      const int64_t n = run ? (gb - ga) * nc : cb - ca;  // one run, or a group's columns
+      const float* src = od + t * ow + (g - bl.g0) * bl.nc + (ca - bl.c0);
+      float* dst = yr + (g - g0) * nc + (ca - c0);
+      if (set)
+        for (int64_t k = 0; k < n; ++k) dst[k] = 0.0f + src[k];
+      else
+        for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
     }
   }
 }

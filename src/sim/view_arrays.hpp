@@ -68,8 +68,8 @@ class ViewArrays {
   // to dst + t * dst_ld. It writes each array's inputs straight into the array's input rows (no
   // full copy of x, e.g. of a large im2col matrix, is made), a part of an MVM call at a time;
   // it may be called from several threads at once.
-  // With `x_quantized` (analog mode, shared_dac() only), the rows are already on the DAC's
-  // levels (quantize()) and the arrays do not quantise them again.
+  // With `x_quantized` (analog mode, shared_dac() only), the rows are already what quantize()
+  // makes of them, and the arrays do not quantise them again.
   using RowSource = std::function<void(int64_t m0, int64_t step, int64_t count, int64_t k0,
                                        int64_t n, float* dst, int64_t dst_ld)>;
   void mvm(const RowSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
@@ -77,7 +77,8 @@ class ViewArrays {
 
   // Whether every array's DAC quantises alike (the same parameters and input range), so that
   // inputs can be quantised once for all of them: quantize(x, n, xq) (false if some x is NaN or
-  // infinite), as each array's DAC would.
+  // infinite), as each array's DAC would; to the row voltages where every array's MVM is one
+  // amplitude pass over all its rows (CrossbarArray::takes_row_voltages), else to the levels.
   bool shared_dac() const { return shared_dac_; }
   bool quantize(const float* x, size_t n, float* xq) const;
 
@@ -103,14 +104,23 @@ class ViewArrays {
     int64_t count = 0;
     float max_abs = 0;
   };
-  // The rows [first, first + rows * replication) (step replication) of copy `copy`'s array
-  // `block` for groups [ga, gb) and columns [ca, cb): the array's products added into y, or
-  // with `set` written to it (as added to 0). In capture mode, with `record`, the array's input
-  // rows are recorded for its input slice.
-  void run_job(const RowSource& x_rows, int64_t copy, int64_t block, int64_t first, int64_t rows,
-               int64_t ga, int64_t gb, int64_t ca, int64_t cb, int64_t g0, float* y, int64_t y_ld,
-               int64_t c0, int64_t nc, MvmMode mode, bool set, bool record, bool x_quantized);
-  // Sets shared_dac_ from the arrays' DAC ranges.
+  // One (copy, array) of an mvm() call: rows m = first + t * replication, t < rows, of groups
+  // [ga, gb) and columns [ca, cb); `call` is the array's MVM number for the call (analog mode);
+  // with `record`, in capture mode, the array's input rows are recorded for its input slice.
+  struct Job {
+    int64_t copy = 0, block = 0;
+    int64_t first = 0, rows = 0;
+    int64_t ga = 0, gb = 0;
+    int64_t ca = 0, cb = 0;
+    uint64_t call = 0;
+    bool record = false;
+  };
+  // Rows t0 .. t0 + nt - 1 of job j: the array's products added into y, or with `set` written
+  // to it (as added to 0).
+  void run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0,
+                float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
+                bool x_quantized);
+  // Sets shared_dac_ and quantized_ from the arrays' DAC ranges and passes.
   void check_shared_dac();
   int64_t k_, n_, count_, per_, replication_;
   std::vector<Block> blocks_;  // one copy's arrays, in mapping order
@@ -122,6 +132,7 @@ class ViewArrays {
   std::vector<std::vector<CrossbarArray>> arrays_;  // [copy][block]
   std::vector<std::vector<Captured>> captured_;     // [copy][input slice]
   bool shared_dac_ = false;
+  CrossbarArray::RowInputs quantized_ = CrossbarArray::RowInputs::dac_levels;  // quantize()'s
 };
 
 }  // namespace acim::sim

@@ -245,5 +245,50 @@ TEST(CrossbarFastPaths, MvmInPartsGivesTheBitsOfOneMvm) {
   }
 }
 
+// Inputs quantised once (quantize_inputs, as a convolution does for all the arrays of a layer)
+// give the bits of raw inputs: as DAC levels for any array, as row voltages where an MVM is one
+// amplitude pass over all rows (CrossbarArray::takes_row_voltages), with read noise (the squared
+// voltages of the variance product) and ADC noise on.
+TEST(CrossbarFastPaths, QuantisedInputsGiveTheBitsOfRawInputs) {
+  struct Case {
+    DacMode mode;
+    int parallel_rows;
+    bool voltages;  // takes_row_voltages()
+  };
+  for (const Case c : {Case{DacMode::amplitude, 0, true}, Case{DacMode::amplitude, 40, false},
+                       Case{DacMode::bit_serial, 0, false}}) {
+    ArrayParams p = default_array_params(CellType::rram);  // per-MVM read noise
+    p.rows = 96;
+    p.cols = 2 * 96;
+    p.parallel_rows = c.parallel_rows;
+    p.dac.mode = c.mode;
+    p.adc.noise_sigma_lsb = 1.0;
+    const Tensor w = uniform(8, 96, 90), x = uniform(9, 20, 96);
+    CrossbarArray raw(p, RandomStream(6, {1})), quantised(p, RandomStream(6, {1}));
+    for (CrossbarArray* a : {&raw, &quantised}) {
+      a->program(w);
+      a->calibrate(x);
+    }
+    ASSERT_EQ(quantised.takes_row_voltages(), c.voltages);
+    const Tensor y = raw.mvm(x);
+    using Form = CrossbarArray::RowInputs;
+    for (const Form form : {Form::dac_levels, Form::row_voltages}) {
+      if (form == Form::row_voltages && !c.voltages) continue;
+      std::vector<float> xq(static_cast<size_t>(x.numel())), yq(static_cast<size_t>(y.numel()));
+      ASSERT_TRUE(quantised.quantize_inputs(x.data<float>(), xq.size(), xq.data(), form));
+      quantised.mvm_rows(static_cast<uint64_t>(form == Form::dac_levels ? 0 : 1), xq.data(), 20,
+                         0, yq.data(), form);
+      if (form == Form::dac_levels) {  // the first call: raw's
+        for (int64_t k = 0; k < y.numel(); ++k)
+          ASSERT_EQ(y.data<float>()[k], yq[static_cast<size_t>(k)]) << "element " << k;
+      } else {  // the second call: raw's second
+        const Tensor y2 = raw.mvm(x);
+        for (int64_t k = 0; k < y.numel(); ++k)
+          ASSERT_EQ(y2.data<float>()[k], yq[static_cast<size_t>(k)]) << "element " << k;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace acim
