@@ -12,6 +12,8 @@
 //   rram    default RRAM params: programming, faults, relaxation, 16 levels, 8-bit DAC/ADC,
 //           per-MVM read noise (the output-side variance GEMM + one normal per output)
 //   rram_noadc  as rram with the ADC off (read noise alone on top of the GEMM)
+//   rram_adc_noise  as rram with ADC noise of 1 LSB per conversion too (drawn with the read
+//           noise as one normal per conversion)
 //   pcm     default PCM params (the aihwkit PCMLikeNoiseModel statistics), 8-bit DAC/ADC,
 //           ADC noise 1 LSB per conversion (the analogue of aihwkit's out_noise)
 // Counters: items_per_second = samples (input vectors) per second; ratio = time of this MVM /
@@ -50,9 +52,10 @@ acim::ArrayParams config_params(const std::string& config, int n) {
   if (config == "off") {
     p = acim::default_array_params(acim::CellType::ideal);
     p.effects = {false, false, false, false, false, false, false, false};
-  } else if (config == "rram" || config == "rram_noadc") {
+  } else if (config == "rram" || config == "rram_noadc" || config == "rram_adc_noise") {
     p = acim::default_array_params(acim::CellType::rram);
     if (config == "rram_noadc") p.effects.adc = false;
+    if (config == "rram_adc_noise") p.adc.noise_sigma_lsb = 1.0;
   } else {  // pcm
     p = acim::default_array_params(acim::CellType::pcm);
     p.adc.noise_sigma_lsb = 1.0;
@@ -129,7 +132,7 @@ const int kRegistered = [] {
   add_shapes(benchmark::RegisterBenchmark("sgemm", [](benchmark::State& s) { bm_sgemm(s, 1); }));
   add_shapes(
       benchmark::RegisterBenchmark("sgemm_phys", [](benchmark::State& s) { bm_sgemm(s, 2); }));
-  for (const char* config : {"off", "rram", "rram_noadc", "pcm"})
+  for (const char* config : {"off", "rram", "rram_noadc", "rram_adc_noise", "pcm"})
     add_shapes(benchmark::RegisterBenchmark((std::string("mvm_") + config).c_str(),
                                             [config](benchmark::State& s) { bm_mvm(s, config); }));
   return 0;
