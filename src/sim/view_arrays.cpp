@@ -6,6 +6,7 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <utility>
 
 #include "acim/error.hpp"
 #include "acim/mapping.hpp"
@@ -163,8 +164,23 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
               "ViewArrays::mvm: groups or columns out of range");
   if (m_rows == 0) return;
   const bool analog = mode == MvmMode::analog;
+  // The call's bookkeeping, in buffers the thread keeps (a recurrent layer makes an MVM call per
+  // step: allocating them each time cost more than a small array's MVM).
+  struct Item {  // tasks [task0, task1) on rows t0 .. t0 + nt - 1 of their copy
+    size_t task0 = 0, task1 = 0;
+    int64_t t0 = 0, nt = 0;
+  };
+  struct Scratch {
+    std::vector<Job> jobs;
+    std::vector<std::pair<int64_t, size_t>> keyed;  // (task key, job)
+    std::vector<size_t> task_start;                 // task t: keyed[task_start[t] .. [t + 1])
+    std::vector<Item> items;
+    std::vector<std::exception_ptr> errors;
+  };
+  thread_local Scratch scratch;
+  std::vector<Job>& jobs = scratch.jobs;
   // One job per (copy, array) that holds any requested group and column.
-  std::vector<Job> jobs;
+  jobs.clear();
   for (int64_t r = 0; r < replication_; ++r) {
     const int64_t first = ((r - p0) % replication_ + replication_) % replication_;
     if (first >= m_rows) continue;
@@ -196,61 +212,67 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     }
   }
   // Tasks: the jobs that add into the same outputs (one copy's row blocks of the same groups and
-  // columns), in row-block order, run one after another on each row; different tasks write
-  // different outputs. So each output is the sum of its row blocks in row-block order (0 + block
-  // 0 + block 1 ...), whatever the threads. The tasks' first row blocks cover every requested
-  // output (every row m, through one copy): they set y, the others add to it. A copy's tasks
-  // are contiguous.
-  std::vector<std::vector<size_t>> tasks;
-  std::map<std::array<int64_t, 3>, size_t> task_of;  // (copy, first group, first column)
+  // columns: key (copy, first group, first column)), in row-block order (job order), run one
+  // after another on each row; different tasks write different outputs. So each output is the
+  // sum of its row blocks in row-block order (0 + block 0 + block 1 ...), whatever the threads.
+  // The tasks' first row blocks cover every requested output (every row m, through one copy):
+  // they set y, the others add to it. Sorted by key, a copy's tasks are contiguous.
+  std::vector<std::pair<int64_t, size_t>>& keyed = scratch.keyed;
+  keyed.clear();
   for (size_t ji = 0; ji < jobs.size(); ++ji) {
     const Block& bl = blocks_[static_cast<size_t>(jobs[ji].block)];
-    const auto [it, added] = task_of.try_emplace({jobs[ji].copy, bl.g0, bl.c0}, tasks.size());
-    if (added) tasks.emplace_back();
-    tasks[it->second].push_back(ji);  // jobs come in row-block order
+    keyed.emplace_back((jobs[ji].copy * count_ + bl.g0) * n_ + bl.c0, ji);
   }
-  // Work items: tasks [task0, task1) on rows t0 .. t0 + nt - 1 of their copy. In analog mode the
-  // rows go through the arrays a part (kRowsPerPart rows) at a time: with parts enough for
-  // the threads, an item is one part of a copy's rows through all its tasks, so the part's
-  // inputs (an im2col row source's image) and outputs stay in the core's cache from one array
-  // to the next; with few parts, one part of one task. Capture mode takes a task's rows at once.
-  // An array's draws are numbered by row within its call, so the items give the same numbers
-  // however they are cut or scheduled.
-  struct Item {
-    size_t task0 = 0, task1 = 0;
-    int64_t t0 = 0, nt = 0;
-  };
-  std::vector<Item> items;
-  const auto rows_of = [&](size_t t) { return jobs[tasks[t].front()].rows; };
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<size_t>& task_start = scratch.task_start;
+  task_start.clear();
+  for (size_t i = 0; i < keyed.size(); ++i)
+    if (i == 0 || keyed[i].first != keyed[i - 1].first) task_start.push_back(i);
+  const size_t tasks = task_start.size();
+  task_start.push_back(keyed.size());
+  const auto job_of = [&](size_t t) -> const Job& { return jobs[keyed[task_start[t]].second]; };
+  // Work items. In analog mode the rows go through the arrays a part (kRowsPerPart rows) at a
+  // time: with parts enough for the threads, an item is one part of a copy's rows through all
+  // its tasks, so the part's inputs (an im2col row source's image) and outputs stay in the
+  // core's cache from one array to the next; with few parts, one part of one task. Capture mode
+  // takes a task's rows at once. An array's draws are numbered by row within its call, so the
+  // items give the same numbers however they are cut or scheduled.
+  std::vector<Item>& items = scratch.items;
+  items.clear();
   int64_t parts = 0;
-  for (size_t t = 0; t < tasks.size(); ++t)
-    if (t == 0 || jobs[tasks[t].front()].copy != jobs[tasks[t - 1].front()].copy)
-      parts += (rows_of(t) + kRowsPerPart - 1) / kRowsPerPart;
+  for (size_t t = 0; t < tasks; ++t)
+    if (t == 0 || job_of(t).copy != job_of(t - 1).copy)
+      parts += (job_of(t).rows + kRowsPerPart - 1) / kRowsPerPart;
   const bool by_part = analog && parts >= 2 * static_cast<int64_t>(omp_get_max_threads());
-  for (size_t t = 0; t < tasks.size();) {
+  for (size_t t = 0; t < tasks;) {
     size_t t1 = t + 1;
     if (by_part)
-      while (t1 < tasks.size() && jobs[tasks[t1].front()].copy == jobs[tasks[t].front()].copy)
-        ++t1;
-    const int64_t rows = rows_of(t), chunk = analog ? kRowsPerPart : rows;
-    for (int64_t t0 = 0; t0 < rows; t0 += chunk) items.push_back({t, t1, t0, std::min(chunk, rows - t0)});
+      while (t1 < tasks && job_of(t1).copy == job_of(t).copy) ++t1;
+    const int64_t rows = job_of(t).rows, chunk = analog ? kRowsPerPart : rows;
+    for (int64_t t0 = 0; t0 < rows; t0 += chunk)
+      items.push_back({t, t1, t0, std::min(chunk, rows - t0)});
     t = t1;
   }
-  std::vector<std::exception_ptr> errors(items.size());
+  std::vector<std::exception_ptr>& errors = scratch.errors;
+  errors.assign(items.size(), nullptr);
   const auto run_item = [&](int64_t i) {
     const Item& it = items[static_cast<size_t>(i)];
     try {
       for (size_t t = it.task0; t < it.task1; ++t)
-        for (size_t ji : tasks[t])
-          run_part(x_rows, jobs[ji], it.t0, it.nt, g0, y, y_ld, c0, nc, mode,
-                   ji == tasks[t].front(), x_quantized);
+        for (size_t k = task_start[t]; k < task_start[t + 1]; ++k)
+          run_part(x_rows, jobs[keyed[k].second], it.t0, it.nt, g0, y, y_ld, c0, nc, mode,
+                   k == task_start[t], x_quantized);
     } catch (...) {
       errors[static_cast<size_t>(i)] = std::current_exception();
     }
   };
   detail::parallel_for_dynamic(static_cast<int64_t>(items.size()), items.size() > 1, run_item);
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
+  for (std::exception_ptr& e : errors)
+    if (e) {
+      const std::exception_ptr first = std::move(e);
+      errors.clear();
+      std::rethrow_exception(first);
+    }
 }
 
 void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt,
