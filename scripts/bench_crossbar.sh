@@ -40,7 +40,7 @@ print(f"threads: {__import__('os').environ.get('ACIM_BENCH_THREADS')}, medians o
 print("| config | weights | batch | mvm µs | samples/s | sgemm W µs | mvm / sgemm W | "
       "mvm / sgemm G | mvm / mvm off |")
 print("|---|---|---|---|---|---|---|---|---|")
-for cfg in ["off", "rram", "rram_noadc", "pcm"]:
+for cfg in ["off", "rram", "rram_noadc", "rram_adc_noise", "pcm"]:
     for n in (256, 1024):
         for batch in (1, 256):
             sfx = f"/n:{n}/batch:{batch}/real_time"

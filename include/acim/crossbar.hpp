@@ -69,9 +69,10 @@ class CrossbarArray {
   Tensor mvm(const Tensor& inputs);
 
   // What the x of mvm_rows holds: the inputs (run through the DAC there), or what
-  // quantize_inputs made of them: the DAC's levels, or the row voltages of the MVM's single
-  // amplitude pass over all rows (only where takes_row_voltages()).
-  enum class RowInputs { raw, dac_levels, row_voltages };
+  // quantize_inputs made of them: the DAC's output (input units), the row voltages of an MVM
+  // that is one amplitude pass over all rows, or the DAC's integer levels (as floats) for an
+  // array whose signal product runs in integers. The last two only where quantized_form() says.
+  enum class RowInputs { raw, dac_levels, row_voltages, levels };
 
   // The same MVM in parts, without allocating: next_mvm() takes the next call (the one mvm()
   // would run: its random streams), and mvm_rows() runs `batch` of its input rows, rows
@@ -86,12 +87,13 @@ class CrossbarArray {
                 RowInputs form = RowInputs::raw);
 
   // The row DAC alone: out = x on the DAC's levels (clipped to the input range; x itself where
-  // the DAC effect is off), or, for RowInputs::row_voltages, those levels as row voltages. False
-  // if some x is NaN or infinite. For a caller that feeds the same input values to several
-  // arrays (a convolution's im2col rows repeat every pixel k x k times).
+  // the DAC effect is off) in `form`. False if some x is NaN or infinite. For a caller that
+  // feeds the same input values to several arrays (a convolution's im2col rows repeat every
+  // pixel k x k times).
   bool quantize_inputs(const float* x, size_t n, float* out, RowInputs form) const;
-  // Whether an MVM is one amplitude pass over all rows, which can take row voltages.
-  bool takes_row_voltages() const;
+  // The form of quantised inputs this array runs fastest from: levels, row voltages, or else
+  // the DAC's output (dac_levels, which every array takes).
+  RowInputs quantized_form() const;
   float dac_input_range() const;
 
   // The float product x · W with the weights as given to program() (the ideal reference).

@@ -33,4 +33,16 @@ inline bool cpu_has_avx512() {
 #endif
 }
 
+// True when, besides cpu_has_avx512(), this CPU has AVX-512 BW and VNNI (vpdpwssd: the integer
+// product kernel of src/device/gemm_i16.cpp; Cascade Lake, Ice Lake and Zen 4 on).
+inline bool cpu_has_avx512_vnni() {
+#if ACIM_HAVE_AVX512
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
 }  // namespace acim

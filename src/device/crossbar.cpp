@@ -21,12 +21,14 @@
 #include <optional>
 #include <utility>
 
+#include "core/aligned.hpp"
 #include "core/parallel.hpp"
 #include "core/simd.hpp"
 #include "device/adc.hpp"
 #include "device/cell_models.hpp"
 #include "device/dac.hpp"
 #include "device/encoding.hpp"
+#include "device/gemm_i16.hpp"
 #include "device/ir_drop.hpp"
 #include "ops/kernels_blas.hpp"
 
@@ -54,25 +56,8 @@ constexpr int kNoiseChunk = 64;
 // every sum bit for bit as it is: an exact zero term x * 0 adds nothing to a sum that starts at
 // +0 (x is finite, and such a sum is never -0). Bit-sliced SRAM weights and block-diagonally
 // packed groups leave most rows of a panel zero.
-// Storage on 64-byte boundaries: a packed panel row is then four whole cache lines, and no 64-byte
-// vector load of the kernels straddles two.
-template <class T>
-struct CacheLineAllocator {
-  using value_type = T;
-  static constexpr std::align_val_t kAlign{64};
-  CacheLineAllocator() = default;
-  template <class U>
-  CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
-  void deallocate(T* p, size_t) { ::operator delete(p, kAlign); }
-  template <class U>
-  bool operator==(const CacheLineAllocator<U>&) const {
-    return true;
-  }
-};
-
 struct Packed {
-  std::vector<float, CacheLineAllocator<float>> data;
+  AlignedVector<float> data;
   std::vector<int32_t> nz;
   std::vector<size_t> nz_begin;
   bool sparse = false;  // some panel is worth running on its nonzero rows only
@@ -427,6 +412,7 @@ struct Pass {
 struct Workspace {
   std::vector<float> xq, acc, v, v2, cur, var, var_shared, sig, z;
   std::vector<int32_t> levels;  // bit-serial: the DAC level of every input, read plane by plane
+  std::vector<int16_t> levels_i16;  // the integer product: the DAC level of every input
   std::vector<Pass> passes;
 };
 
@@ -455,6 +441,10 @@ struct CrossbarArray::State {
   // two, the one the products read.
   std::vector<float> g_sig;
   Packed g_sig_packed;
+  // Instead of those, where the DAC gives integer levels to one amplitude pass per row group and
+  // the product needs no physical columns: g_sig in 16-bit integers for the integer product
+  // (device/gemm_i16.hpp; use_i16 says when).
+  PackedI16 g_sig_i16;
   // Per-MVM read noise variance (µS^2) per signal, held like g_sig: sigma^2(plus) +
   // sigma^2(minus), or for a shared minus column (offset encoding) sigma^2(plus) only, the shared
   // column's variance in sigma2_shared [rows_used]. Empty if the cells have none (read_noise).
@@ -525,6 +515,24 @@ int rows_per_group(const ArrayParams& p, int rows_used) {
 
 bool bit_serial(const ArrayParams& p) {
   return p.dac.mode == DacMode::bit_serial && p.effects.dac;
+}
+
+// Whether the signal product runs in integers (device/gemm_i16.hpp): the DAC is on and gives
+// each row group one amplitude pass of integer levels, the product reads no physical columns
+// (nodal IR drop, a saturating bitline), and g_sig keeps at least 12 bits in 16 (the overflow
+// bound leaves 15 for 8-bit levels on up to 512 rows: error <= 2^-16 of a column's largest
+// |g_sig|, a thousandth of PCM programming noise and far below an 8-bit ADC's step).
+bool use_i16(const ArrayParams& p, int rows_used, int dac_levels) {
+  constexpr int kMinLimit = 1 << 12;
+  return p.effects.dac && !bit_serial(p) && dac_levels <= 32767 &&
+         !(ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal) &&
+         !std::isfinite(column_saturation_ua(p)) &&
+         i16_limit(rows_per_group(p, rows_used), dac_levels) >= kMinLimit;
+}
+
+// Integer levels held as floats (RowInputs::levels) to int16: exact.
+void levels_to_i16(const float* x, size_t n, int16_t* q) {
+  for (size_t i = 0; i < n; ++i) q[i] = static_cast<int16_t>(x[i]);
 }
 
 // Summed |y| of the all-ones input through conductances g (ideal readout): the drift
@@ -722,9 +730,15 @@ void CrossbarArray::settle(double t, const std::vector<float>& g_target,
   }
   s.g_sig_packed = Packed{};
   s.sigma2_packed = Packed{};
+  s.g_sig_i16 = PackedI16{};
+  if (use_i16(params_, rows, s.dac->levels())) {
+    s.g_sig_i16 = pack_i16(g_sig.data(), rows, ns, ns, rows_per_group(params_, rows),
+                           s.dac->levels());
+    g_sig = std::vector<float>();
+  }
 #if ACIM_HAVE_AVX512
   if (cpu_has_avx512()) {
-    s.g_sig_packed = pack_panels(g_sig, rows, ns);
+    if (!g_sig.empty()) s.g_sig_packed = pack_panels(g_sig, rows, ns);
     if (s.read_noise) s.sigma2_packed = pack_panels(sigma2_sig, rows, ns);
     g_sig = std::vector<float>();  // (= {} would keep the capacity)
     sigma2_sig = std::vector<float>();
@@ -764,21 +778,38 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
   std::vector<float>& sig = ws.sig;
   const bool x_quantized = form != RowInputs::raw;
   const bool x_volts = form == RowInputs::row_voltages;  // x is v (one amplitude pass of all rows)
-  ACIM_ASSERT(!x_volts || takes_row_voltages(), "row voltages for an array that cannot take them");
-  if (!x_volts) v.resize(bsz * rows);
+  // The integer signal product takes the DAC's levels; the float one, and the read-noise
+  // variance product, the row voltages.
+  const bool int_product = !s.g_sig_i16.empty();
+  const bool need_v = !int_product || s.read_noise;
+  ACIM_ASSERT(form != RowInputs::row_voltages || form == quantized_form(),
+              "row voltages for an array that cannot take them");
+  ACIM_ASSERT(form != RowInputs::levels || form == quantized_form(),
+              "integer levels for an array that cannot take them");
+  if (need_v && !x_volts) v.resize(bsz * rows);
   const float* vp = x_volts ? x : v.data();  // the row voltages
   sig.resize(bsz * ns);
   const bool nodal = ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal;
   const float amplitude_k = static_cast<float>(v_read / s.dac->input_range());
   // The DAC, which also reports whether any input is NaN or infinite (one pass over x): for one
-  // amplitude pass of all rows straight to the row voltages (step 1), else to xq.
+  // amplitude pass of all rows straight to the row voltages (step 1), else to xq; for the
+  // integer product, to the levels.
   const size_t n = bsz * static_cast<size_t>(rows);
-  const bool dac_to_v = !x_quantized && !bit_serial(p) && group == rows;
-  if (!x_quantized && !dac_to_v) ws.xq.resize(n);
+  const bool dac_to_v = need_v && !x_quantized && !bit_serial(p) && group == rows;
+  if (need_v && !x_quantized && !dac_to_v) ws.xq.resize(n);
   const float* xq = x_quantized ? x : (dac_to_v ? nullptr : ws.xq.data());  // DAC output
-  if (!x_quantized &&
+  if (need_v && !x_quantized &&
       !s.dac->quantize(x, n, dac_to_v ? v.data() : ws.xq.data(), dac_to_v ? amplitude_k : 1.0f))
     throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity", "pass finite values");
+  if (int_product) {
+    ws.levels_i16.resize(n);
+    int16_t* lv = ws.levels_i16.data();
+    if (form == RowInputs::levels)
+      levels_to_i16(x, n, lv);
+    else if (!s.dac->levels_i16(x, n, lv) && !x_quantized)
+      throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity",
+                  "pass finite values");
+  }
   if (bit_serial(p)) {
     ws.levels.resize(bsz * rows);
     s.dac->signed_levels(xq, bsz * rows, ws.levels.data());
@@ -790,8 +821,8 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
     // 1. Row voltages of the pass's rows (an amplitude pass of all rows: v is xq scaled, in one
     //    sweep).
     const bool all_rows = ps.plane < 0 && ps.nrows == rows;
-    if (all_rows && !dac_to_v && !x_volts) scale(xq, n, amplitude_k, v.data());
-    for (int b = 0; b < batch && !all_rows; ++b) {
+    if (need_v && all_rows && !dac_to_v && !x_volts) scale(xq, n, amplitude_k, v.data());
+    for (int b = 0; b < batch && need_v && !all_rows; ++b) {
       const float* xb = xq + static_cast<size_t>(b) * rows + ps.row0;
       float* vb = v.data() + static_cast<size_t>(b) * ps.nrows;
       if (ps.plane >= 0) {
@@ -832,6 +863,11 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
         for (float& c : cur) c = std::clamp(c, -hi, hi);
       }
       form_signals(s.enc, cur.data(), batch, sig.data());
+    } else if (int_product) {
+      // The signal product in integers: levels times g_sig in 16 bits, each sum exact, times
+      // one level's row voltage (the variance product, if any, is step 3's).
+      gemm_i16(batch, ws.levels_i16.data() + ps.row0, rows, s.g_sig_i16, ps.row0, ps.nrows,
+               s.dac->step() * amplitude_k, sig.data(), ns);
     } else {
       // The signal product, fused with the read-noise variance product for small batches.
       const bool want_var = !ideal_readout && s.read_noise;
@@ -1034,23 +1070,37 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
   decode_signals(s.enc, acc.data(), batch, y, static_cast<float>(s.drift_alpha));
 }
 
-bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* xq, RowInputs form) const {
+bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* out, RowInputs form) const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   ACIM_ASSERT(form != RowInputs::raw, "quantize_inputs to raw inputs");
-  ACIM_ASSERT(form != RowInputs::row_voltages || takes_row_voltages(),
-              "row voltages for an array that cannot take them");
   if (!state_->programmed)
     throw Error(ErrorKind::invalid, kWhere, "quantize_inputs before program()",
                 "program the array first");
+  const DacModel& dac = *state_->dac;
+  if (form == RowInputs::levels) {
+    ACIM_ASSERT(form == quantized_form(), "integer levels for an array that cannot take them");
+    thread_local std::vector<int16_t> q;
+    q.resize(n);
+    const bool finite = dac.levels_i16(x, n, q.data());
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(q[i]);
+    return finite;
+  }
+  ACIM_ASSERT(form != RowInputs::row_voltages || form == quantized_form(),
+              "row voltages for an array that cannot take them");
   // Row voltages as run_passes makes them: the levels times v_read / input range, in one sweep.
   const float k = form == RowInputs::row_voltages
-                      ? static_cast<float>(params_.dac.v_read / state_->dac->input_range())
+                      ? static_cast<float>(params_.dac.v_read / dac.input_range())
                       : 1.0f;
-  return state_->dac->quantize(x, n, xq, k);
+  return dac.quantize(x, n, out, k);
 }
 
-bool CrossbarArray::takes_row_voltages() const {
-  return !bit_serial(params_) && rows_per_group(params_, rows_used()) == rows_used();
+CrossbarArray::RowInputs CrossbarArray::quantized_form() const {
+  ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
+  if (!state_->g_sig_i16.empty() && !state_->read_noise) return RowInputs::levels;
+  if (state_->g_sig_i16.empty() && !bit_serial(params_) &&
+      rows_per_group(params_, rows_used()) == rows_used())
+    return RowInputs::row_voltages;
+  return RowInputs::dac_levels;
 }
 
 float CrossbarArray::dac_input_range() const {

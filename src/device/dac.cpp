@@ -97,13 +97,12 @@ __attribute__((target("avx512f,avx512vl"))) bool quantize_avx512(const float* x,
   return finite;
 }
 
-// signed_levels() 16 at a time (levels16); scalar_level(x) computes a flagged lane, and
-// everything when L / x_max is not a normal float.
-template <class ScalarLevel>
-__attribute__((target("avx512f,avx512vl"))) void signed_levels_avx512(const float* x, size_t n,
-                                                                      double x_max, double lv,
-                                                                      int32_t* q,
-                                                                      ScalarLevel scalar_level) {
+// signed_levels() 16 at a time (levels16), as int32 or int16 (T); scalar_level(x) computes a
+// flagged lane (NaN or infinite ones among them), and everything when L / x_max is not a normal
+// float.
+template <class T, class ScalarLevel>
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void signed_levels_avx512(
+    const float* x, size_t n, double x_max, double lv, T* q, ScalarLevel scalar_level) {
   const float scale_f = static_cast<float>(lv / x_max);
   const __m512 scale = _mm512_set1_ps(scale_f);
   for (size_t i = 0; i < n; i += 16) {
@@ -116,7 +115,10 @@ __attribute__((target("avx512f,avx512vl"))) void signed_levels_avx512(const floa
       for (size_t k = i; k < i + std::min<size_t>(16, left); ++k) q[k] = scalar_level(x[k]);
       continue;
     }
-    _mm512_mask_storeu_epi32(q + i, m, _mm512_cvtps_epi32(c));
+    if constexpr (sizeof(T) == 4)
+      _mm512_mask_storeu_epi32(q + i, m, _mm512_cvtps_epi32(c));
+    else
+      _mm256_mask_storeu_epi16(q + i, m, _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(c)));
   }
 }
 #endif
@@ -220,6 +222,24 @@ void DacModel::signed_levels(const float* x, size_t n, int32_t* q) const {
   }
 #endif
   for (size_t i = 0; i < n; ++i) q[i] = scalar_level(x[i]);
+}
+
+bool DacModel::levels_i16(const float* x, size_t n, int16_t* q) const {
+  ACIM_ASSERT(levels() <= 32767, "DacModel::levels_i16 with more than 16 bits");
+  bool finite = true;
+  auto scalar_level = [this, &finite](float v) {
+    finite = finite && std::isfinite(v);
+    return static_cast<int16_t>(level(v));
+  };
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) {
+    signed_levels_avx512(x, n, static_cast<double>(x_max_), static_cast<double>(levels()), q,
+                         scalar_level);
+    return finite;
+  }
+#endif
+  for (size_t i = 0; i < n; ++i) q[i] = scalar_level(x[i]);
+  return finite;
 }
 
 float DacModel::plane_weight(int k) const {

@@ -57,6 +57,9 @@ class DacModel {
   // q[i] = the signed integer level of x[i] that bit_plane() reads its bits from (0 for NaN):
   // computed once, it gives every plane of the same inputs, bit k of |q[i]| with q[i]'s sign.
   void signed_levels(const float* x, size_t n, int32_t* q) const;
+  // The same levels as int16 (at most 16 bits), for the integer signal product
+  // (device/gemm_i16.hpp). Returns false if some x is NaN or infinite (their level is 0).
+  bool levels_i16(const float* x, size_t n, int16_t* q) const;
 
   // Read voltage (V) of an input value: x / x_max * v_read (for IR-drop and energy models).
   double volts_per_unit() const { return params_.v_read / x_max_; }

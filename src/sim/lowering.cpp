@@ -346,12 +346,17 @@ void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
     }
   }
   const float* cd = c != nullptr && beta != 0.0f ? c->data<float>() : nullptr;
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      float v = alpha * od[i * n + j];
-      if (cd != nullptr) v += beta * cd[i * sm + j * sn];
-      od[i * n + j] = v;
+  for (int64_t i = 0; i < m; ++i) {
+    float* row = od + i * n;
+    if (cd == nullptr) {
+      for (int64_t j = 0; j < n; ++j) row[j] = alpha * row[j];
+    } else if (sn == 1) {  // C's row (a bias): contiguous, vectorised
+      const float* crow = cd + i * sm;
+      for (int64_t j = 0; j < n; ++j) row[j] = alpha * row[j] + beta * crow[j];
+    } else {
+      for (int64_t j = 0; j < n; ++j) row[j] = alpha * row[j] + beta * cd[i * sm + j * sn];
     }
+  }
   outputs[0] = std::move(out);
 }
 

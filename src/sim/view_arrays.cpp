@@ -140,14 +140,15 @@ void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, i
 void ViewArrays::check_shared_dac() {
   // (The arrays of a view share their ArrayParams, so v_read too.)
   shared_dac_ = !arrays_.empty() && !arrays_[0].empty();
-  bool voltages = shared_dac_;
+  if (!shared_dac_) return;
+  quantized_ = arrays_[0][0].quantized_form();
+  bool same_form = true;
   for (const std::vector<CrossbarArray>& copy : arrays_)
     for (const CrossbarArray& a : copy) {
       shared_dac_ = shared_dac_ && a.dac_input_range() == arrays_[0][0].dac_input_range();
-      voltages = voltages && a.takes_row_voltages();
+      same_form = same_form && a.quantized_form() == quantized_;
     }
-  quantized_ =
-      voltages ? CrossbarArray::RowInputs::row_voltages : CrossbarArray::RowInputs::dac_levels;
+  if (!same_form) quantized_ = CrossbarArray::RowInputs::dac_levels;  // what every array takes
 }
 
 bool ViewArrays::quantize(const float* x, size_t n, float* xq) const {

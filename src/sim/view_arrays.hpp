@@ -77,8 +77,7 @@ class ViewArrays {
 
   // Whether every array's DAC quantises alike (the same parameters and input range), so that
   // inputs can be quantised once for all of them: quantize(x, n, xq) (false if some x is NaN or
-  // infinite), as each array's DAC would; to the row voltages where every array's MVM is one
-  // amplitude pass over all its rows (CrossbarArray::takes_row_voltages), else to the levels.
+  // infinite), as each array's DAC would, in the arrays' CrossbarArray::quantized_form().
   bool shared_dac() const { return shared_dac_; }
   bool quantize(const float* x, size_t n, float* xq) const;
 

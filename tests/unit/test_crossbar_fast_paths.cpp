@@ -246,22 +246,29 @@ TEST(CrossbarFastPaths, MvmInPartsGivesTheBitsOfOneMvm) {
 }
 
 // Inputs quantised once (quantize_inputs, as a convolution does for all the arrays of a layer)
-// give the bits of raw inputs: as DAC levels for any array, as row voltages where an MVM is one
-// amplitude pass over all rows (CrossbarArray::takes_row_voltages), with read noise (the squared
-// voltages of the variance product) and ADC noise on.
+// give the bits of raw inputs: as the DAC's output for any array, and in the array's own
+// quantized_form(): integer levels where the signal product runs in integers without a variance
+// product, row voltages where the product is float and one amplitude pass over all rows.
 TEST(CrossbarFastPaths, QuantisedInputsGiveTheBitsOfRawInputs) {
+  using Form = CrossbarArray::RowInputs;
   struct Case {
+    CellType cell;
     DacMode mode;
     int parallel_rows;
-    bool voltages;  // takes_row_voltages()
+    bool dac;
+    Form form;  // quantized_form()
   };
-  for (const Case c : {Case{DacMode::amplitude, 0, true}, Case{DacMode::amplitude, 40, false},
-                       Case{DacMode::bit_serial, 0, false}}) {
-    ArrayParams p = default_array_params(CellType::rram);  // per-MVM read noise
+  for (const Case c : {Case{CellType::rram, DacMode::amplitude, 0, true, Form::dac_levels},
+                       Case{CellType::pcm, DacMode::amplitude, 0, true, Form::levels},
+                       Case{CellType::pcm, DacMode::amplitude, 40, true, Form::levels},
+                       Case{CellType::pcm, DacMode::bit_serial, 0, true, Form::dac_levels},
+                       Case{CellType::pcm, DacMode::amplitude, 0, false, Form::row_voltages}}) {
+    ArrayParams p = default_array_params(c.cell);  // RRAM: per-MVM read noise
     p.rows = 96;
     p.cols = 2 * 96;
     p.parallel_rows = c.parallel_rows;
     p.dac.mode = c.mode;
+    p.effects.dac = c.dac;
     p.adc.noise_sigma_lsb = 1.0;
     const Tensor w = uniform(8, 96, 90), x = uniform(9, 20, 96);
     CrossbarArray raw(p, RandomStream(6, {1})), quantised(p, RandomStream(6, {1}));
@@ -269,23 +276,14 @@ TEST(CrossbarFastPaths, QuantisedInputsGiveTheBitsOfRawInputs) {
       a->program(w);
       a->calibrate(x);
     }
-    ASSERT_EQ(quantised.takes_row_voltages(), c.voltages);
-    const Tensor y = raw.mvm(x);
-    using Form = CrossbarArray::RowInputs;
-    for (const Form form : {Form::dac_levels, Form::row_voltages}) {
-      if (form == Form::row_voltages && !c.voltages) continue;
+    ASSERT_EQ(quantised.quantized_form(), c.form);
+    for (const Form form : {Form::dac_levels, c.form}) {
+      const Tensor y = raw.mvm(x);
       std::vector<float> xq(static_cast<size_t>(x.numel())), yq(static_cast<size_t>(y.numel()));
       ASSERT_TRUE(quantised.quantize_inputs(x.data<float>(), xq.size(), xq.data(), form));
-      quantised.mvm_rows(static_cast<uint64_t>(form == Form::dac_levels ? 0 : 1), xq.data(), 20,
-                         0, yq.data(), form);
-      if (form == Form::dac_levels) {  // the first call: raw's
-        for (int64_t k = 0; k < y.numel(); ++k)
-          ASSERT_EQ(y.data<float>()[k], yq[static_cast<size_t>(k)]) << "element " << k;
-      } else {  // the second call: raw's second
-        const Tensor y2 = raw.mvm(x);
-        for (int64_t k = 0; k < y.numel(); ++k)
-          ASSERT_EQ(y2.data<float>()[k], yq[static_cast<size_t>(k)]) << "element " << k;
-      }
+      quantised.mvm_rows(quantised.next_mvm(), xq.data(), 20, 0, yq.data(), form);
+      for (int64_t k = 0; k < y.numel(); ++k)
+        ASSERT_EQ(y.data<float>()[k], yq[static_cast<size_t>(k)]) << "element " << k;
     }
   }
 }
