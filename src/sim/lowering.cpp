@@ -238,13 +238,15 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   const std::vector<int64_t>& tap_off = tap_offsets(win);
   // An image of X channel-last, [position in the plane, channel]: an im2col row then reads, per
   // kernel tap, channels that lie side by side (a 1x1 convolution's row is one contiguous run)
-  // instead of one element per channel plane. Each thread keeps the image it last made (rows of
-  // an image come one after another), made from X when first needed: X is read once per array
-  // that takes it, and the copy stays in the core's cache.
+  // instead of one element per channel plane. Each thread keeps the last images it made (rows of
+  // an image come one after another, and a part of an MVM call goes through each of the layer's
+  // arrays in turn), made from X when first needed: X is read once per thread that takes it,
+  // and the copy stays in the core's cache.
   // Where every array of the view has the same DAC, the image is put on the DAC's levels once
   // (each pixel feeds up to k x k im2col rows, and each row an array's DAC): the same values as
-  // the arrays' own DACs, a ninth of the work for 3 x 3 kernels. A tap in the padding stays 0,
-  // which every DAC maps to 0.
+  // the arrays' own DACs (in the arrays' quantized_form: integer levels for the integer
+  // product), a ninth of the work for 3 x 3 kernels. A tap in the padding stays 0, which every
+  // DAC maps to 0.
   const bool quantized = mode == MvmMode::analog && view.shared_dac();
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed);
@@ -254,27 +256,41 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   // (input k is channel k / ksz, tap k % ksz).
   auto im2col_rows = [&](int64_t r0, int64_t step, int64_t count, int64_t k0, int64_t n, float* dst,
                          int64_t dst_ld) {
+    // The thread's last few images: a part of an MVM call can span two images (DS-CNN's 125
+    // positions in a part of 128 rows), and each of the part's arrays reads both in turn.
     struct Image {
       uint64_t call = 0;
       int64_t img = -1;
       std::vector<float> data;
     };
-    thread_local Image image;
+    constexpr size_t kImages = 4;
+    thread_local std::array<Image, kImages> images;
+    thread_local size_t next_slot = 0;  // replaced in turn
     thread_local std::vector<const float*> taps;  // per tap: its position's channels
     taps.resize(static_cast<size_t>(ksz));
+    const Image* image = nullptr;
     for (int64_t t = 0; t < count; ++t) {
       const int64_t r = r0 + t * step, img = r / osz;
-      if (image.call != call || image.img != img) {
-        image.data.resize(static_cast<size_t>(isz * channels));
-        transpose_blocked(xd + img * channels * isz, channels, isz, image.data.data(), nullptr);
-        if (quantized && !view.quantize(image.data.data(), image.data.size(), image.data.data()))
+      if (image == nullptr || image->img != img) {
+        image = nullptr;
+        for (const Image& im : images)
+          if (im.call == call && im.img == img) image = &im;
+      }
+      if (image == nullptr) {
+        Image& im = images[next_slot];
+        next_slot = (next_slot + 1) % kImages;
+        im.img = -1;  // until it holds the new image
+        im.data.resize(static_cast<size_t>(isz * channels));
+        transpose_blocked(xd + img * channels * isz, channels, isz, im.data.data(), nullptr);
+        if (quantized && !view.quantize(im.data.data(), im.data.size(), im.data.data()))
           throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity",
                       "pass finite values");
-        image.call = call;
-        image.img = img;
+        im.call = call;
+        im.img = img;
+        image = &im;
       }
       const int64_t* offs = tap_off.data() + (r % osz) * ksz;
-      const float* base = image.data.data();
+      const float* base = image->data.data();
       for (int64_t k = 0; k < ksz; ++k)
         taps[static_cast<size_t>(k)] = offs[k] >= 0 ? base + offs[k] * channels : zeros.data();
       float* row = dst + t * dst_ld;
