@@ -365,9 +365,11 @@ void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
   for (int64_t i = 0; i < m; ++i) {
     float* row = od + i * n;
     if (cd == nullptr) {
+#pragma omp simd
       for (int64_t j = 0; j < n; ++j) row[j] = alpha * row[j];
     } else if (sn == 1) {  // C's row (a bias): contiguous, vectorised
       const float* crow = cd + i * sm;
+#pragma omp simd
       for (int64_t j = 0; j < n; ++j) row[j] = alpha * row[j] + beta * crow[j];
     } else {
       for (int64_t j = 0; j < n; ++j) row[j] = alpha * row[j] + beta * cd[i * sm + j * sn];

@@ -348,10 +348,13 @@ void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int
       const int64_t n = run ? (gb - ga) * nc : cb - ca;  // one run, or a group's columns
       const float* src = od + t * ow + (g - bl.g0) * bl.nc + (ca - bl.c0);
       float* dst = yr + (g - g0) * nc + (ca - c0);
-      if (set)
+      if (set) {
+#pragma omp simd
         for (int64_t k = 0; k < n; ++k) dst[k] = 0.0f + src[k];
-      else
+      } else {
+#pragma omp simd
         for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
+      }
     }
   }
 }
