@@ -329,6 +329,16 @@ void product(const std::string& where, ViewArrays& view, const Tensor& a, int64_
                 "A is " + dtype_name(a.dtype()) + shape_str(a.shape()) +
                     "; the arrays expect float32 with a last dim of " +
                     std::to_string(view.rows()));
+  // Where several arrays take the same inputs (a wide layer's column blocks: GPT-2's output
+  // layer has 197), they are quantised once for all of them, as a convolution's image is.
+  if (mode == MvmMode::analog && view.shared_dac() && view.inputs_shared()) {
+    thread_local std::vector<float> xq;
+    xq.resize(static_cast<size_t>(rows * view.rows()));
+    if (!view.quantize(a.data<float>(), xq.size(), xq.data()))
+      throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity", "pass finite values");
+    view.mvm(xq.data(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode, true);
+    return;
+  }
   view.mvm(a.data<float>(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode);
 }
 

@@ -49,6 +49,7 @@ ViewArrays::ViewArrays(int64_t k, int64_t n, int64_t count, int64_t array_rows, 
     input_of_.push_back(
         slices.try_emplace({bl.g0, bl.ng, bl.r0}, static_cast<int64_t>(slices.size()))
             .first->second);
+  inputs_shared_ = slices.size() < blocks_.size();
 }
 
 Tensor ViewArrays::block_matrix(const Tensor& weights, bool transposed, int64_t k, int64_t n,
@@ -127,14 +128,15 @@ void ViewArrays::program(const std::vector<float>& full_scale, const ArrayParams
 }
 
 void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
-                     int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode) {
+                     int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
+                     bool x_quantized) {
   mvm(
       [x, x_ld](int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t n, float* dst,
                 int64_t dst_ld) {
         for (int64_t t = 0; t < count; ++t)
           std::copy_n(x + (m0 + t * step) * x_ld + k0, n, dst + t * dst_ld);
       },
-      m_rows, g0, ng, p0, y, y_ld, c0, nc, mode);
+      m_rows, g0, ng, p0, y, y_ld, c0, nc, mode, x_quantized);
 }
 
 void ViewArrays::check_shared_dac() {

@@ -61,7 +61,8 @@ class ViewArrays {
   // y[m * y_ld + (g - g0) * nc + (c - c0)] = sum_k x[m * x_ld + (g - g0) * K + k] * W_g[k, c]
   // for m < m_rows, groups g0 <= g < g0 + ng, columns c0 <= c < c0 + nc. Row m is MVM p0 + m.
   void mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng, int64_t p0,
-           float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode);
+           float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
+           bool x_quantized = false);
 
   // The same product with x given by a function instead of a matrix: rows(m0, step, count, k0,
   // n, dst, dst_ld) writes x[m * x_ld + k0 .. k0 + n - 1] of rows m = m0 + t * step, t < count,
@@ -79,6 +80,9 @@ class ViewArrays {
   // inputs can be quantised once for all of them: quantize(x, n, xq) (false if some x is NaN or
   // infinite), as each array's DAC would, in the arrays' CrossbarArray::quantized_form().
   bool shared_dac() const { return shared_dac_; }
+  // Whether several arrays of a copy read the same inputs (column blocks of one row block): then
+  // quantising the inputs once saves each of them its DAC.
+  bool inputs_shared() const { return inputs_shared_; }
   bool quantize(const float* x, size_t n, float* xq) const;
 
   // Sets every array's DAC range (input_range > 0, else max |x| seen in capture mode) and ADC
@@ -131,6 +135,7 @@ class ViewArrays {
   std::vector<std::vector<CrossbarArray>> arrays_;  // [copy][block]
   std::vector<std::vector<Captured>> captured_;     // [copy][input slice]
   bool shared_dac_ = false;
+  bool inputs_shared_ = false;
   CrossbarArray::RowInputs quantized_ = CrossbarArray::RowInputs::dac_levels;  // quantize()'s
 };
 
