@@ -22,23 +22,23 @@
 
 namespace acim {
 
-// True when the AVX-512 kernels are compiled and this CPU has AVX-512 F and VL (the 256-bit
-// forms some kernels use; every AVX-512 CPU but the Xeon Phi has both).
+// True when the AVX-512 kernels are compiled and this CPU has AVX-512 F, VL and BW (the 256-bit
+// forms and 16-bit lanes some kernels use; every AVX-512 CPU but the Xeon Phi has all three).
 inline bool cpu_has_avx512() {
 #if ACIM_HAVE_AVX512
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512bw");
   return has;
 #else
   return false;
 #endif
 }
 
-// True when, besides cpu_has_avx512(), this CPU has AVX-512 BW and VNNI (vpdpwssd: the integer
+// True when, besides cpu_has_avx512(), this CPU has AVX-512 VNNI (vpdpwssd: the integer
 // product kernel of src/device/gemm_i16.cpp; Cascade Lake, Ice Lake and Zen 4 on).
 inline bool cpu_has_avx512_vnni() {
 #if ACIM_HAVE_AVX512
-  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vnni");
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
   return has;
 #else
   return false;

@@ -9,6 +9,7 @@
 
 #include "acim/error.hpp"
 #include "core/parallel.hpp"
+#include "core/scratch.hpp"
 #include "core/simd.hpp"
 
 namespace acim {
@@ -307,8 +308,8 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise, ui
       const float* zc = nullptr;
       float tol = fast_tol_;
       if (noise_sigma > 0) {
-        zbuf.resize(static_cast<size_t>(d1 - d0) * cols);
-        noise.normal(zbuf.data(), zbuf.size(), (first_row + static_cast<uint64_t>(d0)) * cols);
+        const size_t draws = static_cast<size_t>(d1 - d0) * cols;
+        noise.normal(grown(zbuf, draws), draws, (first_row + static_cast<uint64_t>(d0)) * cols);
         zc = zbuf.data();
         if (analog != nullptr) {
           const float* var =

@@ -23,6 +23,7 @@
 
 #include "core/aligned.hpp"
 #include "core/parallel.hpp"
+#include "core/scratch.hpp"
 #include "core/simd.hpp"
 #include "device/adc.hpp"
 #include "device/cell_models.hpp"
@@ -530,8 +531,25 @@ bool use_i16(const ArrayParams& p, int rows_used, int dac_levels) {
          i16_limit(rows_per_group(p, rows_used), dac_levels) >= kMinLimit;
 }
 
+#if ACIM_HAVE_AVX512
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void levels_to_i16_avx512(const float* x, size_t n,
+                                                                     int16_t* q) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+    const __m512i l = _mm512_cvttps_epi32(_mm512_maskz_loadu_ps(m, x + i));
+    _mm256_mask_storeu_epi16(q + i, m, _mm512_cvtsepi32_epi16(l));
+  }
+}
+#endif
+
 // Integer levels held as floats (RowInputs::levels) to int16: exact.
 void levels_to_i16(const float* x, size_t n, int16_t* q) {
+#if ACIM_HAVE_AVX512
+  if (cpu_has_avx512()) {
+    levels_to_i16_avx512(x, n, q);
+    return;
+  }
+#endif
   for (size_t i = 0; i < n; ++i) q[i] = static_cast<int16_t>(x[i]);
 }
 
@@ -786,9 +804,10 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
               "row voltages for an array that cannot take them");
   ACIM_ASSERT(form != RowInputs::levels || form == quantized_form(),
               "integer levels for an array that cannot take them");
-  if (need_v && !x_volts) v.resize(bsz * rows);
+  if (need_v && !x_volts) grown(v, bsz * rows);
   const float* vp = x_volts ? x : v.data();  // the row voltages
-  sig.resize(bsz * ns);
+  grown(sig, bsz * ns);
+  const size_t nsig = bsz * static_cast<size_t>(ns);
   const bool nodal = ir_drop_on(p) && p.ir_drop.model == IrDropModel::nodal;
   const float amplitude_k = static_cast<float>(v_read / s.dac->input_range());
   // The DAC, which also reports whether any input is NaN or infinite (one pass over x): for one
@@ -796,13 +815,13 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
   // integer product, to the levels.
   const size_t n = bsz * static_cast<size_t>(rows);
   const bool dac_to_v = need_v && !x_quantized && !bit_serial(p) && group == rows;
-  if (need_v && !x_quantized && !dac_to_v) ws.xq.resize(n);
+  if (need_v && !x_quantized && !dac_to_v) grown(ws.xq, n);
   const float* xq = x_quantized ? x : (dac_to_v ? nullptr : ws.xq.data());  // DAC output
   if (need_v && !x_quantized &&
       !s.dac->quantize(x, n, dac_to_v ? v.data() : ws.xq.data(), dac_to_v ? amplitude_k : 1.0f))
     throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity", "pass finite values");
   if (int_product) {
-    ws.levels_i16.resize(n);
+    grown(ws.levels_i16, n);
     int16_t* lv = ws.levels_i16.data();
     if (form == RowInputs::levels)
       levels_to_i16(x, n, lv);
@@ -811,7 +830,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
                   "pass finite values");
   }
   if (bit_serial(p)) {
-    ws.levels.resize(bsz * rows);
+    grown(ws.levels, bsz * rows);
     s.dac->signed_levels(xq, bsz * rows, ws.levels.data());
   }
   for (size_t pi = 0; pi < passes.size(); ++pi) {
@@ -841,7 +860,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
     //    or a bitline that saturates per column) turned into signals.
     const double sat = ideal_readout ? INFINITY : column_saturation_ua(p);
     if (nodal || std::isfinite(sat)) {
-      cur.resize(bsz * phys);
+      grown(cur, bsz * phys);
       if (nodal) {
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < batch; ++b) {
@@ -860,7 +879,8 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
       }
       if (std::isfinite(sat)) {
         const float hi = static_cast<float>(sat);
-        for (float& c : cur) c = std::clamp(c, -hi, hi);
+        for (size_t k = 0; k < bsz * static_cast<size_t>(phys); ++k)
+          cur[k] = std::clamp(cur[k], -hi, hi);
       }
       form_signals(s.enc, cur.data(), batch, sig.data());
     } else if (int_product) {
@@ -871,7 +891,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
     } else {
       // The signal product, fused with the read-noise variance product for small batches.
       const bool want_var = !ideal_readout && s.read_noise;
-      if (want_var) var.resize(bsz * ns);
+      if (want_var) grown(var, nsig);
       // (A sparse packed matrix is faster through gemm_packed, which skips its zero rows; both
       // kernels sum each output in row order, so the choice does not change a bit.)
       const bool sparse = s.g_sig_packed.sparse || (want_var && s.sigma2_packed.sparse);
@@ -901,10 +921,10 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
       if (cell_noise || col_sigma > 0) {
         std::vector<float>& v2 = ws.v2;
         if (cell_noise && (!var_done || s.shared_minus)) {
-          v2.resize(n);
+          grown(v2, n);
           for (size_t k = 0; k < n; ++k) v2[k] = vp[k] * vp[k];
         }
-        if (cell_noise && !var_done) var.resize(bsz * ns);  // the product below sets it
+        if (cell_noise && !var_done) grown(var, nsig);  // the product below sets it
         var_shared.assign(bsz, 0.0f);
         if (cell_noise && !var_done &&
             !gemm_packed(batch, ns, ps.nrows, v2.data(), ps.nrows, s.sigma2_packed, rows, ps.row0,
@@ -927,7 +947,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
           analog.var = cell_noise ? var.data() : nullptr;
           analog.extra = per_signal_col_var;
         } else {
-          ws.z.resize(bsz * ns);
+          grown(ws.z, nsig);
         }
         const RandomStream sig_stream = noise.child(0), shared_stream = noise.child(1);
         // Without the ADC, draw (first_row + b) * ns + k is signal k of input b. The draws of a
@@ -958,7 +978,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
     }
     // 4. The ADC.
     if (stats != nullptr) {
-      for (size_t k = 0; k < sig.size(); ++k) {
+      for (size_t k = 0; k < nsig; ++k) {
         const size_t j = k % static_cast<size_t>(ns);
         const double sk = sig[k];
         stats->max_abs[j] = std::max(stats->max_abs[j], std::fabs(sk));
@@ -975,7 +995,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
                                 pi == 0 ? nullptr : acc, batch, y,
                                 static_cast<float>(s.drift_alpha));
     else
-      accumulate(sig.data(), sig.size(), static_cast<float>(ps.weight), pi == 0, acc);
+      accumulate(sig.data(), nsig, static_cast<float>(ps.weight), pi == 0, acc);
   }
 }
 
@@ -1061,7 +1081,7 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
   Workspace& ws = thread_workspace();
   const RandomStream mvm_stream = device_stream(stream_, DeviceStream::mvm).child(call);
   std::vector<float>& acc = ws.acc;
-  acc.resize(static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
+  grown(acc, static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
   if (s.enc.slices == 1) {                                   // the last pass decodes into y
     run_passes(x, form, batch, first_row, false, mvm_stream, acc.data(), nullptr, y);
     return;
@@ -1080,8 +1100,7 @@ bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* out, RowInp
   if (form == RowInputs::levels) {
     ACIM_ASSERT(form == quantized_form(), "integer levels for an array that cannot take them");
     thread_local std::vector<int16_t> q;
-    q.resize(n);
-    const bool finite = dac.levels_i16(x, n, q.data());
+    const bool finite = dac.levels_i16(x, n, grown(q, n));
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(q[i]);
     return finite;
   }

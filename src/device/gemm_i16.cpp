@@ -25,6 +25,7 @@
 #include <limits>
 
 #include "acim/error.hpp"
+#include "core/scratch.hpp"
 #include "core/simd.hpp"
 
 namespace acim {
@@ -85,7 +86,7 @@ Product make_product(int batch, const int16_t* a, int lda, const PackedI16& p, i
             out,
             static_cast<size_t>(ldo)};
   thread_local std::vector<float> cs;  // kept: no allocation per product
-  cs.resize(static_cast<size_t>(p.cols));
+  grown(cs, static_cast<size_t>(p.cols));
   for (int j = 0; j < p.cols; ++j) cs[static_cast<size_t>(j)] = alpha * p.scale[j];
   q.cs = cs.data();
   return q;
@@ -254,7 +255,7 @@ void gemm_simd(const Product& q) {
   const int panels = (q.cols + kPanelCols - 1) / kPanelCols;
   const int ldc = round16(q.cols);
   thread_local std::vector<int32_t> cbuf;
-  if (kblocks > 1) cbuf.resize(static_cast<size_t>(kBatchBlock) * ldc);
+  if (kblocks > 1) grown(cbuf, static_cast<size_t>(kBatchBlock) * ldc);
   for (int b0 = 0; b0 < q.batch; b0 += kBatchBlock) {
     const int mb = std::min(kBatchBlock, q.batch - b0);
     for (int kb = 0; kb < kblocks; ++kb) {
@@ -349,7 +350,7 @@ void gemm_i16_scalar(int batch, const int16_t* a, int lda, const PackedI16& p, i
                      float alpha, float* out, int ldo) {
   const Product q = make_product(batch, a, lda, p, row0, nrows, alpha, out, ldo);
   thread_local std::vector<uint32_t> acc;
-  acc.resize(static_cast<size_t>(round16(q.cols)));
+  grown(acc, static_cast<size_t>(round16(q.cols)));
   for (int b = 0; b < q.batch; ++b) {
     row_sums(q, q.a + static_cast<size_t>(b) * q.lda, acc.data());
     float* ob = q.out + static_cast<size_t>(b) * q.ldo;

@@ -24,6 +24,7 @@
 #include <limits>
 #include <memory>
 
+#include "core/scratch.hpp"
 #include "ops/kernels_gemm.hpp"
 #include "ops/kernels_vmath.hpp"
 #include "ops/util.hpp"
@@ -402,7 +403,7 @@ std::shared_ptr<const void> prepare_rnn(const Node&, const std::vector<const Ten
 
 // The op, with the products X·Wᵀ and H·Rᵀ from `mm` when it is set (then on the calling thread
 // only, in step order), else from the GEMM kernels.
-// Per-thread scratch of run_rnn_impl; `grown` sizes a buffer to at least n, never shrinking it.
+// Per-thread scratch of run_rnn_impl (core/scratch.hpp).
 struct RnnScratch {
   std::vector<float> xproj, rec, cell, rh;
 };
@@ -410,11 +411,6 @@ struct RnnScratch {
 RnnScratch& rnn_scratch() {
   static thread_local RnnScratch scratch;
   return scratch;
-}
-
-std::vector<float>& grown(std::vector<float>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v;
 }
 
 void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
@@ -485,10 +481,10 @@ void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
   // at batch 256) came back from the OS as fresh pages, 3,300 page faults and 5 ms a call until
   // glibc's mmap threshold had adapted (2026-11-27).
   RnnScratch& scratch = rnn_scratch();
-  std::vector<float>& xproj = grown(scratch.xproj, rows * static_cast<size_t>(gh));
-  std::vector<float>& rec = grown(scratch.rec, static_cast<size_t>(batch * gh));
-  std::vector<float>& cell = grown(scratch.cell, static_cast<size_t>(batch * 2 * gh));  // LSTM
-  std::vector<float>& rh = grown(scratch.rh, static_cast<size_t>(batch * hid));  // GRU: r ⊙ H(t-1)
+  float* const xproj = grown(scratch.xproj, rows * static_cast<size_t>(gh));
+  float* const rec = grown(scratch.rec, static_cast<size_t>(batch * gh));
+  float* const cell = grown(scratch.cell, static_cast<size_t>(batch * 2 * gh));  // LSTM
+  float* const rh = grown(scratch.rh, static_cast<size_t>(batch * hid));  // GRU: r ⊙ H(t-1)
   std::vector<float> h(static_cast<size_t>(batch * hid)), c(static_cast<size_t>(batch * hid));
   std::vector<float> bx(static_cast<size_t>(gh)), rbh(static_cast<size_t>(hid));
   std::vector<float> zeros(static_cast<size_t>(gh), 0.0f);
@@ -526,7 +522,7 @@ void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
     }
     // xproj = X·Wᵀ + bias, every row of the sequence at once.
     if (rows > 0 && in_size > 0 && mm != nullptr) {
-      mm->input(dir, x, static_cast<int64_t>(rows), xproj.data());
+      mm->input(dir, x, static_cast<int64_t>(rows), xproj);
       for (size_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < gh; ++j)
           xproj[i * static_cast<size_t>(gh) + static_cast<size_t>(j)] += bx[static_cast<size_t>(j)];
@@ -535,21 +531,21 @@ void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
       e.col_bias = bx.data();
       if (prep)
         fast_gemm_parallel(static_cast<int64_t>(rows), gh, in_size, x, in_size,
-                           prep->wt.data() + dir * in_size * gh, gh, false, xproj.data(), gh, e);
+                           prep->wt.data() + dir * in_size * gh, gh, false, xproj, gh, e);
       else
         fast_gemm_parallel(static_cast<int64_t>(rows), gh, in_size, x, in_size, w_d, in_size,
-                           true, xproj.data(), gh, e);
+                           true, xproj, gh, e);
     } else if (rows > 0 && in_size > 0) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
                   static_cast<int>(gh), static_cast<int>(in_size), 1.0f, x,
-                  static_cast<int>(in_size), w_d, static_cast<int>(in_size), 0.0f, xproj.data(),
+                  static_cast<int>(in_size), w_d, static_cast<int>(in_size), 0.0f, xproj,
                   static_cast<int>(gh));
       for (size_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < gh; ++j)
           xproj[i * static_cast<size_t>(gh) + static_cast<size_t>(j)] += bx[static_cast<size_t>(j)];
     } else {
       for (size_t i = 0; i < rows; ++i)
-        std::copy(bx.begin(), bx.end(), xproj.begin() + static_cast<std::ptrdiff_t>(i * gh));
+        std::copy(bx.begin(), bx.end(), xproj + i * static_cast<size_t>(gh));
     }
     if (fast && !prep && mm == nullptr)
       for (int64_t j = 0; j < gh; ++j)
@@ -590,12 +586,12 @@ void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
           int64_t t = s < len ? (backward ? len - 1 - s : s) : -1;
           t_of[static_cast<size_t>(b)] = t;
           any |= t >= 0;
-          xg_of[static_cast<size_t>(b)] = t < 0 ? zeros.data() : xproj.data() + x_row(t, b) * gh;
+          xg_of[static_cast<size_t>(b)] = t < 0 ? zeros.data() : xproj + x_row(t, b) * gh;
         }
         if (!any) break;
         // Recurrent part. GRU without linear_before_reset multiplies by Rh after the reset gate.
         const int64_t n_first = a.kind == RnnKind::gru && !a.linear_before_reset ? 2 * hid : gh;
-        recurrent(s, b0, nb, n_first, h.data() + b0 * hid, 0, rec.data() + b0 * gh);
+        recurrent(s, b0, nb, n_first, h.data() + b0 * hid, 0, rec + b0 * gh);
 
         if (a.kind == RnnKind::gru && !a.linear_before_reset) {
           for (int64_t b = b0; b < b1; ++b)
@@ -604,18 +600,18 @@ void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
               float rg = gate(act_d[0], xg_of[static_cast<size_t>(b)][hid + j] + rec[k], a);
               rh[static_cast<size_t>(b * hid + j)] = rg * h[static_cast<size_t>(b * hid + j)];
             }
-          recurrent(s, b0, nb, hid, rh.data() + b0 * hid, 2 * hid, rec.data() + b0 * gh + 2 * hid);
+          recurrent(s, b0, nb, hid, rh + b0 * hid, 2 * hid, rec + b0 * gh + 2 * hid);
         }
 
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t t = t_of[static_cast<size_t>(b)];
           if (t < 0) continue;
           const float* xgb = xg_of[static_cast<size_t>(b)];
-          const float* rb = rec.data() + b * gh;
+          const float* rb = rec + b * gh;
           float* hb = h.data() + b * hid;
           float* cb = c.data() + b * hid;
           if (lstm_vec_d) {
-            lstm_cell(xgb, rb, p_d, a, act_d, hid, cell.data() + b * 2 * gh, cb, hb);
+            lstm_cell(xgb, rb, p_d, a, act_d, hid, cell + b * 2 * gh, cb, hb);
           } else {
             for (int64_t j = 0; j < hid; ++j) {
               float hn = 0.0f;

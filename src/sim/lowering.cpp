@@ -11,6 +11,7 @@
 #include <map>
 
 #include "acim/error.hpp"
+#include "core/scratch.hpp"
 #include "ops/kernels_window.hpp"
 #include "ops/rnn.hpp"
 
@@ -303,7 +304,7 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
     }
   };
   thread_local std::vector<float> y;  // [rows, out_ch]; reused (ViewArrays::mvm sets it)
-  y.resize(static_cast<size_t>(rows * out_ch));
+  grown(y, static_cast<size_t>(rows * out_ch));
   view.mvm(ViewArrays::RowSource(im2col_rows), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode,
            quantized);
   Shape out_shape{batch, out_ch};
@@ -333,8 +334,8 @@ void product(const std::string& where, ViewArrays& view, const Tensor& a, int64_
   // layer has 197), they are quantised once for all of them, as a convolution's image is.
   if (mode == MvmMode::analog && view.shared_dac() && view.inputs_shared()) {
     thread_local std::vector<float> xq;
-    xq.resize(static_cast<size_t>(rows * view.rows()));
-    if (!view.quantize(a.data<float>(), xq.size(), xq.data()))
+    const size_t n = static_cast<size_t>(rows * view.rows());
+    if (!view.quantize(a.data<float>(), n, grown(xq, n)))
       throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity", "pass finite values");
     view.mvm(xq.data(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode, true);
     return;

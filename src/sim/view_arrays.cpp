@@ -11,6 +11,7 @@
 #include "acim/error.hpp"
 #include "acim/mapping.hpp"
 #include "core/parallel.hpp"
+#include "core/scratch.hpp"
 #include "ops/kernels_blas.hpp"
 
 namespace acim::sim {
@@ -295,9 +296,8 @@ void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int
   thread_local std::vector<float> part_in, part_out;
   std::vector<float> capture_in;
   std::vector<float>& in_buf = analog ? part_in : capture_in;
-  in_buf.resize(static_cast<size_t>(nt * width));
-  if (analog) part_out.resize(static_cast<size_t>(nt * ow));
-  float* id = in_buf.data();
+  float* id = grown(in_buf, static_cast<size_t>(nt * width));
+  if (analog) grown(part_out, static_cast<size_t>(nt * ow));
   // Every column of each requested group: the groups' outputs are one contiguous run.
   const bool run = ca == c0 && cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
   // A block of whole groups (every packed block) takes its requested groups as one run.
