@@ -4,10 +4,10 @@
 // (image, channel) (AVX-512, strides 1, 1-D / 2-D: 16 channels per vector on small planes with
 // 16 channels or more, else masked shifted loads straight from the input when the output is
 // as wide as the input); with AVX-512 the others run acim's GEMM (kernels_gemm.hpp): a 1x1
-// stride-1 unpadded conv on the input itself, other stride-1 1-D / 2-D convs on zero-padded
-// planes given to the GEMM as row pointers (conv_fast_s1), strided 1-D / 2-D convs with narrow
-// output rows on decimated input rows as row pointers, the rest on an im2col buffer. Without
-// AVX-512: im2col and one sgemm per image and group.
+// stride-1 unpadded conv on the input itself, 1-D / 2-D convs with narrow output rows or short
+// input rows (decimation_fits) on decimated input rows as row pointers, the other stride-1
+// 1-D / 2-D convs on zero-padded planes given to the GEMM as row pointers (conv_fast_s1), the
+// rest on an im2col buffer. Without AVX-512: im2col and one sgemm per image and group.
 #include <omp.h>
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/parallel.hpp"
 #include "core/simd.hpp"
 #if ACIM_HAVE_AVX512
 // A vector argument passed from code compiled without AVX-512 to an AVX-512 function goes in
@@ -111,6 +112,24 @@ inline void valid_range(int64_t off, int64_t stride, int64_t len, int64_t out, i
   hi = len - off <= 0 ? 0 : (len - 1 - off) / stride + 1;
   lo = std::min(lo, out);
   hi = std::clamp(hi, lo, out);
+}
+
+// run(t, first, last) on items [0, n): split statically over the threads (t: the thread's
+// index) when detail::open_team(worth), else run(0, 0, n) on this thread without an OpenMP
+// region (ResNet-20's 1x1 stride-2 convs at batch 1, 2.2 us of work, took 3.3 us on 2 threads
+// in a team of one).
+template <class Run>
+void split_items(int64_t n, bool worth, const Run& run) {
+  if (detail::open_team(worth)) {
+#pragma omp parallel
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t per = (n + nt - 1) / nt;
+      run(t, std::min(n, t * per), std::min(n, (t + 1) * per));
+    }
+  } else {
+    run(int64_t{0}, int64_t{0}, n);
+  }
 }
 
 // Columns [c0, c1) of one group's im2col matrix for one image: col[(c, kd, kh, kw)][j - c0] for
@@ -246,6 +265,20 @@ inline int64_t floor_div(int64_t a, int64_t b) {
   return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
+// Whether conv_fast_gemm reads a 2-D conv's taps from decimated rows: when its output rows are
+// narrower than a vector (im2col's rows would be short runs), or its input rows fit in one
+// vector (each decimated row is one load and a permute), or in two for a strided conv (two
+// loads and a permute; D holds about kw*sh/(kh*kw) of im2col's floats: ResNet-20's stride-2
+// convs from 32 x 32 took twice the time of those from 16 x 16 on im2col). Stride-1 convs on
+// planes of up to 16 columns (ResNet-20's 16 x 16 and 8 x 8) take this path rather than
+// conv_fast_s1: no dropped grid columns, no copy of the output, and each tap row holds whole
+// output rows; wider ones stay there (D copies each input float kw times, the padded planes
+// once).
+bool decimation_fits(const Window& w) {
+  if (w.in[0] != 1 || w.out[0] != 1 || w.k[0] != 1 || w.in[2] >= (int64_t{1} << 30)) return false;
+  return w.out[2] < 16 || w.in[2] <= 16 || (w.in[2] <= 32 && w.stride[2] > 1);
+}
+
 Decimation decimation_plan(const Window& w, int64_t channels) {
   Decimation d;
   const int64_t kh_n = w.k[1], kw_n = w.k[2], ho = w.out[1];
@@ -276,29 +309,38 @@ Decimation decimation_plan(const Window& w, int64_t channels) {
 }
 
 #if ACIM_HAVE_AVX512
-// D (see Decimation) for one image's group of `channels` planes at x; only the phases read.
+// Rows [i0, i1) of D (see Decimation) for one image's group of `channels` planes at x; only
+// the phases read.
 __attribute__((target("avx512f"))) void decimate(const float* x, int64_t channels, const Window& w,
-                                                 const Decimation& d, float* dst) {
+                                                 const Decimation& d, int64_t i0, int64_t i1,
+                                                 float* dst) {
   const int64_t wo = d.wo, wvec = (wo + 15) / 16 * 16, in_h = w.in[1], in_w = w.in[2];
   const __m512 zero = _mm512_setzero_ps();
   const __m512i none = _mm512_set1_epi32(-1);
-  const __mmask16 row_mask = tail_mask16(in_w);
+  const __mmask16 row_mask = tail_mask16(in_w), row_mask_hi = tail_mask16(in_w - 16);
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t kw = 0; kw < d.kw_n; ++kw)
       for (int64_t r = 0; r < d.sh; ++r) {
         if (!d.phase_used[static_cast<size_t>(r)]) continue;
-        float* out = dst + ((c * d.kw_n + kw) * d.sh + r) * d.rows * wo;
-        for (int64_t i = 0; i < d.rows; ++i, out += wo) {
+        float* out = dst + (((c * d.kw_n + kw) * d.sh + r) * d.rows + i0) * wo;
+        for (int64_t i = i0; i < i1; ++i, out += wo) {
           const int64_t ih = (d.qmin + i) * d.sh + r;
           const bool row_ok = ih >= 0 && ih < in_h;
           const float* src = x + (c * in_h + (row_ok ? ih : 0)) * in_w;
           for (int64_t o = 0; o < wo; o += 16) {
             const __m512i idx = _mm512_loadu_si512(d.col.data() + kw * wvec + o);
             const __mmask16 ok = row_ok ? _mm512_cmpneq_epi32_mask(idx, none) : __mmask16(0);
-            // A row of at most 16 floats is one load and a permute, else a gather.
-            const __m512 v = in_w <= 16 ? _mm512_maskz_permutexvar_ps(
-                                              ok, idx, _mm512_maskz_loadu_ps(row_mask, src))
-                                        : _mm512_mask_i32gather_ps(zero, ok, idx, src, 4);
+            // A row of at most 16 floats is one load and a permute, of at most 32 two loads and
+            // a two-table permute, else a gather.
+            __m512 v;
+            if (in_w <= 16) {
+              v = _mm512_maskz_permutexvar_ps(ok, idx, _mm512_maskz_loadu_ps(row_mask, src));
+            } else if (in_w <= 32) {
+              v = _mm512_maskz_permutex2var_ps(ok, _mm512_maskz_loadu_ps(row_mask, src), idx,
+                                               _mm512_maskz_loadu_ps(row_mask_hi, src + 16));
+            } else {
+              v = _mm512_mask_i32gather_ps(zero, ok, idx, src, 4);
+            }
             _mm512_mask_storeu_ps(out + o, tail_mask16(wo - o), v);
           }
         }
@@ -333,10 +375,8 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   const int64_t mblk = (mg + mb - 1) / mb;
   const int64_t items = ng * nblk * mblk;
 #if ACIM_HAVE_AVX512
-  // Strided 2-D convs with narrow output rows: decimated input rows instead of im2col (the
-  // gather indices are 32-bit).
-  const bool decimated = !pointwise && w.in[0] == 1 && w.out[0] == 1 && w.k[0] == 1 &&
-                         w.out[2] < 16 && w.in[2] < (int64_t{1} << 30);
+  // Decimated input rows instead of im2col where they fit (decimation_fits).
+  const bool decimated = !pointwise && decimation_fits(w);
 #else
   const bool decimated = false;
 #endif
@@ -370,16 +410,13 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
   const float* const* const drows = dc.rows.data();
   std::unique_ptr<float[]> scratch;
   if (!pointwise && !decimated) scratch.reset(new float[static_cast<size_t>(threads * kdim * nb)]);
-#pragma omp parallel if (items > 1 && g.n * g.m * osz * kdim > kParallelMinMacs)
-  {
-    const int64_t t = omp_get_thread_num();
+  auto run = [&](int64_t t, int64_t first, int64_t last) {
     float* col = pointwise   ? nullptr
                  : decimated ? dbuf + t * plan.size
                              : scratch.get() + t * kdim * nb;
     const float* const* rows = decimated ? drows + t * kdim : nullptr;
     [[maybe_unused]] int64_t held = -1;  // the (image, group) whose D is in col
-#pragma omp for schedule(static)
-    for (int64_t it = 0; it < items; ++it) {
+    for (int64_t it = first; it < last; ++it) {
       const int64_t mi = it % mblk, bi = (it / mblk) % nblk, ngi = it / (mblk * nblk);
       const int64_t n = ngi / g.group, gi = ngi % g.group;
       const int64_t c0 = bi * nb, c1 = std::min(osz, c0 + nb);
@@ -395,7 +432,14 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
       } else if (decimated) {
 #if ACIM_HAVE_AVX512
         if (held != ngi) {
-          decimate(xg, cg, w, plan, col);
+          // Only the rows of D that this thread's items of the image read: with few images,
+          // each thread builds about its share of D rather than all of it. The items go along
+          // the output in order, so they cover output rows [oh0, oh1) from this item's first
+          // to the image's last item here, and read rows [oh0, oh1 + rows - ho) of D.
+          const int64_t bl = ((std::min(last, (ngi + 1) * mblk * nblk) - 1) / mblk) % nblk;
+          const int64_t oh0 = c0 / w.out[2];
+          const int64_t oh1 = (std::min(osz, (bl + 1) * nb) - 1) / w.out[2] + 1;
+          decimate(xg, cg, w, plan, oh0, oh1 + plan.rows - w.out[1], col);
           held = ngi;
         }
 #endif
@@ -409,7 +453,8 @@ void conv_fast_gemm(const float* xd, const float* wd, const float* bd, float* yd
         fast_gemm(m1 - m0, c1 - c0, kdim, wg, kdim, col, c1 - c0, false, yg, osz, e);
       }
     }
-  }
+  };
+  split_items(items, items > 1 && g.n * g.m * osz * kdim > kParallelMinMacs, run);
 }
 
 #if ACIM_HAVE_AVX512
@@ -473,7 +518,9 @@ void pack_grid_panel(const float* const* rows, int64_t kdim, int64_t j0, int64_t
 // Stride-1 2-D conv without im2col: each image's channels are copied into zero-padded planes of
 // pitch Wp, and the output is computed on a grid of the same pitch (the columns past the output
 // width are computed and dropped), so row (c, kh, kw) of the GEMM's B is the padded plane of c
-// shifted by kh*Wp + kw: B is given as row pointers, nothing is copied per tap.
+// shifted by kh*Wp + kw: B is given as row pointers, nothing is copied per tap. Output rows a
+// whole number of 32-column panels wide (ResNet's 32 x 32 planes) are computed row by row
+// straight into the output instead: no dropped columns, no copy of the grid.
 void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, const ConvGeom& g,
                   const FusedActs* acts) {
   const Window& w = g.w;
@@ -485,17 +532,21 @@ void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, 
   const int64_t ngrid = (ho - 1) * wp + wo;  // grid columns up to the last output
   const int64_t threads = omp_get_max_threads(), ng = g.n * g.group;
   const bool per_item = threads == 1 || ng >= 2 * threads;
-  // Narrow planes (8x8: a grid of 78 columns, 96 with the last panel's padding, for 64
-  // outputs) waste much of the GEMM: there each 32 output positions' taps are packed from the
+  // Where the grid is much wider than the output (a 3x15 kernel on 17 columns: a pitch of 31),
+  // it would waste much of the GEMM: there each 32 output positions' taps are packed from the
   // padded plane into a [kdim, 32] panel and the GEMM writes the output directly.
   const int64_t grid_cols = (ngrid + 31) / 32 * 32, out_cols = (osz + 31) / 32 * 32;
-  const bool packed = grid_cols * 4 > out_cols * 5;
-  const int64_t ygrid_size = packed ? kdim * 32 : mg * ngrid;
-  // The padded planes' borders (and the slack past them) are zeroed once here; pad() writes
-  // the interiors only.
-  auto pad = [&](const float* xg, float* xpad, int64_t c) {
-    float* pc = xpad + c * plane + w.pad_b[1] * wp + w.pad_b[2];
-    copy_runs(xg + c * isz, wi, h, wi, pc, wp);
+  const bool rowwise = wo % 32 == 0;
+  const bool packed = !rowwise && grid_cols * 4 > out_cols * 5;
+  const int64_t row_panels = wo / 32;  // when rowwise
+  const int64_t ygrid_size = rowwise ? 0 : packed ? kdim * 32 : mg * ngrid;
+  // The padded planes' borders (and the slack past them) are zeroed once (setup); pad() writes
+  // input rows [ih0, ih1) of every channel of the image group at xg into the interiors.
+  auto pad = [&](const float* xg, float* xpad, int64_t ih0, int64_t ih1) {
+    for (int64_t c = 0; c < cg; ++c) {
+      float* pc = xpad + c * plane + (w.pad_b[1] + ih0) * wp + w.pad_b[2];
+      copy_runs(xg + c * isz + ih0 * wi, wi, ih1 - ih0, wi, pc, wp);
+    }
   };
   auto rows_for = [&](const float* xpad, const float** rows) {
     int64_t r = 0;
@@ -544,66 +595,86 @@ void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, 
     ready[t] = 1;
   };
   if (per_item) {
-#pragma omp parallel for schedule(static) if (ng > 1)
-    for (int64_t it = 0; it < ng; ++it) {
-      const int64_t t = omp_get_thread_num();
-      setup(t);
-      float* xpad = scratch + t * (xpad_size + ygrid_size);
-      float* ygrid = xpad + xpad_size;
-      const float** rows = rows_all + t * kdim;
-      const int64_t n = it / g.group, gi = it % g.group;
-      const float* xg = xd + (n * g.c + gi * cg) * isz;
-      for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
-      GemmEpilogue e;
-      e.row_bias = bd ? bd + gi * mg : nullptr;
-      e.acts = acts;
-      float* yg = yd + (n * g.m + gi * mg) * osz;
-      if (packed) {
-        for (int64_t j0 = 0; j0 < osz; j0 += 32) {
-          const int64_t nc = std::min<int64_t>(32, osz - j0);
-          pack_grid_panel(rows, kdim, j0, nc, wo, wp, ygrid);
-          fast_gemm(mg, nc, kdim, wd + gi * mg * kdim, kdim, ygrid, 32, false, yg + j0, osz, e);
+    auto run = [&](int64_t t, int64_t first, int64_t last) {
+      for (int64_t it = first; it < last; ++it) {
+        setup(t);
+        float* xpad = scratch + t * (xpad_size + ygrid_size);
+        float* ygrid = xpad + xpad_size;
+        const float** rows = rows_all + t * kdim;
+        const int64_t n = it / g.group, gi = it % g.group;
+        const float* xg = xd + (n * g.c + gi * cg) * isz;
+        pad(xg, xpad, 0, h);
+        GemmEpilogue e;
+        e.row_bias = bd ? bd + gi * mg : nullptr;
+        e.acts = acts;
+        float* yg = yd + (n * g.m + gi * mg) * osz;
+        if (rowwise) {
+          for (int64_t oh = 0; oh < ho; ++oh)
+            fast_gemm_rows(mg, wo, kdim, wd + gi * mg * kdim, kdim, rows, oh * wp, yg + oh * wo,
+                           osz, e);
+          continue;
         }
-        continue;
+        if (packed) {
+          for (int64_t j0 = 0; j0 < osz; j0 += 32) {
+            const int64_t nc = std::min<int64_t>(32, osz - j0);
+            pack_grid_panel(rows, kdim, j0, nc, wo, wp, ygrid);
+            fast_gemm(mg, nc, kdim, wd + gi * mg * kdim, kdim, ygrid, 32, false, yg + j0, osz, e);
+          }
+          continue;
+        }
+        fast_gemm_rows(mg, ngrid, kdim, wd + gi * mg * kdim, kdim, rows, 0, ygrid, ngrid, e);
+        for (int64_t m = 0; m < mg; ++m) copy_out(ygrid, yg, m);
       }
-      fast_gemm_rows(mg, ngrid, kdim, wd + gi * mg * kdim, kdim, rows, 0, ygrid, ngrid, e);
-      for (int64_t m = 0; m < mg; ++m) copy_out(ygrid, yg, m);
-    }
+    };
+    split_items(ng, ng > 1, run);
     return;
   }
   // Few images: the GEMM of each split into blocks of one 32-column panel (of the grid, or of
-  // the outputs when packed) and all rows, or half the rows when there are too few panels to
-  // share out evenly. All blocks of all images run in one parallel loop without barriers: each
-  // thread pads an image into its own buffer before its first block of it (the padding is cheap
-  // next to the GEMM) and writes its blocks' outputs itself.
-  const int64_t panels = (packed ? osz + 31 : ngrid + 31) / 32;
+  // the outputs when packed or rowwise) and all rows, or half the rows when there are too few
+  // panels to share out evenly. All blocks of all images run in one parallel loop without
+  // barriers: each thread pads the input rows its blocks of an image read into its own buffer
+  // (the rest of the buffer's interior is stale and read only for the grid's dropped columns)
+  // and writes its blocks' outputs itself.
+  const int64_t panels = rowwise ? ho * row_panels : (packed ? osz + 31 : ngrid + 31) / 32;
   const int64_t mb =
       panels >= 8 * threads ? mg : std::max<int64_t>(8, (mg / 2 + 7) / 8 * 8);
   const int64_t mblk = (mg + mb - 1) / mb, per_img = panels * mblk;
-#pragma omp parallel
-  {
-    const int64_t t = omp_get_thread_num();
+  auto run = [&](int64_t t, int64_t first, int64_t last) {
     setup(t);
     float* xpad = scratch + t * (xpad_size + ygrid_size);
     float* ygrid = xpad + xpad_size;  // the packed panel when packed
     const float** rows = rows_all + t * kdim;
     int64_t padded = -1;  // the image and group now in xpad
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < ng * per_img; ++b) {
+    for (int64_t b = first; b < last; ++b) {
       const int64_t it = b / per_img, bb = b % per_img;
       const int64_t n = it / g.group, gi = it % g.group;
+      const int64_t j0 = (bb / mblk) * 32, m0 = (bb % mblk) * mb;
       if (padded != it) {
-        const float* xg = xd + (n * g.c + gi * cg) * isz;
-        for (int64_t c = 0; c < cg; ++c) pad(xg, xpad, c);
+        // The blocks go along the output in order: this thread's blocks of the image, from
+        // this one to the image's last one here, cover output rows [y0, y1) and read input
+        // rows [y0, y1 + reach) - pad_b, copied at once.
+        const int64_t jl = ((std::min(last, (it + 1) * per_img) - 1) % per_img / mblk) * 32;
+        const int64_t y0 = rowwise ? j0 / 32 / row_panels : packed ? j0 / wo : j0 / wp;
+        const int64_t y1 = rowwise  ? jl / 32 / row_panels + 1
+                           : packed ? (std::min(osz, jl + 32) - 1) / wo + 1
+                                    : (std::min(ngrid, jl + 32) - 1) / wp + 1;
+        const int64_t lo = std::clamp<int64_t>(y0 - w.pad_b[1], 0, h);
+        const int64_t hi = std::clamp<int64_t>(y1 + (w.k[1] - 1) * w.dil[1] - w.pad_b[1], lo, h);
+        pad(xd + (n * g.c + gi * cg) * isz, xpad, lo, hi);
         padded = it;
       }
-      const int64_t j0 = (bb / mblk) * 32, m0 = (bb % mblk) * mb;
       const int64_t mi = std::min(mb, mg - m0);
       GemmEpilogue e;
       e.row_bias = bd ? bd + gi * mg + m0 : nullptr;
       e.acts = acts;
       float* yg = yd + (n * g.m + gi * mg) * osz;
       const float* wg = wd + (gi * mg + m0) * kdim;
+      if (rowwise) {  // panel j0 / 32: output row oh, columns [ow, ow + 32)
+        const int64_t oh = j0 / 32 / row_panels, ow = j0 / 32 % row_panels * 32;
+        fast_gemm_rows(mi, 32, kdim, wg, kdim, rows, oh * wp + ow, yg + m0 * osz + oh * wo + ow,
+                       osz, e);
+        continue;
+      }
       if (packed) {
         const int64_t nc = std::min<int64_t>(32, osz - j0);
         pack_grid_panel(rows, kdim, j0, nc, wo, wp, ygrid);
@@ -620,7 +691,8 @@ void conv_fast_s1(const float* xd, const float* wd, const float* bd, float* yd, 
                     yg + m0 * osz + y * wo + (a - y * wp), osz);
       }
     }
-  }
+  };
+  split_items(ng * per_img, true, run);
 }
 
 constexpr int64_t kDepthwiseSlack = 32;  // floats of depthwise scratch past the padded plane
@@ -1230,7 +1302,7 @@ struct ConvPrepared {
   int64_t dw_c = 0, dw_ntap = 0;
   std::vector<float> dw_packed;
   mutable std::mutex mu;
-  mutable bool cached = false;
+  mutable bool cached = false, has_b = false;
   mutable Shape x, w, b;
   mutable ConvGeom geom;
 };
@@ -1256,13 +1328,14 @@ std::shared_ptr<const void> conv_prepare(const Node& node,
 ConvGeom cached_geometry(const RunContext& ctx, const Shape& x, const Shape& wt, const Shape* b) {
   const auto* prep = static_cast<const ConvPrepared*>(ctx.prepared);
   if (prep == nullptr) return conv_geometry(ctx.node, ctx.where, x, wt, b);
-  const Shape bs = b ? *b : Shape{-2};
   std::lock_guard<std::mutex> lock(prep->mu);
-  if (!prep->cached || prep->x != x || prep->w != wt || prep->b != bs) {
+  if (!prep->cached || prep->x != x || prep->w != wt || prep->has_b != (b != nullptr) ||
+      (b && prep->b != *b)) {
     prep->geom = conv_geometry(ctx.node, ctx.where, x, wt, b);  // throws before caching
     prep->x = x;
     prep->w = wt;
-    prep->b = bs;
+    prep->has_b = b != nullptr;
+    if (b) prep->b = *b;
     prep->cached = true;
   }
   return prep->geom;
@@ -1275,8 +1348,10 @@ void conv_run(RunContext& ctx) {
   const Tensor* b = ctx.has(2) ? &ctx.in(2) : nullptr;
   const ConvGeom g = cached_geometry(ctx, x.shape(), wt.shape(), b ? &b->shape() : nullptr);
   const Window& w = g.w;
-  Shape out_shape{g.n, g.m};
-  for (int64_t d : w.out_spatial()) out_shape.push_back(d);
+  Shape out_shape(static_cast<size_t>(2 + w.nsp));  // [N, M, the last nsp output sizes]
+  out_shape[0] = g.n;
+  out_shape[1] = g.m;
+  std::copy(w.out.end() - w.nsp, w.out.end(), out_shape.begin() + 2);
   // Fused activations: in the epilogues where they parse, else their own ops at the end.
   FusedActs parsed;
   const FusedActs* acts = &parsed;
@@ -1301,7 +1376,8 @@ void conv_run(RunContext& ctx) {
   if (fast) {
     Tensor y = ctx.new_output(DType::f32, out_shape);  // the GEMM writes every element
     const bool s1_2d = !pointwise && w.in[0] == 1 && w.k[0] == 1 && w.pad_b[0] == 0 &&
-                       w.pad_e[0] == 0 && w.stride[1] == 1 && w.stride[2] == 1;
+                       w.pad_e[0] == 0 && w.stride[1] == 1 && w.stride[2] == 1 &&
+                       !decimation_fits(w);
     if (s1_2d)
       conv_fast_s1(xd, wd, b ? b->data<float>() : nullptr, y.data<float>(), g, ap);
     else

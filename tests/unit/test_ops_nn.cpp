@@ -291,11 +291,12 @@ TEST(OpsConv, ResultsDoNotDependOnThreadCount) {
       ASSERT_EQ(r[0][k].data<float>()[i], r[1][k].data<float>()[i]) << "result " << k;
 }
 
-TEST(OpsConv, NarrowPlanesPackedPanels) {
+TEST(OpsConv, NarrowStride1Planes) {
   // Stride-1 convs on small planes, where the padded-pitch grid would waste over a quarter of
-  // the GEMM: taps packed per 32 output positions from the padded plane (at batch >= 2x the
-  // threads), else the grid. Full and partial panels, dilation, 5x5, partial row tiles; each
-  // against the naive reference at 1 and 2 threads, and the same bits at both.
+  // the GEMM: rows of up to 16 floats go through the decimated-rows path, wider ones through
+  // taps packed per 32 output positions or the grid (each path on its own:
+  // test_conv_speed_paths.cpp). Dilation, 5x5, partial row tiles; each against the naive
+  // reference at 1 and 2 threads, and the same bits at both.
   const std::vector<ConvCase> cases = {
       {{4, 12, 8, 8}, 20, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, true},
       {{4, 7, 10, 5}, 9, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, false},
