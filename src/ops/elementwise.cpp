@@ -14,6 +14,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "ops/kernels_act.hpp"
 #include "ops/op.hpp"
 #include "ops/util.hpp"
 
@@ -292,9 +293,11 @@ Plan plan_or_fail(const Ctx& ctx, const std::vector<Shape>& shapes) {
 }
 
 // out[i] = op(a[i], b[i]) under broadcasting, with the stride-1 / stride-0 inner cases
-// specialised.
+// specialised; then, for float32 with `acts`, the fused activations on each run while it is in
+// the cache.
 template <class TA, class TB, class TO, class Op>
-void binary_kernel(const Plan& p, const TA* a, const TB* b, TO* o, Op op) {
+void binary_kernel(const Plan& p, const TA* a, const TB* b, TO* o, Op op,
+                   const FusedActs* acts = nullptr) {
   const int64_t sa = p.strides[0].back();
   const int64_t sb = p.strides[1].back();
   run_plan(p, [&](int64_t oo, const int64_t* off, int64_t n) {
@@ -313,16 +316,19 @@ void binary_kernel(const Plan& p, const TA* a, const TB* b, TO* o, Op op) {
       const TO v = op(pa[0], pb[0]);
       for (int64_t i = 0; i < n; ++i) po[i] = v;
     }
+    if constexpr (std::is_same_v<TO, float>)
+      if (acts != nullptr) apply_acts(*acts, po, n);
   });
 }
 
 // Applies op to two tensors of the same dtype T, output dtype TO (T, or bool for comparisons).
 template <class T, class TO, class Op>
-Tensor binary_tensors(const RunContext& ctx, const Tensor& a, const Tensor& b, Op op) {
+Tensor binary_tensors(const RunContext& ctx, const Tensor& a, const Tensor& b, Op op,
+                      const FusedActs* acts = nullptr) {
   Plan p = plan_or_fail(ctx, {a.shape(), b.shape()});
   // A recycled buffer where the executor has one (binary_kernel writes every element).
   Tensor out = ctx.new_output(dtype_of<TO>(), p.out);
-  binary_kernel(p, a.data<T>(), b.data<T>(), out.data<TO>(), op);
+  binary_kernel(p, a.data<T>(), b.data<T>(), out.data<TO>(), op, acts);
   return out;
 }
 
@@ -477,6 +483,23 @@ void run_binary(RunContext& ctx) {
       ctx.outputs[0] = binary_tensors<T, TO>(ctx, a, b, Op{});
     }
   });
+}
+
+// Add, which takes activations fused after it (a residual block's Add -> Relu): applied to each
+// run of the float32 output as it is made (one pass instead of two), else their own ops after.
+void run_add(RunContext& ctx) {
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  require_class(ctx, 0, a.dtype(), kNumeric);
+  require_same_dtype(ctx, 0, a.dtype(), 1, b.dtype());
+  FusedActs acts;
+  const bool in_kernel = a.dtype() == DType::f32 && parse_fused(ctx.node, acts);
+  visit_dtype(a.dtype(), ctx.where, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr ((type_class<T>() & kNumeric) != 0)
+      ctx.outputs[0] = binary_tensors<T, T>(ctx, a, b, AddOp{}, in_kernel ? &acts : nullptr);
+  });
+  if (!in_kernel && !ctx.node.fused.empty()) run_fused_nodes(ctx.node, ctx.where, ctx.outputs[0]);
 }
 
 // Variadic Sum / Max / Min (and Mean = Sum / n): a left fold in input order.
@@ -837,8 +860,8 @@ void run_prelu(RunContext& ctx) {
 
 void register_elementwise(std::vector<OpDef>& ops) {
   // Binary arithmetic.
-  ops.push_back({"Add", 2, 2, infer_same_dtype_broadcast<kNumeric, false>,
-                 run_binary<AddOp, kNumeric, false>, nullptr});
+  ops.push_back({"Add", 2, 2, infer_same_dtype_broadcast<kNumeric, false>, run_add, nullptr,
+                 /*handles_fused=*/true});
   ops.push_back({"Sub", 2, 2, infer_same_dtype_broadcast<kNumeric, false>,
                  run_binary<SubOp, kNumeric, false>, nullptr});
   ops.push_back({"Mul", 2, 2, infer_same_dtype_broadcast<kNumeric, false>,
