@@ -189,60 +189,30 @@ void expect_moments(const std::vector<double>& v, double mu, double sigma,
 }
 
 // Per-MVM RRAM read noise: over many MVM calls each output is N(y_ref, scale_j^2 sum_i x_i^2
-// (s g+_ij)^2 + (s g-_ij)^2), s = read_noise_rel.
-TEST(CrossbarStats, RramReadNoiseHasTheAnalyticMeanAndStd) {
+// (s g+_ij)^2 + (s g-_ij)^2), s = read_noise_rel. With adc_noise_lsb > 0 the ADC is on (12 bits,
+// a fixed range far above these signals, so nothing clips) with that much input-referred noise,
+// drawn with the read noise as one normal per conversion (AdcModel::AnalogNoise): each output's
+// variance then adds (scale_j x_max / v_read)^2 lsb^2 (adc_noise_lsb^2 + 1/12), the ADC's noise
+// and its rounding (uniform on one LSB, independent of the signal: Sheppard's correction, exact
+// to ~1e-8 of the variance for noise of 2 LSB).
+void expect_rram_read_noise(double rel, double adc_noise_lsb) {
   ArrayParams p = default_array_params(CellType::rram);
   p.rows = 32;
   p.cols = 16;
   p.effects = all_off();
   p.effects.read_noise = true;
   p.cell.levels = 0;
-  p.cell.rram.read_noise_rel = 0.05;
-  const int rows = 32, cols = 8, n = 20000;
-  Tensor w = uniform(41, rows, cols);
-  Tensor x = uniform(42, 1, rows);
-  CrossbarArray a(p, RandomStream(3));
-  a.program(w);
-  a.calibrate(x);
-  Tensor ref = a.mvm_reference(x);
-  EncodedWeights e = encode_weights(w.data<float>(), rows, cols, p);
-  std::vector<std::vector<double>> ys(cols);
-  for (int k = 0; k < n; ++k) {
-    Tensor y = a.mvm(x);
-    for (int j = 0; j < cols; ++j) ys[j].push_back(y.data<float>()[j]);
+  p.cell.rram.read_noise_rel = rel;
+  double lsb = 0;
+  if (adc_noise_lsb > 0) {
+    p.effects.adc = true;
+    p.adc.bits = 12;
+    p.adc.range = AdcRange::fixed;
+    p.adc.full_scale_ua = 100.0;
+    p.adc.noise_sigma_lsb = adc_noise_lsb;
+    lsb = p.adc.full_scale_ua / ((1 << (p.adc.bits - 1)) - 1);
   }
-  for (int j = 0; j < cols; ++j) {
-    double var = 0;
-    for (int i = 0; i < rows; ++i) {
-      const double xi = x.data<float>()[i];
-      const double gp = e.g_us[i * e.phys_cols + 2 * j], gm = e.g_us[i * e.phys_cols + 2 * j + 1];
-      var += xi * xi * 0.05 * 0.05 * (gp * gp + gm * gm);
-    }
-    expect_moments(ys[j], ref.data<float>()[j], e.scale[j] * std::sqrt(var),
-                   "column " + std::to_string(j));
-  }
-}
-
-// The cells' read noise and the ADC's input-referred noise, drawn as one normal per conversion
-// (AdcModel::AnalogNoise): each output is N(y_ref, scale_j^2 (sum_i x_i^2 (s g+_ij)^2 + (s g-_ij)^2)
-// + (scale_j x_max / v_read)^2 lsb^2 (sigma_adc^2 + 1/12)), the last term the ADC's noise and its
-// rounding (uniform on one LSB, independent of the signal: Sheppard's correction, exact to
-// ~1e-8 of the variance for noise of 2 LSB). The ADC's share (about a third of the variance
-// here) is far beyond the test's 5-sigma band (2.5 % of the std at n = 20000), so a lost source
-// fails it.
-TEST(CrossbarStats, ReadNoiseAndAdcNoiseAddTheirVariances) {
-  ArrayParams p = default_array_params(CellType::rram);
-  p.rows = 32;
-  p.cols = 16;
-  p.effects = all_off();
-  p.effects.read_noise = true;
-  p.effects.adc = true;
-  p.cell.levels = 0;
-  p.cell.rram.read_noise_rel = 0.01;
-  p.adc.bits = 12;
-  p.adc.range = AdcRange::fixed;
-  p.adc.full_scale_ua = 100.0;  // far above these signals: nothing clips
-  p.adc.noise_sigma_lsb = 2.0;
+  const double adc_var = lsb * lsb * (adc_noise_lsb * adc_noise_lsb + 1.0 / 12);
   const int rows = 32, cols = 8, n = 20000;
   Tensor w = uniform(41, rows, cols);
   Tensor x = uniform(42, 1, rows);
@@ -253,10 +223,9 @@ TEST(CrossbarStats, ReadNoiseAndAdcNoiseAddTheirVariances) {
   EncodedWeights e = encode_weights(w.data<float>(), rows, cols, p);
   float x_max = 0;
   for (float v : x.span<float>()) x_max = std::max(x_max, std::fabs(v));
-  const double lsb = p.adc.full_scale_ua / ((1 << (p.adc.bits - 1)) - 1);
-  const double adc_var = lsb * lsb * (p.adc.noise_sigma_lsb * p.adc.noise_sigma_lsb + 1.0 / 12);
+  const double k = static_cast<double>(x_max) / p.dac.v_read;  // current to output units
   std::vector<std::vector<double>> ys(cols);
-  for (int k = 0; k < n; ++k) {
+  for (int t = 0; t < n; ++t) {
     Tensor y = a.mvm(x);
     for (int j = 0; j < cols; ++j) ys[j].push_back(y.data<float>()[j]);
   }
@@ -265,12 +234,21 @@ TEST(CrossbarStats, ReadNoiseAndAdcNoiseAddTheirVariances) {
     for (int i = 0; i < rows; ++i) {
       const double xi = x.data<float>()[i];
       const double gp = e.g_us[i * e.phys_cols + 2 * j], gm = e.g_us[i * e.phys_cols + 2 * j + 1];
-      var += xi * xi * 0.01 * 0.01 * (gp * gp + gm * gm);
+      var += xi * xi * rel * rel * (gp * gp + gm * gm);
     }
-    const double k = static_cast<double>(x_max) / p.dac.v_read;
     expect_moments(ys[j], ref.data<float>()[j], e.scale[j] * std::sqrt(var + k * k * adc_var),
                    "column " + std::to_string(j));
   }
+}
+
+TEST(CrossbarStats, RramReadNoiseHasTheAnalyticMeanAndStd) {
+  expect_rram_read_noise(0.05, 0);
+}
+
+// The ADC's share of the variance (about a third here) is far beyond the test's 5-sigma band
+// (2.5 % of the std at n = 20000), so a lost source fails it.
+TEST(CrossbarStats, ReadNoiseAndAdcNoiseAddTheirVariances) {
+  expect_rram_read_noise(0.01, 2.0);
 }
 
 // SRAM thermal noise on each physical column: sigma_c = rel * N * g_max * v_read per column and
