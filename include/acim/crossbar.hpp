@@ -126,9 +126,9 @@ class CrossbarArray {
   // number). y: if set (an encoding of one signal per column), the last pass's accumulation and
   // the decode run in one sweep into y [batch, cols_used] (decode_accumulate_signals); acc then
   // holds the earlier passes' sum.
-  void run_passes(const float* x, RowInputs form, int batch, uint64_t first_row,
-                  bool ideal_readout, const RandomStream& mvm_stream, float* acc,
-                  SignalStats* stats, float* y = nullptr);
+  void run_passes(const float* x, RowInputs form, int batch, uint64_t first_row, bool ideal_readout,
+                  const RandomStream& mvm_stream, float* acc, SignalStats* stats,
+                  float* y = nullptr);
   // Sets the state the MVMs read (and the drift compensation and default ADC ranges) for time t
   // from the cells' targets and programmed conductances.
   void settle(double t, const std::vector<float>& g_target, const std::vector<float>& g_prog);

@@ -285,8 +285,7 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise, ui
   // With analog noise, the draws are scaled per conversion to the total noise in LSB
   // (scale_noise) and enter the conversion with sigma 1.
   const double noise_sigma = analog != nullptr ? 1.0 : params_.noise_sigma_lsb;
-  const float sigma2 =
-      static_cast<float>(params_.noise_sigma_lsb * params_.noise_sigma_lsb);
+  const float sigma2 = static_cast<float>(params_.noise_sigma_lsb * params_.noise_sigma_lsb);
   const size_t cols = static_cast<size_t>(cols_);
   const double pi = std::numbers::pi;
   // Draw (first_row + b) * cols + j is the noise of column j at input b. Chunks of inputs run in
@@ -314,8 +313,8 @@ void AdcModel::convert(float* currents, int batch, const RandomStream& noise, ui
         if (analog != nullptr) {
           const float* var =
               analog->var != nullptr ? analog->var + static_cast<size_t>(d0) * cols : nullptr;
-          const float max_noise = scale_noise(zbuf.data(), d1 - d0, cols, var, analog->extra,
-                                              gain2_.data(), sigma2);
+          const float max_noise =
+              scale_noise(zbuf.data(), d1 - d0, cols, var, analog->extra, gain2_.data(), sigma2);
           tol = fast_usable_ ? fast_tolerance(max_noise) : -1.0f;
         }
       }

@@ -532,8 +532,9 @@ bool use_i16(const ArrayParams& p, int rows_used, int dac_levels) {
 }
 
 #if ACIM_HAVE_AVX512
-__attribute__((target("avx512f,avx512vl,avx512bw"))) void levels_to_i16_avx512(const float* x, size_t n,
-                                                                     int16_t* q) {
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void levels_to_i16_avx512(const float* x,
+                                                                               size_t n,
+                                                                               int16_t* q) {
   for (size_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
     const __m512i l = _mm512_cvttps_epi32(_mm512_maskz_loadu_ps(m, x + i));
@@ -750,8 +751,8 @@ void CrossbarArray::settle(double t, const std::vector<float>& g_target,
   s.sigma2_packed = Packed{};
   s.g_sig_i16 = PackedI16{};
   if (use_i16(params_, rows, s.dac->levels())) {
-    s.g_sig_i16 = pack_i16(g_sig.data(), rows, ns, ns, rows_per_group(params_, rows),
-                           s.dac->levels());
+    s.g_sig_i16 =
+        pack_i16(g_sig.data(), rows, ns, ns, rows_per_group(params_, rows), s.dac->levels());
     g_sig = std::vector<float>();
   }
 #if ACIM_HAVE_AVX512
@@ -865,8 +866,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < batch; ++b) {
           std::vector<float> vfull(static_cast<size_t>(rows), 0.0f);
-          std::copy_n(vp + static_cast<size_t>(b) * ps.nrows, ps.nrows,
-                      vfull.data() + ps.row0);
+          std::copy_n(vp + static_cast<size_t>(b) * ps.nrows, ps.nrows, vfull.data() + ps.row0);
           std::vector<double> c = ir_drop_nodal_currents(s.g_cols.data(), rows, phys,
                                                          p.ir_drop.wire_r_ohm, vfull.data());
           for (int j = 0; j < phys; ++j)
@@ -953,7 +953,8 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
         // Without the ADC, draw (first_row + b) * ns + k is signal k of input b. The draws of a
         // chunk of inputs come in one call: a row of a few signals is too short for the
         // vectorised generator. The shared column's draws are input b's.
-        const int chunks = with_adc && !s.shared_minus ? 0 : (batch + kNoiseChunk - 1) / kNoiseChunk;
+        const int chunks =
+            with_adc && !s.shared_minus ? 0 : (batch + kNoiseChunk - 1) / kNoiseChunk;
         detail::parallel_for_static(chunks, chunks > 1, [&](int64_t c) {
           const int b0 = static_cast<int>(c) * kNoiseChunk, b1 = std::min(batch, b0 + kNoiseChunk);
           const size_t first = static_cast<size_t>(b0) * ns;

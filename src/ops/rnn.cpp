@@ -533,8 +533,8 @@ void run_rnn_impl(RunContext& ctx, RnnMatmuls* mm) {
         fast_gemm_parallel(static_cast<int64_t>(rows), gh, in_size, x, in_size,
                            prep->wt.data() + dir * in_size * gh, gh, false, xproj, gh, e);
       else
-        fast_gemm_parallel(static_cast<int64_t>(rows), gh, in_size, x, in_size, w_d, in_size,
-                           true, xproj, gh, e);
+        fast_gemm_parallel(static_cast<int64_t>(rows), gh, in_size, x, in_size, w_d, in_size, true,
+                           xproj, gh, e);
     } else if (rows > 0 && in_size > 0) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
                   static_cast<int>(gh), static_cast<int>(in_size), 1.0f, x,

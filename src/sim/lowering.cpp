@@ -266,7 +266,7 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
     };
     constexpr size_t kImages = 4;
     thread_local std::array<Image, kImages> images;
-    thread_local size_t next_slot = 0;  // replaced in turn
+    thread_local size_t next_slot = 0;            // replaced in turn
     thread_local std::vector<const float*> taps;  // per tap: its position's channels
     taps.resize(static_cast<size_t>(ksz));
     const Image* image = nullptr;
@@ -336,7 +336,8 @@ void product(const std::string& where, ViewArrays& view, const Tensor& a, int64_
     thread_local std::vector<float> xq;
     const size_t n = static_cast<size_t>(rows * view.rows());
     if (!view.quantize(a.data<float>(), n, grown(xq, n)))
-      throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity", "pass finite values");
+      throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity",
+                  "pass finite values");
     view.mvm(xq.data(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode, true);
     return;
   }

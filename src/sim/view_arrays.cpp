@@ -279,16 +279,16 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     }
 }
 
-void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt,
-                          int64_t g0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
-                          bool set, bool x_quantized) {
+void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0,
+                          float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
+                          bool x_quantized) {
   const Block& bl = blocks_[static_cast<size_t>(j.block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
   const int64_t ga = j.ga, gb = j.gb, ca = j.ca, cb = j.cb;
   const bool analog = mode == MvmMode::analog;
-  CrossbarArray* array =
-      analog ? &arrays_[static_cast<size_t>(j.copy)][static_cast<size_t>(j.block)]
-             : nullptr;  // capture mode reads the weights, not the arrays
+  CrossbarArray* array = analog
+                             ? &arrays_[static_cast<size_t>(j.copy)][static_cast<size_t>(j.block)]
+                             : nullptr;  // capture mode reads the weights, not the arrays
   // In analog mode the part's rows go through the array in buffers each thread reuses: a
   // layer's im2col input is never held whole, and no memory is allocated per call once the
   // buffers have grown. Capture mode (calibration) takes all rows at once, in buffers of its own

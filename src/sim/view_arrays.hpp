@@ -61,8 +61,7 @@ class ViewArrays {
   // y[m * y_ld + (g - g0) * nc + (c - c0)] = sum_k x[m * x_ld + (g - g0) * K + k] * W_g[k, c]
   // for m < m_rows, groups g0 <= g < g0 + ng, columns c0 <= c < c0 + nc. Row m is MVM p0 + m.
   void mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng, int64_t p0,
-           float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
-           bool x_quantized = false);
+           float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized = false);
 
   // The same product with x given by a function instead of a matrix: rows(m0, step, count, k0,
   // n, dst, dst_ld) writes x[m * x_ld + k0 .. k0 + n - 1] of rows m = m0 + t * step, t < count,
@@ -120,9 +119,8 @@ class ViewArrays {
   };
   // Rows t0 .. t0 + nt - 1 of job j: the array's products added into y, or with `set` written
   // to it (as added to 0).
-  void run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0,
-                float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
-                bool x_quantized);
+  void run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0, float* y,
+                int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set, bool x_quantized);
   // Sets shared_dac_ and quantized_ from the arrays' DAC ranges and passes.
   void check_shared_dac();
   int64_t k_, n_, count_, per_, replication_;
