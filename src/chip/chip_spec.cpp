@@ -822,7 +822,8 @@ std::string to_toml(const ChipSpec& spec_in) {
     std::string t = table_of(f.key);
     if (std::find(order.begin(), order.end(), t) == order.end()) order.push_back(t);
   }
-  std::string out = "# acim chip spec '" + spec.name + "' (every key; units in the key names)\n";
+  // The name as TOML writes it (escaped): a newline in it would end the comment.
+  std::string out = "# acim chip spec " + quote(spec.name) + " (every key; units in the key names)\n";
   for (const std::string& t : order) {
     out += "\n[" + t + "]\n";
     for (const Field& f : fields)

@@ -158,7 +158,9 @@ mode = "bit_serial"
 
 TEST(ChipSpecParse, StringsWithQuotesAndNewlinesRoundTrip) {
   ChipSpec s;
-  s.name = "a \"quoted\" \\ name";
+  // A newline in the name too: to_toml's header comment once wrote the name raw, so the line
+  // after the newline was not TOML (a fuzz_chip_spec finding, 2026-11-27).
+  s.name = "a \"quoted\" \\ name\non two lines";
   s.description = "two\nlines\tand a tab";
   s.clock_mhz = 0.1 + 0.2;  // not exactly representable in short decimal
   s.energy.adc_conversion_pj = 1e-7;
