@@ -470,36 +470,26 @@ void infer_same_dtype_broadcast(InferContext& ctx) {
 // ---------------------------------------------------------------------------------------------
 // Run functions.
 
-template <class Op, unsigned Types, bool ToBool>
+// With Fuses (Add: a residual block's Add -> Relu), the activations fused after the op are
+// applied to each run of the float32 output as it is made (one pass instead of two), else by
+// their own ops after it; the op is then registered with handles_fused.
+template <class Op, unsigned Types, bool ToBool, bool Fuses = false>
 void run_binary(RunContext& ctx) {
   const Tensor& a = ctx.in(0);
   const Tensor& b = ctx.in(1);
   require_class(ctx, 0, a.dtype(), Types);
   require_same_dtype(ctx, 0, a.dtype(), 1, b.dtype());
+  FusedActs acts;
+  const bool in_kernel = Fuses && a.dtype() == DType::f32 && parse_fused(ctx.node, acts);
   visit_dtype(a.dtype(), ctx.where, [&](auto tag) {
     using T = decltype(tag);
     if constexpr ((type_class<T>() & Types) != 0) {
       using TO = std::conditional_t<ToBool, bool, T>;
-      ctx.outputs[0] = binary_tensors<T, TO>(ctx, a, b, Op{});
+      ctx.outputs[0] = binary_tensors<T, TO>(ctx, a, b, Op{}, in_kernel ? &acts : nullptr);
     }
   });
-}
-
-// Add, which takes activations fused after it (a residual block's Add -> Relu): applied to each
-// run of the float32 output as it is made (one pass instead of two), else their own ops after.
-void run_add(RunContext& ctx) {
-  const Tensor& a = ctx.in(0);
-  const Tensor& b = ctx.in(1);
-  require_class(ctx, 0, a.dtype(), kNumeric);
-  require_same_dtype(ctx, 0, a.dtype(), 1, b.dtype());
-  FusedActs acts;
-  const bool in_kernel = a.dtype() == DType::f32 && parse_fused(ctx.node, acts);
-  visit_dtype(a.dtype(), ctx.where, [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr ((type_class<T>() & kNumeric) != 0)
-      ctx.outputs[0] = binary_tensors<T, T>(ctx, a, b, AddOp{}, in_kernel ? &acts : nullptr);
-  });
-  if (!in_kernel && !ctx.node.fused.empty()) run_fused_nodes(ctx.node, ctx.where, ctx.outputs[0]);
+  if (Fuses && !in_kernel && !ctx.node.fused.empty())
+    run_fused_nodes(ctx.node, ctx.where, ctx.outputs[0]);
 }
 
 // Variadic Sum / Max / Min (and Mean = Sum / n): a left fold in input order.
@@ -860,8 +850,8 @@ void run_prelu(RunContext& ctx) {
 
 void register_elementwise(std::vector<OpDef>& ops) {
   // Binary arithmetic.
-  ops.push_back({"Add", 2, 2, infer_same_dtype_broadcast<kNumeric, false>, run_add, nullptr,
-                 /*handles_fused=*/true});
+  ops.push_back({"Add", 2, 2, infer_same_dtype_broadcast<kNumeric, false>,
+                 run_binary<AddOp, kNumeric, false, true>, nullptr, /*handles_fused=*/true});
   ops.push_back({"Sub", 2, 2, infer_same_dtype_broadcast<kNumeric, false>,
                  run_binary<SubOp, kNumeric, false>, nullptr});
   ops.push_back({"Mul", 2, 2, infer_same_dtype_broadcast<kNumeric, false>,
