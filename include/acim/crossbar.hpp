@@ -69,9 +69,10 @@ class CrossbarArray {
   Tensor mvm(const Tensor& inputs);
 
   // What the x of mvm_rows holds: the inputs (run through the DAC there), or what
-  // quantize_inputs made of them: the DAC's output (input units), the row voltages of an MVM
-  // that is one amplitude pass over all rows, or the DAC's integer levels (as floats) for an
-  // array whose signal product runs in integers. The last two only where quantized_form() says.
+  // quantize_inputs made of them: the DAC's output (input units), or the row voltages of an MVM
+  // that is one amplitude pass over all rows (only where quantized_form() says). `levels`: the
+  // DAC's integer levels, int16 (quantize_levels), for an array whose signal product runs in
+  // integers (where quantized_form() says); they take mvm_rows' int16 overload.
   enum class RowInputs { raw, dac_levels, row_voltages, levels };
 
   // The same MVM in parts, without allocating: next_mvm() takes the next call (the one mvm()
@@ -85,12 +86,18 @@ class CrossbarArray {
   uint64_t next_mvm();
   void mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y,
                 RowInputs form = RowInputs::raw);
+  // The same from the DAC's integer levels (quantize_levels; quantized_form() == levels).
+  void mvm_rows(uint64_t call, const int16_t* levels, int batch, uint64_t first_row, float* y);
 
   // The row DAC alone: out = x on the DAC's levels (clipped to the input range; x itself where
   // the DAC effect is off) in `form`. False if some x is NaN or infinite. For a caller that
   // feeds the same input values to several arrays (a convolution's im2col rows repeat every
   // pixel k x k times).
+  // `form` is dac_levels or row_voltages.
   bool quantize_inputs(const float* x, size_t n, float* out, RowInputs form) const;
+  // The DAC's integer levels of x (quantized_form() == levels); false if some x is NaN or
+  // infinite.
+  bool quantize_levels(const float* x, size_t n, int16_t* out) const;
   // The form of quantised inputs this array runs fastest from: levels, row voltages, or else
   // the DAC's output (dac_levels, which every array takes).
   RowInputs quantized_form() const;
@@ -119,16 +126,19 @@ class CrossbarArray {
     int64_t count = 0;
   };
   // The analog passes of one MVM on inputs x [batch, rows_used] (in `form`; raw ones are run
-  // through the DAC here) (Error(invalid) if some x is NaN or infinite); sets acc
-  // [batch, signals] to the sum of the digitally weighted signals of the passes. ideal_readout: no
-  // noise, no ADC (calibration); stats: if set, gathers the statistics of every signal's
-  // conversions. first_row: the call's row number of x's first row (the noise draws are by row
-  // number). y: if set (an encoding of one signal per column), the last pass's accumulation and
-  // the decode run in one sweep into y [batch, cols_used] (decode_accumulate_signals); acc then
-  // holds the earlier passes' sum.
-  void run_passes(const float* x, RowInputs form, int batch, uint64_t first_row, bool ideal_readout,
-                  const RandomStream& mvm_stream, float* acc, SignalStats* stats,
-                  float* y = nullptr);
+  // through the DAC here; the levels form reads `levels` instead of x) (Error(invalid) if some x is
+  // NaN or infinite); sets acc [batch, signals] to the sum of the digitally weighted signals of the
+  // passes. ideal_readout: no noise, no ADC (calibration); stats: if set, gathers the statistics of
+  // every signal's conversions. first_row: the call's row number of x's first row (the noise draws
+  // are by row number). y: if set (an encoding of one signal per column), the last pass's
+  // accumulation and the decode run in one sweep into y [batch, cols_used]
+  // (decode_accumulate_signals); acc then holds the earlier passes' sum.
+  void run_passes(const float* x, const int16_t* levels, RowInputs form, int batch,
+                  uint64_t first_row, bool ideal_readout, const RandomStream& mvm_stream,
+                  float* acc, SignalStats* stats, float* y = nullptr);
+  // mvm_rows of either kind of input.
+  void mvm_rows(uint64_t call, const float* x, const int16_t* levels, RowInputs form, int batch,
+                uint64_t first_row, float* y);
   // Sets the state the MVMs read (and the drift compensation and default ADC ranges) for time t
   // from the cells' targets and programmed conductances.
   void settle(double t, const std::vector<float>& g_target, const std::vector<float>& g_prog);

@@ -531,29 +531,6 @@ bool use_i16(const ArrayParams& p, int rows_used, int dac_levels) {
          i16_limit(rows_per_group(p, rows_used), dac_levels) >= kMinLimit;
 }
 
-#if ACIM_HAVE_AVX512
-__attribute__((target("avx512f,avx512vl,avx512bw"))) void levels_to_i16_avx512(const float* x,
-                                                                               size_t n,
-                                                                               int16_t* q) {
-  for (size_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
-    const __m512i l = _mm512_cvttps_epi32(_mm512_maskz_loadu_ps(m, x + i));
-    _mm256_mask_storeu_epi16(q + i, m, _mm512_cvtsepi32_epi16(l));
-  }
-}
-#endif
-
-// Integer levels held as floats (RowInputs::levels) to int16: exact.
-void levels_to_i16(const float* x, size_t n, int16_t* q) {
-#if ACIM_HAVE_AVX512
-  if (cpu_has_avx512()) {
-    levels_to_i16_avx512(x, n, q);
-    return;
-  }
-#endif
-  for (size_t i = 0; i < n; ++i) q[i] = static_cast<int16_t>(x[i]);
-}
-
 // Summed |y| of the all-ones input through conductances g (ideal readout): the drift
 // compensation reference (aihwkit-style global drift compensation).
 double reference_readout(const EncodedWeights& e, const std::vector<float>& g) {
@@ -769,9 +746,10 @@ void CrossbarArray::settle(double t, const std::vector<float>& g_target,
 
 // The analog passes of one MVM (or, with `ideal_readout`, the noise-free and ADC-free currents
 // used for calibration). Sets acc [batch, signals] to the sum of signals * pass weight.
-void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64_t first_row,
-                               bool ideal_readout, const RandomStream& mvm_stream, float* acc,
-                               SignalStats* stats, float* y) {
+void CrossbarArray::run_passes(const float* x, const int16_t* levels, RowInputs form, int batch,
+                               uint64_t first_row, bool ideal_readout,
+                               const RandomStream& mvm_stream, float* acc, SignalStats* stats,
+                               float* y) {
   const ArrayParams& p = params_;
   State& s = *state_;
   const int rows = s.rows(), phys = s.phys(), ns = s.enc.signals();
@@ -803,7 +781,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
   const bool need_v = !int_product || s.read_noise;
   ACIM_ASSERT(form != RowInputs::row_voltages || form == quantized_form(),
               "row voltages for an array that cannot take them");
-  ACIM_ASSERT(form != RowInputs::levels || form == quantized_form(),
+  ACIM_ASSERT(form != RowInputs::levels || (form == quantized_form() && levels != nullptr),
               "integer levels for an array that cannot take them");
   if (need_v && !x_volts) grown(v, bsz * rows);
   const float* vp = x_volts ? x : v.data();  // the row voltages
@@ -821,14 +799,12 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
   if (need_v && !x_quantized &&
       !s.dac->quantize(x, n, dac_to_v ? v.data() : ws.xq.data(), dac_to_v ? amplitude_k : 1.0f))
     throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity", "pass finite values");
-  if (int_product) {
-    grown(ws.levels_i16, n);
-    int16_t* lv = ws.levels_i16.data();
-    if (form == RowInputs::levels)
-      levels_to_i16(x, n, lv);
-    else if (!s.dac->levels_i16(x, n, lv) && !x_quantized)
+  const int16_t* lv = levels;  // the integer product's levels
+  if (int_product && form != RowInputs::levels) {
+    if (!s.dac->levels_i16(x, n, grown(ws.levels_i16, n)) && !x_quantized)
       throw Error(ErrorKind::invalid, kWhere, "inputs contain NaN or infinity",
                   "pass finite values");
+    lv = ws.levels_i16.data();
   }
   if (bit_serial(p)) {
     grown(ws.levels, bsz * rows);
@@ -886,7 +862,7 @@ void CrossbarArray::run_passes(const float* x, RowInputs form, int batch, uint64
     } else if (int_product) {
       // The signal product in integers: levels times g_sig in 16 bits, each sum exact, times
       // one level's row voltage (the variance product, if any, is step 3's).
-      gemm_i16(batch, ws.levels_i16.data() + ps.row0, rows, s.g_sig_i16, ps.row0, ps.nrows,
+      gemm_i16(batch, lv + ps.row0, rows, s.g_sig_i16, ps.row0, ps.nrows,
                s.dac->step() * amplitude_k, sig.data(), ns);
     } else {
       // The signal product, fused with the read-noise variance product for small batches.
@@ -1040,7 +1016,7 @@ void CrossbarArray::calibrate(const Tensor& sample_inputs, double input_range) {
   const size_t ns = static_cast<size_t>(s.enc.signals());
   SignalStats st{std::vector<double>(ns, 0.0), std::vector<double>(ns, 0.0),
                  std::vector<double>(ns, 0.0), 0};
-  run_passes(xq.data(), RowInputs::dac_levels, batch, 0, true, stream_, acc.data(), &st);
+  run_passes(xq.data(), nullptr, RowInputs::dac_levels, batch, 0, true, stream_, acc.data(), &st);
   // Each signal's full scale: its largest |value| over the calibration conversions, or
   // |mean| + calibration_sigmas * std of them if that is larger (see AdcParams).
   const std::vector<float> fallback = s.adc->full_scale_ua();
@@ -1074,6 +1050,17 @@ uint64_t CrossbarArray::next_mvm() {
 
 void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t first_row, float* y,
                              RowInputs form) {
+  ACIM_ASSERT(form != RowInputs::levels, "integer levels through the float mvm_rows");
+  mvm_rows(call, x, nullptr, form, batch, first_row, y);
+}
+
+void CrossbarArray::mvm_rows(uint64_t call, const int16_t* levels, int batch, uint64_t first_row,
+                             float* y) {
+  mvm_rows(call, nullptr, levels, RowInputs::levels, batch, first_row, y);
+}
+
+void CrossbarArray::mvm_rows(uint64_t call, const float* x, const int16_t* levels, RowInputs form,
+                             int batch, uint64_t first_row, float* y) {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
   State& s = *state_;
   if (!s.programmed)
@@ -1084,27 +1071,21 @@ void CrossbarArray::mvm_rows(uint64_t call, const float* x, int batch, uint64_t 
   std::vector<float>& acc = ws.acc;
   grown(acc, static_cast<size_t>(batch) * s.enc.signals());  // run_passes sets it
   if (s.enc.slices == 1) {                                   // the last pass decodes into y
-    run_passes(x, form, batch, first_row, false, mvm_stream, acc.data(), nullptr, y);
+    run_passes(x, levels, form, batch, first_row, false, mvm_stream, acc.data(), nullptr, y);
     return;
   }
-  run_passes(x, form, batch, first_row, false, mvm_stream, acc.data(), nullptr);
+  run_passes(x, levels, form, batch, first_row, false, mvm_stream, acc.data(), nullptr);
   decode_signals(s.enc, acc.data(), batch, y, static_cast<float>(s.drift_alpha));
 }
 
 bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* out, RowInputs form) const {
   ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
-  ACIM_ASSERT(form != RowInputs::raw, "quantize_inputs to raw inputs");
+  ACIM_ASSERT(form == RowInputs::dac_levels || form == RowInputs::row_voltages,
+              "quantize_inputs to raw inputs or integer levels");
   if (!state_->programmed)
     throw Error(ErrorKind::invalid, kWhere, "quantize_inputs before program()",
                 "program the array first");
   const DacModel& dac = *state_->dac;
-  if (form == RowInputs::levels) {
-    ACIM_ASSERT(form == quantized_form(), "integer levels for an array that cannot take them");
-    thread_local std::vector<int16_t> q;
-    const bool finite = dac.levels_i16(x, n, grown(q, n));
-    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(q[i]);
-    return finite;
-  }
   ACIM_ASSERT(form != RowInputs::row_voltages || form == quantized_form(),
               "row voltages for an array that cannot take them");
   // Row voltages as run_passes makes them: the levels times v_read / input range, in one sweep.
@@ -1112,6 +1093,16 @@ bool CrossbarArray::quantize_inputs(const float* x, size_t n, float* out, RowInp
                       ? static_cast<float>(params_.dac.v_read / dac.input_range())
                       : 1.0f;
   return dac.quantize(x, n, out, k);
+}
+
+bool CrossbarArray::quantize_levels(const float* x, size_t n, int16_t* out) const {
+  ACIM_ASSERT(state_ != nullptr, "use of a moved-from CrossbarArray");
+  if (!state_->programmed)
+    throw Error(ErrorKind::invalid, kWhere, "quantize_levels before program()",
+                "program the array first");
+  ACIM_ASSERT(quantized_form() == RowInputs::levels,
+              "integer levels for an array that cannot take them");
+  return state_->dac->levels_i16(x, n, out);
 }
 
 CrossbarArray::RowInputs CrossbarArray::quantized_form() const {

@@ -2,16 +2,17 @@
 // into matrix views at programming time, and at run time im2col / flattening, the products on
 // the arrays, and the digital rest. Recurrent layers share the reference op's recurrence
 // (ops/rnn.hpp), with only the products replaced.
-#include "core/simd.hpp"  // first: see its header
 #include "sim/lowering.hpp"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
+#include <type_traits>
 
 #include "acim/error.hpp"
 #include "core/scratch.hpp"
+#include "core/simd.hpp"  // first: see its header
 #include "ops/kernels_window.hpp"
 #include "ops/rnn.hpp"
 
@@ -102,17 +103,34 @@ ACIM_TARGET_AVX512 void transpose_avx512(const float* src, int64_t rows, int64_t
   }
 }
 
-// 16 channels c .. c + 15 of an im2col row: dst[i * ksz + t] = tp[t][c + i] for ksz <= 16 taps
-// (taps as the rows of a 16 x 16 block, zero rows past ksz), each channel's taps stored with
-// one masked store.
-ACIM_TARGET_AVX512 void gather16_avx512(const float* const* tp, int64_t ksz, int64_t c,
+// nc <= 16 channels c .. c + nc - 1 of an im2col row: dst[i * ksz + t] = tp[t][c + i] for
+// ksz <= 16 taps (taps as the rows of a 16 x 16 block, zero rows past ksz), each channel's taps
+// stored with one masked store. int16 levels move as 32-bit lanes.
+ACIM_TARGET_AVX512 void gather16_avx512(const float* const* tp, int64_t ksz, int64_t c, int64_t nc,
                                         float* dst) {
   __m512 r[16];
+  const __mmask16 mc = first_lanes(nc);
   for (int64_t i = 0; i < 16; ++i)
-    r[i] = i < ksz ? _mm512_loadu_ps(tp[i] + c) : _mm512_setzero_ps();
+    r[i] = i < ksz ? _mm512_maskz_loadu_ps(mc, tp[i] + c) : _mm512_setzero_ps();
   transpose16(r);
   const __mmask16 m = first_lanes(ksz);
-  for (int64_t i = 0; i < 16; ++i) _mm512_mask_storeu_ps(dst + i * ksz, m, r[i]);
+  for (int64_t i = 0; i < nc; ++i) _mm512_mask_storeu_ps(dst + i * ksz, m, r[i]);
+}
+
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16_avx512(const int16_t* const* tp,
+                                                                          int64_t ksz, int64_t c,
+                                                                          int64_t nc,
+                                                                          int16_t* dst) {
+  __m512 r[16];
+  const __mmask16 mc = first_lanes(nc);
+  for (int64_t i = 0; i < 16; ++i)
+    r[i] = i < ksz
+               ? _mm512_castsi512_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(mc, tp[i] + c)))
+               : _mm512_setzero_ps();
+  transpose16(r);
+  const __mmask16 m = first_lanes(ksz);
+  for (int64_t i = 0; i < nc; ++i)
+    _mm512_mask_cvtepi32_storeu_epi16(dst + i * ksz, m, _mm512_castps_si512(r[i]));
 }
 #endif
 
@@ -146,8 +164,8 @@ void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst,
 // tap t = k % ksz, read from tp[t][c]. KS > 0: ksz known when compiling (KS == ksz), so the
 // tap pointers stay in registers over the channels. With AVX-512 and at most 16 taps, whole
 // blocks of 16 channels are transposed in registers (the same values: only data moves).
-template <int KS>
-void gather_row(const float* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, float* dst) {
+template <int KS, class T>
+void gather_row(const T* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, T* dst) {
   const int64_t ksz = KS > 0 ? KS : ksz_arg;
   int64_t c = k0 / ksz, t = k0 % ksz, q = 0;
   for (; q < n && t != 0; ++q) {  // the rest of a channel begun before k0
@@ -158,11 +176,17 @@ void gather_row(const float* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, 
     }
   }
 #if ACIM_HAVE_AVX512
-  if (ksz <= 16 && cpu_has_avx512())
-    for (; q + 16 * ksz <= n; q += 16 * ksz, c += 16) gather16_avx512(tp, ksz, c, dst + q);
+  if (ksz <= 16 && cpu_has_avx512()) {
+    for (; q + 16 * ksz <= n; q += 16 * ksz, c += 16) gather16_avx512(tp, ksz, c, 16, dst + q);
+    if (const int64_t nc = (n - q) / ksz; nc > 0) {  // the last whole channels, fewer than 16
+      gather16_avx512(tp, ksz, c, nc, dst + q);
+      q += nc * ksz;
+      c += nc;
+    }
+  }
 #endif
   if constexpr (KS > 0) {
-    const float* p[KS];
+    const T* p[KS];
     for (int u = 0; u < KS; ++u) p[u] = tp[u];
     for (; q + KS <= n; q += KS, ++c)
       for (int u = 0; u < KS; ++u) dst[q + u] = p[u][c];
@@ -245,30 +269,32 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   // and the copy stays in the core's cache.
   // Where every array of the view has the same DAC, the image is put on the DAC's levels once
   // (each pixel feeds up to k x k im2col rows, and each row an array's DAC): the same values as
-  // the arrays' own DACs (in the arrays' quantized_form: integer levels for the integer
-  // product), a ninth of the work for 3 x 3 kernels. A tap in the padding stays 0, which every
-  // DAC maps to 0.
+  // the arrays' own DACs, a ninth of the work for 3 x 3 kernels; int16 integer levels where the
+  // arrays' signal products run in integers (ViewArrays::levels_form), else floats in the
+  // arrays' quantized_form. A tap in the padding stays 0, which every DAC maps to 0.
   const bool quantized = mode == MvmMode::analog && view.shared_dac();
   static std::atomic<uint64_t> calls{0};
   const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed);
   const float* xd = x.data<float>();
-  const std::vector<float> zeros(static_cast<size_t>(channels), 0.0f);  // a tap in the padding
   // Inputs k0 .. k0 + n - 1 of im2col rows r = r0 + t * step, t < count, to dst + t * dst_ld
-  // (input k is channel k / ksz, tap k % ksz).
-  auto im2col_rows = [&](int64_t r0, int64_t step, int64_t count, int64_t k0, int64_t n, float* dst,
-                         int64_t dst_ld) {
+  // (input k is channel k / ksz, tap k % ksz), from images of T (float, or int16 levels).
+  auto im2col_rows = [&]<class T>(int64_t r0, int64_t step, int64_t count, int64_t k0, int64_t n,
+                                  T* dst, int64_t dst_ld) {
     // The thread's last few images: a part of an MVM call can span two images (DS-CNN's 125
     // positions in a part of 128 rows), and each of the part's arrays reads both in turn.
     struct Image {
       uint64_t call = 0;
       int64_t img = -1;
-      std::vector<float> data;
+      std::vector<T> data;
     };
     constexpr size_t kImages = 4;
     thread_local std::array<Image, kImages> images;
-    thread_local size_t next_slot = 0;            // replaced in turn
-    thread_local std::vector<const float*> taps;  // per tap: its position's channels
+    thread_local size_t next_slot = 0;        // replaced in turn
+    thread_local std::vector<const T*> taps;  // per tap: its position's channels
+    thread_local std::vector<T> zeros;        // a tap in the padding
+    thread_local std::vector<float> plane;    // an image channel-last, before its DAC
     taps.resize(static_cast<size_t>(ksz));
+    if (zeros.size() < static_cast<size_t>(channels)) zeros.resize(static_cast<size_t>(channels));
     const Image* image = nullptr;
     for (int64_t t = 0; t < count; ++t) {
       const int64_t r = r0 + t * step, img = r / osz;
@@ -281,9 +307,18 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
         Image& im = images[next_slot];
         next_slot = (next_slot + 1) % kImages;
         im.img = -1;  // until it holds the new image
-        im.data.resize(static_cast<size_t>(isz * channels));
-        transpose_blocked(xd + img * channels * isz, channels, isz, im.data.data(), nullptr);
-        if (quantized && !view.quantize(im.data.data(), im.data.size(), im.data.data()))
+        const size_t size = static_cast<size_t>(isz * channels);
+        im.data.resize(size);
+        const float* src = xd + img * channels * isz;
+        bool finite = true;
+        if constexpr (std::is_same_v<T, int16_t>) {
+          transpose_blocked(src, channels, isz, grown(plane, size), nullptr);
+          finite = view.quantize_levels(plane.data(), size, im.data.data());
+        } else {
+          transpose_blocked(src, channels, isz, im.data.data(), nullptr);
+          finite = !quantized || view.quantize(im.data.data(), size, im.data.data());
+        }
+        if (!finite)
           throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity",
                       "pass finite values");
         im.call = call;
@@ -291,10 +326,10 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
         image = &im;
       }
       const int64_t* offs = tap_off.data() + (r % osz) * ksz;
-      const float* base = image->data.data();
+      const T* base = image->data.data();
       for (int64_t k = 0; k < ksz; ++k)
         taps[static_cast<size_t>(k)] = offs[k] >= 0 ? base + offs[k] * channels : zeros.data();
-      float* row = dst + t * dst_ld;
+      T* row = dst + t * dst_ld;
       if (ksz == 1)
         std::copy_n(taps[0] + k0, n, row);
       else if (ksz == 9)  // 3 x 3 kernels
@@ -305,8 +340,12 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   };
   thread_local std::vector<float> y;  // [rows, out_ch]; reused (ViewArrays::mvm sets it)
   grown(y, static_cast<size_t>(rows * out_ch));
-  view.mvm(ViewArrays::RowSource(im2col_rows), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode,
-           quantized);
+  if (quantized && view.levels_form())
+    view.mvm_levels(ViewArrays::LevelSource(im2col_rows), rows, 0, groups, 0, y.data(), out_ch, 0,
+                    mg);
+  else
+    view.mvm(ViewArrays::RowSource(im2col_rows), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode,
+             quantized);
   Shape out_shape{batch, out_ch};
   for (int64_t d : win.out_spatial()) out_shape.push_back(d);
   Tensor out = Tensor::uninitialized(DType::f32, out_shape);
@@ -333,12 +372,20 @@ void product(const std::string& where, ViewArrays& view, const Tensor& a, int64_
   // Where several arrays take the same inputs (a wide layer's column blocks: GPT-2's output
   // layer has 197), they are quantised once for all of them, as a convolution's image is.
   if (mode == MvmMode::analog && view.shared_dac() && view.inputs_shared()) {
-    thread_local std::vector<float> xq;
     const size_t n = static_cast<size_t>(rows * view.rows());
-    if (!view.quantize(a.data<float>(), n, grown(xq, n)))
+    const auto bad = [&] {
       throw Error(ErrorKind::invalid, where, "inputs contain NaN or infinity",
                   "pass finite values");
-    view.mvm(xq.data(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode, true);
+    };
+    if (view.levels_form()) {
+      thread_local std::vector<int16_t> lv;
+      if (!view.quantize_levels(a.data<float>(), n, grown(lv, n))) bad();
+      view.mvm_levels(lv.data(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols());
+    } else {
+      thread_local std::vector<float> xq;
+      if (!view.quantize(a.data<float>(), n, grown(xq, n))) bad();
+      view.mvm(xq.data(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode, true);
+    }
     return;
   }
   view.mvm(a.data<float>(), rows, view.rows(), 0, 1, 0, y, view.cols(), 0, view.cols(), mode);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <type_traits>
 #include <utility>
 
 #include "acim/error.hpp"
@@ -128,16 +129,29 @@ void ViewArrays::program(const std::vector<float>& full_scale, const ArrayParams
   check_shared_dac();
 }
 
+namespace {
+
+// A row source reading matrix x with leading dimension x_ld.
+template <class T>
+ViewArrays::Rows<T> matrix_rows(const T* x, int64_t x_ld) {
+  return [x, x_ld](int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t n, T* dst,
+                   int64_t dst_ld) {
+    for (int64_t t = 0; t < count; ++t)
+      std::copy_n(x + (m0 + t * step) * x_ld + k0, n, dst + t * dst_ld);
+  };
+}
+
+}  // namespace
+
 void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
                      int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
                      bool x_quantized) {
-  mvm(
-      [x, x_ld](int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t n, float* dst,
-                int64_t dst_ld) {
-        for (int64_t t = 0; t < count; ++t)
-          std::copy_n(x + (m0 + t * step) * x_ld + k0, n, dst + t * dst_ld);
-      },
-      m_rows, g0, ng, p0, y, y_ld, c0, nc, mode, x_quantized);
+  mvm(matrix_rows(x, x_ld), m_rows, g0, ng, p0, y, y_ld, c0, nc, mode, x_quantized);
+}
+
+void ViewArrays::mvm_levels(const int16_t* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
+                            int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc) {
+  mvm_levels(matrix_rows(x, x_ld), m_rows, g0, ng, p0, y, y_ld, c0, nc);
 }
 
 void ViewArrays::check_shared_dac() {
@@ -155,15 +169,35 @@ void ViewArrays::check_shared_dac() {
 }
 
 bool ViewArrays::quantize(const float* x, size_t n, float* xq) const {
-  ACIM_ASSERT(shared_dac_, "ViewArrays::quantize without a shared DAC");
+  ACIM_ASSERT(shared_dac_ && !levels_form(), "ViewArrays::quantize without a shared float DAC");
   return arrays_[0][0].quantize_inputs(x, n, xq, quantized_);
+}
+
+bool ViewArrays::quantize_levels(const float* x, size_t n, int16_t* xq) const {
+  ACIM_ASSERT(levels_form(), "ViewArrays::quantize_levels without shared integer levels");
+  return arrays_[0][0].quantize_levels(x, n, xq);
 }
 
 void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
                      float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
                      bool x_quantized) {
-  ACIM_ASSERT(!x_quantized || (shared_dac_ && mode == MvmMode::analog),
-              "ViewArrays::mvm: quantised rows need a shared DAC, in analog mode");
+  ACIM_ASSERT(!x_quantized || (shared_dac_ && !levels_form() && mode == MvmMode::analog),
+              "ViewArrays::mvm: quantised rows need a shared float DAC, in analog mode");
+  run(x_rows, m_rows, g0, ng, p0, y, y_ld, c0, nc, mode,
+      x_quantized ? quantized_ : CrossbarArray::RowInputs::raw);
+}
+
+void ViewArrays::mvm_levels(const LevelSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng,
+                            int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc) {
+  ACIM_ASSERT(levels_form(), "ViewArrays::mvm_levels without shared integer levels");
+  run(x_rows, m_rows, g0, ng, p0, y, y_ld, c0, nc, MvmMode::analog,
+      CrossbarArray::RowInputs::levels);
+}
+
+template <class T>
+void ViewArrays::run(const Rows<T>& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
+                     float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
+                     CrossbarArray::RowInputs form) {
   ACIM_ASSERT(g0 >= 0 && ng >= 0 && g0 + ng <= count_ && c0 >= 0 && nc >= 0 && c0 + nc <= n_,
               "ViewArrays::mvm: groups or columns out of range");
   if (m_rows == 0) return;
@@ -265,7 +299,7 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
       for (size_t t = it.task0; t < it.task1; ++t)
         for (size_t k = task_start[t]; k < task_start[t + 1]; ++k)
           run_part(x_rows, jobs[keyed[k].second], it.t0, it.nt, g0, y, y_ld, c0, nc, mode,
-                   k == task_start[t], x_quantized);
+                   k == task_start[t], form);
     } catch (...) {
       errors[static_cast<size_t>(i)] = std::current_exception();
     }
@@ -279,9 +313,10 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
     }
 }
 
-void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0,
+template <class T>
+void ViewArrays::run_part(const Rows<T>& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0,
                           float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
-                          bool x_quantized) {
+                          CrossbarArray::RowInputs form) {
   const Block& bl = blocks_[static_cast<size_t>(j.block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
   const int64_t ga = j.ga, gb = j.gb, ca = j.ca, cb = j.cb;
@@ -293,10 +328,11 @@ void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int
   // layer's im2col input is never held whole, and no memory is allocated per call once the
   // buffers have grown. Capture mode (calibration) takes all rows at once, in buffers of its own
   // (one job per input slice keeps an evenly spaced selection).
-  thread_local std::vector<float> part_in, part_out;
-  std::vector<float> capture_in;
-  std::vector<float>& in_buf = analog ? part_in : capture_in;
-  float* id = grown(in_buf, static_cast<size_t>(nt * width));
+  thread_local std::vector<T> part_in;
+  thread_local std::vector<float> part_out;
+  std::vector<T> capture_in;
+  std::vector<T>& in_buf = analog ? part_in : capture_in;
+  T* id = grown(in_buf, static_cast<size_t>(nt * width));
   if (analog) grown(part_out, static_cast<size_t>(nt * ow));
   // Every column of each requested group: the groups' outputs are one contiguous run.
   const bool run = ca == c0 && cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
@@ -304,7 +340,7 @@ void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int
   const bool whole = bl.nr == k_;
   // The array's input rows: each requested group's slice of K; zeros for the others.
   const bool partial_groups = ga > bl.g0 || gb < bl.g0 + bl.ng;
-  if (partial_groups) std::fill_n(id, nt * width, 0.0f);
+  if (partial_groups) std::fill_n(id, nt * width, T(0));
   const int64_t m0 = j.first + t0 * replication_;
   if (whole)
     x_rows(m0, replication_, nt, (ga - g0) * k_, (gb - ga) * k_, id + (ga - bl.g0) * k_, width);
@@ -313,9 +349,11 @@ void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int
       x_rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, id + (g - bl.g0) * bl.nr, width);
   const float* od = part_out.data();
   Tensor ref;
-  if (analog) {
+  if constexpr (std::is_same_v<T, int16_t>) {
+    array->mvm_rows(j.call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data());
+  } else if (analog) {
     array->mvm_rows(j.call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data(),
-                    x_quantized ? quantized_ : CrossbarArray::RowInputs::raw);
+                    form);
   } else {
     // The exact product of the block's weights, as CrossbarArray::mvm_reference computes it: the
     // arrays need not be programmed.
@@ -332,16 +370,19 @@ void ViewArrays::run_part(const RowSource& x_rows, const Job& j, int64_t t0, int
                        ref.data<float>(), ow, "ViewArrays capture");
     od = ref.data<float>();
   }
-  if (j.record) {
-    Captured& cap = captured_[static_cast<size_t>(j.copy)]
-                             [static_cast<size_t>(input_of_[static_cast<size_t>(j.block)])];
-    for (int64_t i = 0; i < nt * width; ++i) cap.max_abs = std::max(cap.max_abs, std::fabs(id[i]));
-    const int64_t keep = std::min(nt, kCaptureRowsPerCall);
-    for (int64_t s = 0; s < keep; ++s) {
-      const float* row = id + (s * nt / keep) * width;
-      cap.rows.insert(cap.rows.end(), row, row + width);
+  if constexpr (std::is_same_v<T, float>) {
+    if (j.record) {
+      Captured& cap = captured_[static_cast<size_t>(j.copy)]
+                               [static_cast<size_t>(input_of_[static_cast<size_t>(j.block)])];
+      for (int64_t i = 0; i < nt * width; ++i)
+        cap.max_abs = std::max(cap.max_abs, std::fabs(id[i]));
+      const int64_t keep = std::min(nt, kCaptureRowsPerCall);
+      for (int64_t s = 0; s < keep; ++s) {
+        const float* row = id + (s * nt / keep) * width;
+        cap.rows.insert(cap.rows.end(), row, row + width);
+      }
+      cap.count += keep;
     }
-    cap.count += keep;
   }
   // The partial sums of this row block: y = 0 + block (set), or y + block.
   for (int64_t t = 0; t < nt; ++t) {

@@ -70,19 +70,33 @@ class ViewArrays {
   // it may be called from several threads at once.
   // With `x_quantized` (analog mode, shared_dac() only), the rows are already what quantize()
   // makes of them, and the arrays do not quantise them again.
-  using RowSource = std::function<void(int64_t m0, int64_t step, int64_t count, int64_t k0,
-                                       int64_t n, float* dst, int64_t dst_ld)>;
+  template <class T>
+  using Rows = std::function<void(int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t n,
+                                  T* dst, int64_t dst_ld)>;
+  using RowSource = Rows<float>;
   void mvm(const RowSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
            int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized = false);
 
+  // The analog product from inputs on the arrays' DAC levels (quantize_levels; levels_form()
+  // only): a matrix, or rows given by a function as above.
+  using LevelSource = Rows<int16_t>;
+  void mvm_levels(const int16_t* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
+                  int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc);
+  void mvm_levels(const LevelSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
+                  float* y, int64_t y_ld, int64_t c0, int64_t nc);
+
   // Whether every array's DAC quantises alike (the same parameters and input range), so that
-  // inputs can be quantised once for all of them: quantize(x, n, xq) (false if some x is NaN or
-  // infinite), as each array's DAC would, in the arrays' CrossbarArray::quantized_form().
+  // inputs can be quantised once for all of them, as each array's DAC would: where every array's
+  // signal product runs in integers (levels_form()), to int16 levels by quantize_levels,
+  // otherwise by quantize, in the arrays' CrossbarArray::quantized_form(); false if some x is
+  // NaN or infinite.
   bool shared_dac() const { return shared_dac_; }
+  bool levels_form() const { return shared_dac_ && quantized_ == CrossbarArray::RowInputs::levels; }
   // Whether several arrays of a copy read the same inputs (column blocks of one row block): then
   // quantising the inputs once saves each of them its DAC.
   bool inputs_shared() const { return inputs_shared_; }
   bool quantize(const float* x, size_t n, float* xq) const;
+  bool quantize_levels(const float* x, size_t n, int16_t* xq) const;
 
   // Sets every array's DAC range (input_range > 0, else max |x| seen in capture mode) and ADC
   // ranges from the captured inputs (at most `max_rows` of them, evenly spaced), then drops them.
@@ -117,10 +131,16 @@ class ViewArrays {
     uint64_t call = 0;
     bool record = false;
   };
+  // Both kinds of mvm (T: float inputs, or int16 levels); `form`: what the rows hold.
+  template <class T>
+  void run(const Rows<T>& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
+           int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, CrossbarArray::RowInputs form);
   // Rows t0 .. t0 + nt - 1 of job j: the array's products added into y, or with `set` written
   // to it (as added to 0).
-  void run_part(const RowSource& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0, float* y,
-                int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set, bool x_quantized);
+  template <class T>
+  void run_part(const Rows<T>& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0, float* y,
+                int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
+                CrossbarArray::RowInputs form);
   // Sets shared_dac_ and quantized_ from the arrays' DAC ranges and passes.
   void check_shared_dac();
   int64_t k_, n_, count_, per_, replication_;

@@ -245,10 +245,11 @@ TEST(CrossbarFastPaths, MvmInPartsGivesTheBitsOfOneMvm) {
   }
 }
 
-// Inputs quantised once (quantize_inputs, as a convolution does for all the arrays of a layer)
-// give the bits of raw inputs: as the DAC's output for any array, and in the array's own
-// quantized_form(): integer levels where the signal product runs in integers without a variance
-// product, row voltages where the product is float and one amplitude pass over all rows.
+// Inputs quantised once (quantize_inputs or quantize_levels, as a convolution does for all the
+// arrays of a layer) give the bits of raw inputs: as the DAC's output for any array, and in the
+// array's own quantized_form(): int16 integer levels where the signal product runs in integers
+// without a variance product, row voltages where the product is float and one amplitude pass
+// over all rows.
 TEST(CrossbarFastPaths, QuantisedInputsGiveTheBitsOfRawInputs) {
   using Form = CrossbarArray::RowInputs;
   struct Case {
@@ -280,8 +281,14 @@ TEST(CrossbarFastPaths, QuantisedInputsGiveTheBitsOfRawInputs) {
     for (const Form form : {Form::dac_levels, c.form}) {
       const Tensor y = raw.mvm(x);
       std::vector<float> xq(static_cast<size_t>(x.numel())), yq(static_cast<size_t>(y.numel()));
-      ASSERT_TRUE(quantised.quantize_inputs(x.data<float>(), xq.size(), xq.data(), form));
-      quantised.mvm_rows(quantised.next_mvm(), xq.data(), 20, 0, yq.data(), form);
+      if (form == Form::levels) {
+        std::vector<int16_t> lv(xq.size());
+        ASSERT_TRUE(quantised.quantize_levels(x.data<float>(), lv.size(), lv.data()));
+        quantised.mvm_rows(quantised.next_mvm(), lv.data(), 20, 0, yq.data());
+      } else {
+        ASSERT_TRUE(quantised.quantize_inputs(x.data<float>(), xq.size(), xq.data(), form));
+        quantised.mvm_rows(quantised.next_mvm(), xq.data(), 20, 0, yq.data(), form);
+      }
       for (int64_t k = 0; k < y.numel(); ++k)
         ASSERT_EQ(y.data<float>()[k], yq[static_cast<size_t>(k)]) << "element " << k;
     }

@@ -664,38 +664,55 @@ TEST(Sim, ViewArraysColumnBlocksShareOneCalibrationRecord) {
 }
 
 TEST(Sim, ViewArraysQuantiseOnceForArraysSharingADac) {
-  // Rows put on the DAC's levels once (ViewArrays::quantize) and passed as quantised give the
-  // numbers of each array quantising its own inputs; NaN is reported by quantize().
-  ArrayParams p;
-  p.rows = 8;
-  p.cols = 16;
-  const int64_t k = 12, n = 10;
-  const Tensor w = random_tensor({k, n}, 21);
-  Tensor x = random_tensor({5, k}, 22);
-  sim::ViewArrays a(k, n, 1, 8, 8, 1), b(k, n, 1, 8, 8, 1);
-  for (sim::ViewArrays* v : {&a, &b}) {
-    v->set_weights(w, false);
-    v->program({}, p, 7, 0, 1, 0, v->arrays_per_copy());
-    Tensor unused(DType::f32, {5, n});
-    v->mvm(x.data<float>(), 5, k, 0, 1, 0, unused.data<float>(), n, 0, n, sim::MvmMode::capture);
-    v->calibrate(0.5, 256);  // one input range for every array: a shared DAC
+  // Rows put on the DAC's levels once and passed as quantised give the numbers of each array
+  // quantising its own inputs, both as int16 levels (quantize_levels, mvm_levels: arrays whose
+  // signal product runs in integers, PCM's default) and as floats (quantize, mvm: RRAM, whose
+  // read noise needs the row voltages); NaN is reported by the quantiser.
+  for (const CellType cell : {CellType::pcm, CellType::rram}) {
+    SCOPED_TRACE(cell == CellType::pcm ? "pcm" : "rram");
+    ArrayParams p = default_array_params(cell);
+    p.rows = 8;
+    p.cols = 16;
+    const int64_t k = 12, n = 10;
+    const Tensor w = random_tensor({k, n}, 21);
+    Tensor x = random_tensor({5, k}, 22);
+    sim::ViewArrays a(k, n, 1, 8, 8, 1), b(k, n, 1, 8, 8, 1);
+    for (sim::ViewArrays* v : {&a, &b}) {
+      v->set_weights(w, false);
+      v->program({}, p, 7, 0, 1, 0, v->arrays_per_copy());
+      Tensor unused(DType::f32, {5, n});
+      v->mvm(x.data<float>(), 5, k, 0, 1, 0, unused.data<float>(), n, 0, n,
+             sim::MvmMode::capture);
+      v->calibrate(0.5, 256);  // one input range for every array: a shared DAC
+    }
+    ASSERT_TRUE(b.shared_dac());
+    ASSERT_EQ(b.levels_form(), cell == CellType::pcm);
+    Tensor ya(DType::f32, {5, n}), yb(DType::f32, {5, n});
+    a.mvm(x.data<float>(), 5, k, 0, 1, 0, ya.data<float>(), n, 0, n, sim::MvmMode::analog);
+    if (b.levels_form()) {
+      std::vector<int16_t> lv(static_cast<size_t>(x.numel()));
+      ASSERT_TRUE(b.quantize_levels(x.data<float>(), lv.size(), lv.data()));
+      EXPECT_TRUE(std::any_of(lv.begin(), lv.end(), [](int16_t l) { return l != 0; }));
+      b.mvm_levels(lv.data(), 5, k, 0, 1, 0, yb.data<float>(), n, 0, n);
+      EXPECT_TRUE(same_bits(ya, yb));
+      x.data<float>()[3] = std::nanf("");
+      EXPECT_FALSE(b.quantize_levels(x.data<float>(), lv.size(), lv.data()));
+      continue;
+    }
+    std::vector<float> xq(static_cast<size_t>(x.numel()));
+    ASSERT_TRUE(b.quantize(x.data<float>(), xq.size(), xq.data()));
+    EXPECT_FALSE(std::equal(xq.begin(), xq.end(), x.data<float>()));  // the DAC moved them
+    b.mvm(
+        [&](int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t len, float* dst,
+            int64_t ld) {
+          for (int64_t t = 0; t < count; ++t)
+            std::copy_n(xq.data() + (m0 + t * step) * k + k0, len, dst + t * ld);
+        },
+        5, 0, 1, 0, yb.data<float>(), n, 0, n, sim::MvmMode::analog, true);
+    EXPECT_TRUE(same_bits(ya, yb));
+    x.data<float>()[3] = std::nanf("");
+    EXPECT_FALSE(b.quantize(x.data<float>(), xq.size(), xq.data()));
   }
-  ASSERT_TRUE(b.shared_dac());
-  std::vector<float> xq(static_cast<size_t>(x.numel()));
-  ASSERT_TRUE(b.quantize(x.data<float>(), xq.size(), xq.data()));
-  EXPECT_FALSE(std::equal(xq.begin(), xq.end(), x.data<float>()));  // the DAC moved them
-  Tensor ya(DType::f32, {5, n}), yb(DType::f32, {5, n});
-  a.mvm(x.data<float>(), 5, k, 0, 1, 0, ya.data<float>(), n, 0, n, sim::MvmMode::analog);
-  b.mvm(
-      [&](int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t len, float* dst,
-          int64_t ld) {
-        for (int64_t t = 0; t < count; ++t)
-          std::copy_n(xq.data() + (m0 + t * step) * k + k0, len, dst + t * ld);
-      },
-      5, 0, 1, 0, yb.data<float>(), n, 0, n, sim::MvmMode::analog, true);
-  EXPECT_TRUE(same_bits(ya, yb));
-  x.data<float>()[3] = std::nanf("");
-  EXPECT_FALSE(b.quantize(x.data<float>(), xq.size(), xq.data()));
 }
 
 }  // namespace
