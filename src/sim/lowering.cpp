@@ -138,7 +138,7 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16_avx512(const 
 // register (taps 0-3, 4-7, 8): the same values as the transpose, in a fifth of the operations.
 struct Gather9Tables {
   int16_t idx_lo[5][32]{}, idx_hi[5][32]{}, idx_8[5][32]{};  // per output vector and lane
-  uint32_t hi[5]{}, eight[5]{};                               // lanes of taps 4-7 and of tap 8
+  uint32_t hi[5]{}, eight[5]{};                              // lanes of taps 4-7 and of tap 8
   constexpr Gather9Tables() {
     for (int v = 0; v < 5; ++v)
       for (int l = 0; l < 32; ++l) {
@@ -164,10 +164,9 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16x9_avx512(
   for (int t = 0; t < 9; t += 2) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp[t] + c));
     s[t / 2] = t == 8 ? _mm512_castsi256_si512(a)
-                      : _mm512_inserti64x4(_mm512_castsi256_si512(a),
-                                           _mm256_loadu_si256(
-                                               reinterpret_cast<const __m256i*>(tp[t + 1] + c)),
-                                           1);
+                      : _mm512_inserti64x4(
+                            _mm512_castsi256_si512(a),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp[t + 1] + c)), 1);
   }
   const __m512i s01 = s[0], s23 = s[1], s45 = s[2], s67 = s[3], s8 = s[4];
   for (int v = 0; v < 5; ++v) {
@@ -251,9 +250,9 @@ void gather_row(const T* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, T* d
 }
 
 // Per (output position, kernel tap) of `win`: the tap's position in the input plane, or
-// win.in_size() (one past the plane) in the padding (the same for every image and channel). Kept per thread and geometry: a layer's table
-// is made once, not on every run (at batch 1 making it took about a tenth of ResNet-20's analog
-// time).
+// win.in_size() (one past the plane) in the padding (the same for every image and channel). Kept
+// per thread and geometry: a layer's table is made once, not on every run (at batch 1 making it
+// took about a tenth of ResNet-20's analog time).
 const std::vector<int64_t>& tap_offsets(const ops::Window& win) {
   using Key = std::array<int64_t, 18>;
   thread_local std::map<Key, std::vector<int64_t>> tables;

@@ -681,8 +681,7 @@ TEST(Sim, ViewArraysQuantiseOnceForArraysSharingADac) {
       v->set_weights(w, false);
       v->program({}, p, 7, 0, 1, 0, v->arrays_per_copy());
       Tensor unused(DType::f32, {5, n});
-      v->mvm(x.data<float>(), 5, k, 0, 1, 0, unused.data<float>(), n, 0, n,
-             sim::MvmMode::capture);
+      v->mvm(x.data<float>(), 5, k, 0, 1, 0, unused.data<float>(), n, 0, n, sim::MvmMode::capture);
       v->calibrate(0.5, 256);  // one input range for every array: a shared DAC
     }
     ASSERT_TRUE(b.shared_dac());
