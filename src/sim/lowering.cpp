@@ -81,23 +81,32 @@ inline __mmask16 first_lanes(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
+// How transpose_blocked stores an element s: dst = s, 0 + s, or dst + s.
+enum class Store { copy, set, add };
+
 // transpose_blocked in 16 x 16 blocks transposed in registers (the same values; the same
 // additions).
-ACIM_TARGET_AVX512 void transpose_avx512(const float* src, int64_t rows, int64_t cols, float* dst,
-                                         const float* add) {
+ACIM_TARGET_AVX512 void transpose_avx512(const float* src, int64_t rows, int64_t cols,
+                                         int64_t src_ld, float* dst, int64_t dst_ld, Store op,
+                                         const float* bias) {
   __m512 r[16];
   for (int64_t i0 = 0; i0 < rows; i0 += 16) {
     const int64_t ni = std::min<int64_t>(16, rows - i0);
+    const __mmask16 mi = first_lanes(ni);
     for (int64_t j0 = 0; j0 < cols; j0 += 16) {
       const int64_t nj = std::min<int64_t>(16, cols - j0);
       const __mmask16 mj = first_lanes(nj);
       for (int64_t i = 0; i < 16; ++i)
-        r[i] = i < ni ? _mm512_maskz_loadu_ps(mj, src + (i0 + i) * cols + j0) : _mm512_setzero_ps();
+        r[i] =
+            i < ni ? _mm512_maskz_loadu_ps(mj, src + (i0 + i) * src_ld + j0) : _mm512_setzero_ps();
       transpose16(r);
-      const __mmask16 mi = first_lanes(ni);
       for (int64_t j = 0; j < nj; ++j) {
-        const __m512 v = add != nullptr ? _mm512_add_ps(r[j], _mm512_set1_ps(add[j0 + j])) : r[j];
-        _mm512_mask_storeu_ps(dst + (j0 + j) * rows + i0, mi, v);
+        float* d = dst + (j0 + j) * dst_ld + i0;
+        __m512 v = r[j];
+        if (op == Store::set) v = _mm512_add_ps(_mm512_setzero_ps(), v);
+        if (op == Store::add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mi, d), v);
+        if (bias != nullptr) v = _mm512_add_ps(v, _mm512_set1_ps(bias[j0 + j]));
+        _mm512_mask_storeu_ps(d, mi, v);
       }
     }
   }
@@ -183,12 +192,14 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16x9_avx512(
 }
 #endif
 
-// dst[j * rows + i] = src[i * cols + j] (+ add[j] if add is set) for i < rows, j < cols, in
-// blocks of 16 rows so that both sides stay in a few cache lines.
-void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst, const float* add) {
+// d = dst[j * dst_ld + i] and s = src[i * src_ld + j] for i < rows, j < cols: d = s, 0 + s or
+// d + s (`op`), then d + bias[j] if bias is set; in blocks of 16 rows so that both sides stay in
+// a few cache lines.
+void transpose_blocked(const float* src, int64_t rows, int64_t cols, int64_t src_ld, float* dst,
+                       int64_t dst_ld, Store op, const float* bias) {
 #if ACIM_HAVE_AVX512
   if (cpu_has_avx512()) {
-    transpose_avx512(src, rows, cols, dst, add);
+    transpose_avx512(src, rows, cols, src_ld, dst, dst_ld, op, bias);
     return;
   }
 #endif
@@ -196,18 +207,18 @@ void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst,
   for (int64_t i0 = 0; i0 < rows; i0 += kBlock) {
     const int64_t i1 = std::min(rows, i0 + kBlock);
     for (int64_t j = 0; j < cols; ++j) {
-      float* d = dst + j * rows;
+      float* d = dst + j * dst_ld;
       const float* s = src + j;
-      if (add != nullptr) {
-        const float a = add[j];
-        for (int64_t i = i0; i < i1; ++i) d[i] = s[i * cols] + a;
-      } else {
-        for (int64_t i = i0; i < i1; ++i) d[i] = s[i * cols];
+      for (int64_t i = i0; i < i1; ++i) {
+        float v = s[i * src_ld];
+        if (op == Store::set) v = 0.0f + v;
+        if (op == Store::add) v = d[i] + v;
+        if (bias != nullptr) v = v + bias[j];
+        d[i] = v;
       }
     }
   }
 }
-
 
 // Inputs k0 .. k0 + n - 1 of one im2col row into dst: input k is channel c = k / ksz at kernel
 // tap t = k % ksz, read from tp[t][c]. KS > 0: ksz known when compiling (KS == ksz), so the
@@ -366,10 +377,12 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
         const float* src = xd + img * channels * isz;
         bool finite = true;
         if constexpr (std::is_same_v<T, int16_t>) {
-          transpose_blocked(src, channels, isz, grown(plane, size), nullptr);
+          transpose_blocked(src, channels, isz, isz, grown(plane, size), channels, Store::copy,
+                            nullptr);
           finite = view.quantize_levels(plane.data(), size, im.data.data());
         } else {
-          transpose_blocked(src, channels, isz, im.data.data(), nullptr);
+          transpose_blocked(src, channels, isz, isz, im.data.data(), channels, Store::copy,
+                            nullptr);
           finite = !quantized || view.quantize(im.data.data(), size, im.data.data());
         }
         if (!finite)
@@ -391,24 +404,33 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
         gather_row<0>(taps.data(), ksz, k0, n, row);
     }
   };
-  thread_local std::vector<float> y;  // [rows, out_ch]; reused (ViewArrays::mvm sets it)
-  grown(y, static_cast<size_t>(rows * out_ch));
-  if (quantized && view.levels_form())
-    view.mvm_levels(ViewArrays::LevelSource(im2col_rows), rows, 0, groups, 0, y.data(), out_ch, 0,
-                    mg);
-  else
-    view.mvm(ViewArrays::RowSource(im2col_rows), rows, 0, groups, 0, y.data(), out_ch, 0, mg, mode,
-             quantized);
+  // The products of a part of the rows go straight into the output, [image, channel, position]
+  // (output channel = column), while they are in the core's cache: a transpose of the rows of
+  // each image, with the bias added once the last row block is in.
   Shape out_shape{batch, out_ch};
   for (int64_t d : win.out_spatial()) out_shape.push_back(d);
   Tensor out = Tensor::uninitialized(DType::f32, out_shape);
   float* od = out.data<float>();
   const float* bd = bias != nullptr ? bias->data<float>() : nullptr;
-  std::vector<float> no_bias;
-  if (bd == nullptr) no_bias.assign(static_cast<size_t>(out_ch), 0.0f);
-  for (int64_t n = 0; n < batch; ++n)
-    transpose_blocked(y.data() + n * osz * out_ch, osz, out_ch, od + n * out_ch * osz,
-                      bd != nullptr ? bd : no_bias.data());
+  const auto to_out = [&](int64_t m0, int64_t step, int64_t count, int64_t col0, int64_t n,
+                          const float* src, int64_t src_ld, bool first, bool last) {
+    const Store op = first ? Store::set : Store::add;
+    const float* b = last && bd != nullptr ? bd + col0 : nullptr;
+    int64_t img = m0 / osz, pos = m0 % osz;
+    for (int64_t t = 0; t < count;) {
+      // Rows t .. t + run - 1 are positions pos .. of image img (one at a time when spaced).
+      const int64_t run = step == 1 ? std::min(count - t, osz - pos) : 1;
+      transpose_blocked(src + t * src_ld, run, n, src_ld, od + (img * out_ch + col0) * osz + pos,
+                        osz, op, b);
+      t += run;
+      for (pos += run * step; pos >= osz; pos -= osz) ++img;
+    }
+  };
+  if (quantized && view.levels_form())
+    view.mvm_levels(ViewArrays::LevelSource(im2col_rows), rows, 0, groups, 0, to_out, 0, mg);
+  else
+    view.mvm(ViewArrays::RowSource(im2col_rows), rows, 0, groups, 0, to_out, 0, mg, mode,
+             quantized);
   outputs[0] = std::move(out);
 }
 

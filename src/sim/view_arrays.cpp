@@ -13,6 +13,7 @@
 #include "acim/mapping.hpp"
 #include "core/parallel.hpp"
 #include "core/scratch.hpp"
+#include "core/simd.hpp"  // first: see its header
 #include "ops/kernels_blas.hpp"
 
 namespace acim::sim {
@@ -27,6 +28,21 @@ constexpr int64_t kCaptureRowsPerCall = 256;
 // Rows an array takes per part of one analog MVM call (CrossbarArray::mvm_rows): its inputs,
 // DAC levels and signals stay in the core's caches. The numbers do not depend on it.
 constexpr int64_t kRowsPerPart = 128;
+
+// dst[k] = 0 + src[k] (set) or dst[k] += src[k], k < n. (Additions only: the same bits in
+// every clone; the AVX-512 one is 4x the width of the x86-64 baseline's.)
+#if ACIM_HAVE_AVX512
+__attribute__((target_clones("avx512f", "default")))
+#endif
+void add_into(float* dst, const float* src, int64_t n, bool set) {
+  if (set) {
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) dst[k] = 0.0f + src[k];
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
+  }
+}
 
 }  // namespace
 
@@ -143,15 +159,30 @@ ViewArrays::Rows<T> matrix_rows(const T* x, int64_t x_ld) {
 
 }  // namespace
 
+ViewArrays::Sink ViewArrays::into(float* y, int64_t y_ld) {
+  return [y, y_ld](int64_t m0, int64_t step, int64_t count, int64_t col0, int64_t n,
+                   const float* src, int64_t src_ld, bool first, bool) {
+    for (int64_t t = 0; t < count; ++t)
+      add_into(y + (m0 + t * step) * y_ld + col0, src + t * src_ld, n, first);
+  };
+}
+
 void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
                      int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
                      bool x_quantized) {
-  mvm(matrix_rows(x, x_ld), m_rows, g0, ng, p0, y, y_ld, c0, nc, mode, x_quantized);
+  ACIM_ASSERT(!x_quantized || (shared_dac_ && !levels_form() && mode == MvmMode::analog),
+              "ViewArrays::mvm: quantised rows need a shared float DAC, in analog mode");
+  const RowSource rows = matrix_rows(x, x_ld);
+  run(Input<float>{rows, x, x_ld}, m_rows, g0, ng, p0, into(y, y_ld), c0, nc, mode,
+      x_quantized ? quantized_ : CrossbarArray::RowInputs::raw);
 }
 
 void ViewArrays::mvm_levels(const int16_t* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
                             int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc) {
-  mvm_levels(matrix_rows(x, x_ld), m_rows, g0, ng, p0, y, y_ld, c0, nc);
+  ACIM_ASSERT(levels_form(), "ViewArrays::mvm_levels without shared integer levels");
+  const LevelSource rows = matrix_rows(x, x_ld);
+  run(Input<int16_t>{rows, x, x_ld}, m_rows, g0, ng, p0, into(y, y_ld), c0, nc, MvmMode::analog,
+      CrossbarArray::RowInputs::levels);
 }
 
 void ViewArrays::check_shared_dac() {
@@ -179,24 +210,23 @@ bool ViewArrays::quantize_levels(const float* x, size_t n, int16_t* xq) const {
 }
 
 void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
-                     float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
-                     bool x_quantized) {
+                     const Sink& out, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized) {
   ACIM_ASSERT(!x_quantized || (shared_dac_ && !levels_form() && mode == MvmMode::analog),
               "ViewArrays::mvm: quantised rows need a shared float DAC, in analog mode");
-  run(x_rows, m_rows, g0, ng, p0, y, y_ld, c0, nc, mode,
+  run(Input<float>{x_rows}, m_rows, g0, ng, p0, out, c0, nc, mode,
       x_quantized ? quantized_ : CrossbarArray::RowInputs::raw);
 }
 
 void ViewArrays::mvm_levels(const LevelSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng,
-                            int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc) {
+                            int64_t p0, const Sink& out, int64_t c0, int64_t nc) {
   ACIM_ASSERT(levels_form(), "ViewArrays::mvm_levels without shared integer levels");
-  run(x_rows, m_rows, g0, ng, p0, y, y_ld, c0, nc, MvmMode::analog,
+  run(Input<int16_t>{x_rows}, m_rows, g0, ng, p0, out, c0, nc, MvmMode::analog,
       CrossbarArray::RowInputs::levels);
 }
 
 template <class T>
-void ViewArrays::run(const Rows<T>& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
-                     float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode,
+void ViewArrays::run(const Input<T>& x, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
+                     const Sink& out, int64_t c0, int64_t nc, MvmMode mode,
                      CrossbarArray::RowInputs form) {
   ACIM_ASSERT(g0 >= 0 && ng >= 0 && g0 + ng <= count_ && c0 >= 0 && nc >= 0 && c0 + nc <= n_,
               "ViewArrays::mvm: groups or columns out of range");
@@ -298,8 +328,8 @@ void ViewArrays::run(const Rows<T>& x_rows, int64_t m_rows, int64_t g0, int64_t 
     try {
       for (size_t t = it.task0; t < it.task1; ++t)
         for (size_t k = task_start[t]; k < task_start[t + 1]; ++k)
-          run_part(x_rows, jobs[keyed[k].second], it.t0, it.nt, g0, y, y_ld, c0, nc, mode,
-                   k == task_start[t], form);
+          run_part(x, jobs[keyed[k].second], it.t0, it.nt, g0, out, c0, nc, mode,
+                   k == task_start[t], k + 1 == task_start[t + 1], form);
     } catch (...) {
       errors[static_cast<size_t>(i)] = std::current_exception();
     }
@@ -314,9 +344,9 @@ void ViewArrays::run(const Rows<T>& x_rows, int64_t m_rows, int64_t g0, int64_t 
 }
 
 template <class T>
-void ViewArrays::run_part(const Rows<T>& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0,
-                          float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
-                          CrossbarArray::RowInputs form) {
+void ViewArrays::run_part(const Input<T>& x, const Job& j, int64_t t0, int64_t nt, int64_t g0,
+                          const Sink& out, int64_t c0, int64_t nc, MvmMode mode, bool first,
+                          bool last, CrossbarArray::RowInputs form) {
   const Block& bl = blocks_[static_cast<size_t>(j.block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
   const int64_t ga = j.ga, gb = j.gb, ca = j.ca, cb = j.cb;
@@ -332,21 +362,29 @@ void ViewArrays::run_part(const Rows<T>& x_rows, const Job& j, int64_t t0, int64
   thread_local std::vector<float> part_out;
   std::vector<T> capture_in;
   std::vector<T>& in_buf = analog ? part_in : capture_in;
-  T* id = grown(in_buf, static_cast<size_t>(nt * width));
   if (analog) grown(part_out, static_cast<size_t>(nt * ow));
   // Every column of each requested group: the groups' outputs are one contiguous run.
   const bool run = ca == c0 && cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
   // A block of whole groups (every packed block) takes its requested groups as one run.
   const bool whole = bl.nr == k_;
-  // The array's input rows: each requested group's slice of K; zeros for the others.
+  // The array's input rows: each requested group's slice of K; zeros for the others. Where they
+  // are whole rows of the input matrix, one after another, the array reads them in place.
   const bool partial_groups = ga > bl.g0 || gb < bl.g0 + bl.ng;
-  if (partial_groups) std::fill_n(id, nt * width, T(0));
   const int64_t m0 = j.first + t0 * replication_;
-  if (whole)
-    x_rows(m0, replication_, nt, (ga - g0) * k_, (gb - ga) * k_, id + (ga - bl.g0) * k_, width);
-  else
-    for (int64_t g = ga; g < gb; ++g)
-      x_rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, id + (g - bl.g0) * bl.nr, width);
+  const T* id = nullptr;
+  if (x.matrix != nullptr && replication_ == 1 && whole && !partial_groups && ga == g0 &&
+      width == x.ld) {
+    id = x.matrix + m0 * x.ld;
+  } else {
+    T* in = grown(in_buf, static_cast<size_t>(nt * width));
+    if (partial_groups) std::fill_n(in, nt * width, T(0));
+    if (whole)
+      x.rows(m0, replication_, nt, (ga - g0) * k_, (gb - ga) * k_, in + (ga - bl.g0) * k_, width);
+    else
+      for (int64_t g = ga; g < gb; ++g)
+        x.rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, in + (g - bl.g0) * bl.nr, width);
+    id = in;
+  }
   const float* od = part_out.data();
   Tensor ref;
   if constexpr (std::is_same_v<T, int16_t>) {
@@ -384,22 +422,10 @@ void ViewArrays::run_part(const Rows<T>& x_rows, const Job& j, int64_t t0, int64
       cap.count += keep;
     }
   }
-  // The partial sums of this row block: y = 0 + block (set), or y + block.
-  for (int64_t t = 0; t < nt; ++t) {
-    float* yr = y + (j.first + (t0 + t) * replication_) * y_ld;
-    for (int64_t g = ga; g < (run ? ga + 1 : gb); ++g) {
-      const int64_t n = run ? (gb - ga) * nc : cb - ca;  // one run, or a group's columns
-      const float* src = od + t * ow + (g - bl.g0) * bl.nc + (ca - bl.c0);
-      float* dst = yr + (g - g0) * nc + (ca - c0);
-      if (set) {
-#pragma omp simd
-        for (int64_t k = 0; k < n; ++k) dst[k] = 0.0f + src[k];
-      } else {
-#pragma omp simd
-        for (int64_t k = 0; k < n; ++k) dst[k] += src[k];
-      }
-    }
-  }
+  // The partial sums of this row block: one run, or a group's columns at a time.
+  for (int64_t g = ga; g < (run ? ga + 1 : gb); ++g)
+    out(m0, replication_, nt, (g - g0) * nc + (ca - c0), run ? (gb - ga) * nc : cb - ca,
+        od + (g - bl.g0) * bl.nc + (ca - bl.c0), ow, first, last);
 }
 
 void ViewArrays::calibrate(double input_range, int64_t max_rows) {

@@ -63,19 +63,26 @@ class ViewArrays {
   void mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng, int64_t p0,
            float* y, int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized = false);
 
-  // The same product with x given by a function instead of a matrix: rows(m0, step, count, k0,
-  // n, dst, dst_ld) writes x[m * x_ld + k0 .. k0 + n - 1] of rows m = m0 + t * step, t < count,
-  // to dst + t * dst_ld. It writes each array's inputs straight into the array's input rows (no
-  // full copy of x, e.g. of a large im2col matrix, is made), a part of an MVM call at a time;
-  // it may be called from several threads at once.
+  // The same product with x given by a function instead of a matrix, and y taken by one: a
+  // part of an MVM call at a time, from several threads at once. rows(m0, step, count, k0, n,
+  // dst, dst_ld) writes x[m * x_ld + k0 .. k0 + n - 1] of rows m = m0 + t * step, t < count, to
+  // dst + t * dst_ld: each array's inputs straight into the array's input rows (no full copy of
+  // x, e.g. of a large im2col matrix, is made). out(m0, step, count, col0, n, src, src_ld, first,
+  // last) takes y[m * y_ld + col0 .. col0 + n - 1] of those rows from src + t * src_ld: a row
+  // block's partial sums, which set y (as 0 + src) when `first` and are added to it otherwise;
+  // `last`: no row block adds to them after this one.
   // With `x_quantized` (analog mode, shared_dac() only), the rows are already what quantize()
   // makes of them, and the arrays do not quantise them again.
   template <class T>
   using Rows = std::function<void(int64_t m0, int64_t step, int64_t count, int64_t k0, int64_t n,
                                   T* dst, int64_t dst_ld)>;
   using RowSource = Rows<float>;
-  void mvm(const RowSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
-           int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized = false);
+  using Sink = std::function<void(int64_t m0, int64_t step, int64_t count, int64_t col0, int64_t n,
+                                  const float* src, int64_t src_ld, bool first, bool last)>;
+  void mvm(const RowSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
+           const Sink& out, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized = false);
+  // The sink of a matrix y with leading dimension y_ld.
+  static Sink into(float* y, int64_t y_ld);
 
   // The analog product from inputs on the arrays' DAC levels (quantize_levels; levels_form()
   // only): a matrix, or rows given by a function as above.
@@ -83,7 +90,7 @@ class ViewArrays {
   void mvm_levels(const int16_t* x, int64_t m_rows, int64_t x_ld, int64_t g0, int64_t ng,
                   int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc);
   void mvm_levels(const LevelSource& rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
-                  float* y, int64_t y_ld, int64_t c0, int64_t nc);
+                  const Sink& out, int64_t c0, int64_t nc);
 
   // Whether every array's DAC quantises alike (the same parameters and input range), so that
   // inputs can be quantised once for all of them, as each array's DAC would: where every array's
@@ -131,15 +138,23 @@ class ViewArrays {
     uint64_t call = 0;
     bool record = false;
   };
-  // Both kinds of mvm (T: float inputs, or int16 levels); `form`: what the rows hold.
+  // What one mvm call reads: rows, and where they come from a matrix, the matrix (whose rows
+  // an array may then read in place).
   template <class T>
-  void run(const Rows<T>& x_rows, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, float* y,
-           int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, CrossbarArray::RowInputs form);
-  // Rows t0 .. t0 + nt - 1 of job j: the array's products added into y, or with `set` written
-  // to it (as added to 0).
+  struct Input {
+    const Rows<T>& rows;
+    const T* matrix = nullptr;
+    int64_t ld = 0;
+  };
+  // Every kind of mvm (T: float inputs, or int16 levels); `form`: what the rows hold.
   template <class T>
-  void run_part(const Rows<T>& x_rows, const Job& j, int64_t t0, int64_t nt, int64_t g0, float* y,
-                int64_t y_ld, int64_t c0, int64_t nc, MvmMode mode, bool set,
+  void run(const Input<T>& x, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, const Sink& out,
+           int64_t c0, int64_t nc, MvmMode mode, CrossbarArray::RowInputs form);
+  // Rows t0 .. t0 + nt - 1 of job j through its array, into `out` (first, last: whether the
+  // job is its task's first and last row block).
+  template <class T>
+  void run_part(const Input<T>& x, const Job& j, int64_t t0, int64_t nt, int64_t g0,
+                const Sink& out, int64_t c0, int64_t nc, MvmMode mode, bool first, bool last,
                 CrossbarArray::RowInputs form);
   // Sets shared_dac_ and quantized_ from the arrays' DAC ranges and passes.
   void check_shared_dac();

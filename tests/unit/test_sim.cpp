@@ -707,7 +707,7 @@ TEST(Sim, ViewArraysQuantiseOnceForArraysSharingADac) {
           for (int64_t t = 0; t < count; ++t)
             std::copy_n(xq.data() + (m0 + t * step) * k + k0, len, dst + t * ld);
         },
-        5, 0, 1, 0, yb.data<float>(), n, 0, n, sim::MvmMode::analog, true);
+        5, 0, 1, 0, sim::ViewArrays::into(yb.data<float>(), n), 0, n, sim::MvmMode::analog, true);
     EXPECT_TRUE(same_bits(ya, yb));
     x.data<float>()[3] = std::nanf("");
     EXPECT_FALSE(b.quantize(x.data<float>(), xq.size(), xq.data()));
