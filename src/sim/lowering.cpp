@@ -112,37 +112,36 @@ ACIM_TARGET_AVX512 void transpose_avx512(const float* src, int64_t rows, int64_t
   }
 }
 
-// nc <= 16 channels c .. c + nc - 1 of an im2col row: dst[i * ksz + t] = tp[t][c + i] for
+// The taps of an im2col row: tap t of channel c is base[offs[t] + c].
+// nc <= 16 channels c .. c + nc - 1 of an im2col row: dst[i * ksz + t] = base[offs[t] + c + i] for
 // ksz <= 16 taps (taps as the rows of a 16 x 16 block, zero rows past ksz), each channel's taps
 // stored with one masked store. int16 levels move as 32-bit lanes.
-ACIM_TARGET_AVX512 void gather16_avx512(const float* const* tp, int64_t ksz, int64_t c, int64_t nc,
-                                        float* dst) {
+ACIM_TARGET_AVX512 void gather16_avx512(const float* base, const int64_t* offs, int64_t ksz,
+                                        int64_t c, int64_t nc, float* dst) {
   __m512 r[16];
   const __mmask16 mc = first_lanes(nc);
   for (int64_t i = 0; i < 16; ++i)
-    r[i] = i < ksz ? _mm512_maskz_loadu_ps(mc, tp[i] + c) : _mm512_setzero_ps();
+    r[i] = i < ksz ? _mm512_maskz_loadu_ps(mc, base + offs[i] + c) : _mm512_setzero_ps();
   transpose16(r);
   const __mmask16 m = first_lanes(ksz);
   for (int64_t i = 0; i < nc; ++i) _mm512_mask_storeu_ps(dst + i * ksz, m, r[i]);
 }
 
-__attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16_avx512(const int16_t* const* tp,
-                                                                          int64_t ksz, int64_t c,
-                                                                          int64_t nc,
-                                                                          int16_t* dst) {
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16_avx512(
+    const int16_t* base, const int64_t* offs, int64_t ksz, int64_t c, int64_t nc, int16_t* dst) {
   __m512 r[16];
   const __mmask16 mc = first_lanes(nc);
   for (int64_t i = 0; i < 16; ++i)
-    r[i] = i < ksz
-               ? _mm512_castsi512_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(mc, tp[i] + c)))
-               : _mm512_setzero_ps();
+    r[i] = i < ksz ? _mm512_castsi512_ps(
+                         _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(mc, base + offs[i] + c)))
+                   : _mm512_setzero_ps();
   transpose16(r);
   const __mmask16 m = first_lanes(ksz);
   for (int64_t i = 0; i < nc; ++i)
     _mm512_mask_cvtepi32_storeu_epi16(dst + i * ksz, m, _mm512_castps_si512(r[i]));
 }
 
-// The 3 x 3 case of the int16 gather, 16 channels: dst[i * 9 + t] = tp[t][c + i], the 144
+// The 3 x 3 case of the int16 gather, 16 channels: dst[i * 9 + t] = base[offs[t] + c + i], the 144
 // levels as 4.5 vectors of 32, each put together by word permutes from the taps loaded two to a
 // register (taps 0-3, 4-7, 8): the same values as the transpose, in a fifth of the operations.
 struct Gather9Tables {
@@ -167,15 +166,19 @@ struct Gather9Tables {
 };
 constexpr Gather9Tables kGather9;
 
-__attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16x9_avx512(
-    const int16_t* const* tp, int64_t c, int16_t* dst) {
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void gather16x9_avx512(const int16_t* base,
+                                                                            const int64_t* offs,
+                                                                            int64_t c,
+                                                                            int16_t* dst) {
   __m512i s[5];  // taps 0-1, 2-3, 4-5, 6-7, 8
   for (int t = 0; t < 9; t += 2) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp[t] + c));
-    s[t / 2] = t == 8 ? _mm512_castsi256_si512(a)
-                      : _mm512_inserti64x4(
-                            _mm512_castsi256_si512(a),
-                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp[t + 1] + c)), 1);
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + offs[t] + c));
+    s[t / 2] =
+        t == 8
+            ? _mm512_castsi256_si512(a)
+            : _mm512_inserti64x4(
+                  _mm512_castsi256_si512(a),
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + offs[t + 1] + c)), 1);
   }
   const __m512i s01 = s[0], s23 = s[1], s45 = s[2], s67 = s[3], s8 = s[4];
   for (int v = 0; v < 5; ++v) {
@@ -221,15 +224,16 @@ void transpose_blocked(const float* src, int64_t rows, int64_t cols, int64_t src
 }
 
 // Inputs k0 .. k0 + n - 1 of one im2col row into dst: input k is channel c = k / ksz at kernel
-// tap t = k % ksz, read from tp[t][c]. KS > 0: ksz known when compiling (KS == ksz), so the
-// tap pointers stay in registers over the channels. With AVX-512 and at most 16 taps, whole
-// blocks of 16 channels are transposed in registers (the same values: only data moves).
+// tap t = k % ksz, read from base[offs[t] + c]. KS > 0: ksz known when compiling (KS == ksz),
+// so the tap pointers stay in registers over the channels. With AVX-512 and at most 16 taps,
+// whole blocks of 16 channels are transposed in registers (the same values: only data moves).
 template <int KS, class T>
-void gather_row(const T* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, T* dst) {
+void gather_row(const T* base, const int64_t* offs, int64_t ksz_arg, int64_t k0, int64_t n,
+                T* dst) {
   const int64_t ksz = KS > 0 ? KS : ksz_arg;
   int64_t c = k0 / ksz, t = k0 % ksz, q = 0;
   for (; q < n && t != 0; ++q) {  // the rest of a channel begun before k0
-    dst[q] = tp[t][c];
+    dst[q] = base[offs[t] + c];
     if (++t == ksz) {
       t = 0;
       ++c;
@@ -238,11 +242,12 @@ void gather_row(const T* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, T* d
 #if ACIM_HAVE_AVX512
   if (ksz <= 16 && cpu_has_avx512()) {
     if constexpr (KS == 9 && std::is_same_v<T, int16_t>) {
-      for (; q + 16 * KS <= n; q += 16 * KS, c += 16) gather16x9_avx512(tp, c, dst + q);
+      for (; q + 16 * KS <= n; q += 16 * KS, c += 16) gather16x9_avx512(base, offs, c, dst + q);
     }
-    for (; q + 16 * ksz <= n; q += 16 * ksz, c += 16) gather16_avx512(tp, ksz, c, 16, dst + q);
+    for (; q + 16 * ksz <= n; q += 16 * ksz, c += 16)
+      gather16_avx512(base, offs, ksz, c, 16, dst + q);
     if (const int64_t nc = (n - q) / ksz; nc > 0) {  // the last whole channels, fewer than 16
-      gather16_avx512(tp, ksz, c, nc, dst + q);
+      gather16_avx512(base, offs, ksz, c, nc, dst + q);
       q += nc * ksz;
       c += nc;
     }
@@ -250,22 +255,23 @@ void gather_row(const T* const* tp, int64_t ksz_arg, int64_t k0, int64_t n, T* d
 #endif
   if constexpr (KS > 0) {
     const T* p[KS];
-    for (int u = 0; u < KS; ++u) p[u] = tp[u];
+    for (int u = 0; u < KS; ++u) p[u] = base + offs[u];
     for (; q + KS <= n; q += KS, ++c)
       for (int u = 0; u < KS; ++u) dst[q + u] = p[u][c];
   } else {
     for (; q + ksz <= n; q += ksz, ++c)
-      for (int64_t u = 0; u < ksz; ++u) dst[q + u] = tp[u][c];
+      for (int64_t u = 0; u < ksz; ++u) dst[q + u] = base[offs[u] + c];
   }
-  for (; q < n; ++q, ++t) dst[q] = tp[t][c];
+  for (; q < n; ++q, ++t) dst[q] = base[offs[t] + c];
 }
 
-// Per (output position, kernel tap) of `win`: the tap's position in the input plane, or
-// win.in_size() (one past the plane) in the padding (the same for every image and channel). Kept
+// Per (output position, kernel tap) of `win`: the offset of the tap's channels in a
+// channel-last image of `channels` channels, p * channels for its position p in the plane, or
+// for win.in_size() (one past the plane) in the padding (the same for every image). Kept
 // per thread and geometry: a layer's table is made once, not on every run (at batch 1 making it
 // took about a tenth of ResNet-20's analog time).
-const std::vector<int64_t>& tap_offsets(const ops::Window& win) {
-  using Key = std::array<int64_t, 18>;
+const std::vector<int64_t>& tap_offsets(const ops::Window& win, int64_t channels) {
+  using Key = std::array<int64_t, 19>;
   thread_local std::map<Key, std::vector<int64_t>> tables;
   Key key{};
   for (int d = 0; d < 3; ++d) {
@@ -276,6 +282,7 @@ const std::vector<int64_t>& tap_offsets(const ops::Window& win) {
     key[static_cast<size_t>(12 + d)] = win.pad_b[static_cast<size_t>(d)];
     key[static_cast<size_t>(15 + d)] = win.out[static_cast<size_t>(d)];
   }
+  key[18] = channels;
   const auto [it, added] = tables.try_emplace(key);
   std::vector<int64_t>& tap_off = it->second;
   if (!added) return tap_off;
@@ -294,7 +301,7 @@ const std::vector<int64_t>& tap_offsets(const ops::Window& win) {
           const bool inside =
               i0 >= 0 && i0 < win.in[0] && i1 >= 0 && i1 < win.in[1] && i2 >= 0 && i2 < win.in[2];
           tap_off[static_cast<size_t>(pos * ksz + tap)] =
-              inside ? (i0 * win.in[1] + i1) * win.in[2] + i2 : win.in_size();
+              (inside ? (i0 * win.in[1] + i1) * win.in[2] + i2 : win.in_size()) * channels;
         }
       }
     }
@@ -323,7 +330,7 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   // im2col, row by row as the arrays take their inputs (ViewArrays::mvm with a row source, so
   // the whole matrix is never stored): one row per output position (image-major), each group's
   // K inputs in W's order (channel, then kernel taps), zeros for taps in the padding.
-  const std::vector<int64_t>& tap_off = tap_offsets(win);
+  const std::vector<int64_t>& tap_off = tap_offsets(win, channels);
   // An image of X channel-last, [position in the plane, channel], and one position of zeros
   // after the plane (where the taps in the padding read): an im2col row then reads, per
   // kernel tap, channels that lie side by side (a 1x1 convolution's row is one contiguous run)
@@ -353,10 +360,8 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
     };
     constexpr size_t kImages = 4;
     thread_local std::array<Image, kImages> images;
-    thread_local size_t next_slot = 0;        // replaced in turn
-    thread_local std::vector<const T*> taps;  // per tap: its position's channels
-    thread_local std::vector<float> plane;    // an image channel-last, before its DAC
-    taps.resize(static_cast<size_t>(ksz));
+    thread_local size_t next_slot = 0;      // replaced in turn
+    thread_local std::vector<float> plane;  // an image channel-last, before its DAC
     const Image* image = nullptr;
     // Row r = r0 + t * step is output position pos of image img.
     int64_t img = r0 / osz, pos = r0 % osz;
@@ -394,14 +399,13 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
       }
       const int64_t* offs = tap_off.data() + pos * ksz;
       const T* base = image->data.data();
-      for (int64_t k = 0; k < ksz; ++k) taps[static_cast<size_t>(k)] = base + offs[k] * channels;
       T* row = dst + t * dst_ld;
       if (ksz == 1)
-        std::copy_n(taps[0] + k0, n, row);
+        std::copy_n(base + offs[0] + k0, n, row);
       else if (ksz == 9)  // 3 x 3 kernels
-        gather_row<9>(taps.data(), ksz, k0, n, row);
+        gather_row<9>(base, offs, ksz, k0, n, row);
       else
-        gather_row<0>(taps.data(), ksz, k0, n, row);
+        gather_row<0>(base, offs, ksz, k0, n, row);
     }
   };
   // The products of a part of the rows go straight into the output, [image, channel, position]
