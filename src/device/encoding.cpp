@@ -30,7 +30,8 @@ __attribute__((target("avx512f"))) void decode_unit_weights_avx512(const float* 
       const __m512 x = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(m, in + j));
       __m512 r = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, scale + j));
       if (gain != 1.0f) r = _mm512_mul_ps(r, g);
-      _mm512_mask_storeu_ps(o + j, m, r);
+      __asm__("" : "+v"(r));  // r rounded before the + 0 (no fused multiply-add to -0)
+      _mm512_mask_storeu_ps(o + j, m, _mm512_add_ps(r, zero));
     }
   }
 }
@@ -54,7 +55,8 @@ __attribute__((target("avx512f"))) void decode_accumulate_avx512(const float* si
           _mm512_add_ps(acc != nullptr ? _mm512_maskz_loadu_ps(m, acc + row + j) : zero, p);
       __m512 r = _mm512_mul_ps(_mm512_add_ps(zero, a), _mm512_maskz_loadu_ps(m, scale + j));
       if (gain != 1.0f) r = _mm512_mul_ps(r, g);
-      _mm512_mask_storeu_ps(y + row + j, m, r);
+      __asm__("" : "+v"(r));  // r rounded before the + 0 (no fused multiply-add to -0)
+      _mm512_mask_storeu_ps(y + row + j, m, _mm512_add_ps(r, zero));
     }
   }
 }
@@ -204,6 +206,7 @@ void decode_accumulate_signals(const EncodedWeights& e, const float* sig, float 
     }
     if (gain != 1.0f)
       for (int j = 0; j < e.cols; ++j) y[row + j] *= gain;
+    for (int j = 0; j < e.cols; ++j) y[row + j] += 0.0f;  // never -0 (see decode_signals)
   }
 }
 
@@ -235,6 +238,7 @@ void decode_signals(const EncodedWeights& e, const float* sig, int batch, float*
         o[j] = static_cast<float>((0.0 + static_cast<double>(in[j])) * e.scale[j]);
       if (gain != 1.0f)
         for (int j = 0; j < e.cols; ++j) o[j] *= gain;
+      for (int j = 0; j < e.cols; ++j) o[j] += 0.0f;  // never -0
     }
     return;
   }
@@ -251,6 +255,7 @@ void decode_signals(const EncodedWeights& e, const float* sig, int batch, float*
     for (int j = 0; j < e.cols; ++j) o[j] = static_cast<float>(acc[j] * e.scale[j]);
     if (gain != 1.0f)
       for (int j = 0; j < e.cols; ++j) o[j] *= gain;
+    for (int j = 0; j < e.cols; ++j) o[j] += 0.0f;  // never -0
   }
 }
 

@@ -51,7 +51,8 @@ EncodedWeights encode_weights(const float* w, int rows, int cols, const ArrayPar
 
 // Recombines ADC signals sig [batch, signals] into outputs y [batch, cols] (weight units per
 // signal unit, i.e. y = scale * sum weight * sig), then times `gain` in float (global drift
-// compensation; not applied when it is 1).
+// compensation; not applied when it is 1), and + 0 in float: an output is never -0 (so that a
+// caller may take y as 0 + y, the first of several partial sums, without another pass).
 void decode_signals(const EncodedWeights& enc, const float* sig, int batch, float* y,
                     float gain = 1.0f);
 

@@ -173,7 +173,8 @@ void ViewArrays::mvm(const float* x, int64_t m_rows, int64_t x_ld, int64_t g0, i
   ACIM_ASSERT(!x_quantized || (shared_dac_ && !levels_form() && mode == MvmMode::analog),
               "ViewArrays::mvm: quantised rows need a shared float DAC, in analog mode");
   const RowSource rows = matrix_rows(x, x_ld);
-  run(Input<float>{rows, x, x_ld}, m_rows, g0, ng, p0, into(y, y_ld), c0, nc, mode,
+  const Sink sink = into(y, y_ld);
+  run(Input<float>{rows, x, x_ld}, m_rows, g0, ng, p0, Output{sink, y, y_ld}, c0, nc, mode,
       x_quantized ? quantized_ : CrossbarArray::RowInputs::raw);
 }
 
@@ -181,8 +182,9 @@ void ViewArrays::mvm_levels(const int16_t* x, int64_t m_rows, int64_t x_ld, int6
                             int64_t p0, float* y, int64_t y_ld, int64_t c0, int64_t nc) {
   ACIM_ASSERT(levels_form(), "ViewArrays::mvm_levels without shared integer levels");
   const LevelSource rows = matrix_rows(x, x_ld);
-  run(Input<int16_t>{rows, x, x_ld}, m_rows, g0, ng, p0, into(y, y_ld), c0, nc, MvmMode::analog,
-      CrossbarArray::RowInputs::levels);
+  const Sink sink = into(y, y_ld);
+  run(Input<int16_t>{rows, x, x_ld}, m_rows, g0, ng, p0, Output{sink, y, y_ld}, c0, nc,
+      MvmMode::analog, CrossbarArray::RowInputs::levels);
 }
 
 void ViewArrays::check_shared_dac() {
@@ -213,20 +215,20 @@ void ViewArrays::mvm(const RowSource& x_rows, int64_t m_rows, int64_t g0, int64_
                      const Sink& out, int64_t c0, int64_t nc, MvmMode mode, bool x_quantized) {
   ACIM_ASSERT(!x_quantized || (shared_dac_ && !levels_form() && mode == MvmMode::analog),
               "ViewArrays::mvm: quantised rows need a shared float DAC, in analog mode");
-  run(Input<float>{x_rows}, m_rows, g0, ng, p0, out, c0, nc, mode,
+  run(Input<float>{x_rows}, m_rows, g0, ng, p0, Output{out}, c0, nc, mode,
       x_quantized ? quantized_ : CrossbarArray::RowInputs::raw);
 }
 
 void ViewArrays::mvm_levels(const LevelSource& x_rows, int64_t m_rows, int64_t g0, int64_t ng,
                             int64_t p0, const Sink& out, int64_t c0, int64_t nc) {
   ACIM_ASSERT(levels_form(), "ViewArrays::mvm_levels without shared integer levels");
-  run(Input<int16_t>{x_rows}, m_rows, g0, ng, p0, out, c0, nc, MvmMode::analog,
+  run(Input<int16_t>{x_rows}, m_rows, g0, ng, p0, Output{out}, c0, nc, MvmMode::analog,
       CrossbarArray::RowInputs::levels);
 }
 
 template <class T>
 void ViewArrays::run(const Input<T>& x, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0,
-                     const Sink& out, int64_t c0, int64_t nc, MvmMode mode,
+                     const Output& out, int64_t c0, int64_t nc, MvmMode mode,
                      CrossbarArray::RowInputs form) {
   ACIM_ASSERT(g0 >= 0 && ng >= 0 && g0 + ng <= count_ && c0 >= 0 && nc >= 0 && c0 + nc <= n_,
               "ViewArrays::mvm: groups or columns out of range");
@@ -345,7 +347,7 @@ void ViewArrays::run(const Input<T>& x, int64_t m_rows, int64_t g0, int64_t ng, 
 
 template <class T>
 void ViewArrays::run_part(const Input<T>& x, const Job& j, int64_t t0, int64_t nt, int64_t g0,
-                          const Sink& out, int64_t c0, int64_t nc, MvmMode mode, bool first,
+                          const Output& out, int64_t c0, int64_t nc, MvmMode mode, bool first,
                           bool last, CrossbarArray::RowInputs form) {
   const Block& bl = blocks_[static_cast<size_t>(j.block)];
   const int64_t width = bl.ng * bl.nr, ow = bl.ng * bl.nc;
@@ -362,7 +364,16 @@ void ViewArrays::run_part(const Input<T>& x, const Job& j, int64_t t0, int64_t n
   thread_local std::vector<float> part_out;
   std::vector<T> capture_in;
   std::vector<T>& in_buf = analog ? part_in : capture_in;
-  if (analog) grown(part_out, static_cast<size_t>(nt * ow));
+  // Where the job's rows are whole rows of the output matrix, one after another, the only row
+  // block of its outputs decodes into them in place (decoded outputs are never -0: they are
+  // already 0 + themselves).
+  float* direct = nullptr;
+  const bool all_columns = ga == g0 && ga == bl.g0 && gb - ga == bl.ng && ca == c0 && ca == bl.c0 &&
+                           cb - ca == bl.nc && nc == bl.nc;
+  if (analog && out.matrix != nullptr && first && last && replication_ == 1 && all_columns &&
+      ow == out.ld)
+    direct = out.matrix + (j.first + t0) * out.ld;
+  if (analog && direct == nullptr) grown(part_out, static_cast<size_t>(nt * ow));
   // Every column of each requested group: the groups' outputs are one contiguous run.
   const bool run = ca == c0 && cb == c0 + nc && bl.c0 == c0 && bl.nc == nc;
   // A block of whole groups (every packed block) takes its requested groups as one run.
@@ -385,13 +396,13 @@ void ViewArrays::run_part(const Input<T>& x, const Job& j, int64_t t0, int64_t n
         x.rows(m0, replication_, nt, (g - g0) * k_ + bl.r0, bl.nr, in + (g - bl.g0) * bl.nr, width);
     id = in;
   }
-  const float* od = part_out.data();
+  float* const od_buf = direct != nullptr ? direct : part_out.data();
+  const float* od = od_buf;
   Tensor ref;
   if constexpr (std::is_same_v<T, int16_t>) {
-    array->mvm_rows(j.call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data());
+    array->mvm_rows(j.call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), od_buf);
   } else if (analog) {
-    array->mvm_rows(j.call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), part_out.data(),
-                    form);
+    array->mvm_rows(j.call, id, static_cast<int>(nt), static_cast<uint64_t>(t0), od_buf, form);
   } else {
     // The exact product of the block's weights, as CrossbarArray::mvm_reference computes it: the
     // arrays need not be programmed.
@@ -423,9 +434,10 @@ void ViewArrays::run_part(const Input<T>& x, const Job& j, int64_t t0, int64_t n
     }
   }
   // The partial sums of this row block: one run, or a group's columns at a time.
+  if (direct != nullptr) return;
   for (int64_t g = ga; g < (run ? ga + 1 : gb); ++g)
-    out(m0, replication_, nt, (g - g0) * nc + (ca - c0), run ? (gb - ga) * nc : cb - ca,
-        od + (g - bl.g0) * bl.nc + (ca - bl.c0), ow, first, last);
+    out.sink(m0, replication_, nt, (g - g0) * nc + (ca - c0), run ? (gb - ga) * nc : cb - ca,
+             od + (g - bl.g0) * bl.nc + (ca - bl.c0), ow, first, last);
 }
 
 void ViewArrays::calibrate(double input_range, int64_t max_rows) {

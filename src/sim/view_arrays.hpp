@@ -146,15 +146,22 @@ class ViewArrays {
     const T* matrix = nullptr;
     int64_t ld = 0;
   };
+  // Where one mvm call writes: the sink, and where it is a matrix, the matrix (into whose rows
+  // an array may then decode in place).
+  struct Output {
+    const Sink& sink;
+    float* matrix = nullptr;
+    int64_t ld = 0;
+  };
   // Every kind of mvm (T: float inputs, or int16 levels); `form`: what the rows hold.
   template <class T>
-  void run(const Input<T>& x, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, const Sink& out,
+  void run(const Input<T>& x, int64_t m_rows, int64_t g0, int64_t ng, int64_t p0, const Output& out,
            int64_t c0, int64_t nc, MvmMode mode, CrossbarArray::RowInputs form);
   // Rows t0 .. t0 + nt - 1 of job j through its array, into `out` (first, last: whether the
   // job is its task's first and last row block).
   template <class T>
   void run_part(const Input<T>& x, const Job& j, int64_t t0, int64_t nt, int64_t g0,
-                const Sink& out, int64_t c0, int64_t nc, MvmMode mode, bool first, bool last,
+                const Output& out, int64_t c0, int64_t nc, MvmMode mode, bool first, bool last,
                 CrossbarArray::RowInputs form);
   // Sets shared_dac_ and quantized_ from the arrays' DAC ranges and passes.
   void check_shared_dac();

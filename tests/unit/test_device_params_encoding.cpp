@@ -192,6 +192,29 @@ TEST(Encoding, DecodeWithTheLastPassIsAccumulateThenDecode) {
   }
 }
 
+// A decoded output is never -0, also where the product underflows from below (a caller takes y
+// as 0 + y, the first of several partial sums, without another pass).
+TEST(Encoding, DecodedOutputsAreNeverNegativeZero) {
+  ArrayParams p = default_array_params(CellType::pcm);
+  const int rows = 3, cols = 5;
+  std::vector<float> w = representable_weights(0, rows, cols, 5);
+  const EncodedWeights e = encode_weights(w.data(), rows, cols, p);
+  for (int j = 0; j < cols; ++j) ASSERT_LT(e.scale[static_cast<size_t>(j)], 0.5f);
+  // -denorm_min times a scale below 1/2 rounds to -0; so does -0 itself times any scale.
+  std::vector<float> sig(static_cast<size_t>(cols), -std::numeric_limits<float>::denorm_min());
+  sig[1] = -0.0f;
+  for (float gain : {1.0f, 0.93f}) {
+    std::vector<float> y(sig.size(), 1.0f), ya(sig.size(), 1.0f);
+    decode_signals(e, sig.data(), 1, y.data(), gain);
+    decode_accumulate_signals(e, sig.data(), 1.0f, nullptr, 1, ya.data(), gain);
+    for (size_t k = 0; k < sig.size(); ++k) {
+      EXPECT_EQ(y[k], 0.0f);
+      EXPECT_FALSE(std::signbit(y[k])) << "decode_signals, column " << k << ", gain " << gain;
+      EXPECT_FALSE(std::signbit(ya[k])) << "decode_accumulate, column " << k << ", gain " << gain;
+    }
+  }
+}
+
 TEST(Encoding, QuantisationToLevelsErrsByAtMostHalfAStep) {
   ArrayParams p = default_array_params(CellType::rram);  // 16 levels, differential
   const int rows = 32, cols = 4;
