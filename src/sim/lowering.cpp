@@ -52,6 +52,9 @@ ViewWeights transposed_stack(const Tensor& w) {
 
 // ---- Conv ----
 
+// How transpose_blocked stores an element s: dst = s, 0 + s, or dst + s.
+enum class Store { copy, set, add };
+
 #if ACIM_HAVE_AVX512
 // r[0..15] (rows of a 16 x 16 block) become its columns: Intel's 4-stage unpack/shuffle network.
 ACIM_TARGET_AVX512 __attribute__((always_inline)) inline void transpose16(__m512* r) {
@@ -80,9 +83,6 @@ ACIM_TARGET_AVX512 __attribute__((always_inline)) inline void transpose16(__m512
 inline __mmask16 first_lanes(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
 }
-
-// How transpose_blocked stores an element s: dst = s, 0 + s, or dst + s.
-enum class Store { copy, set, add };
 
 // transpose_blocked in 16 x 16 blocks transposed in registers (the same values; the same
 // additions).
