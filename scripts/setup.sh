@@ -13,6 +13,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev                                # machine-readable output
   libcli11-dev                                      # the command line
   libopenblas-dev                                   # tuned BLAS for the float kernels
+  libgoogle-perftools-dev                           # tcmalloc: the executables' allocator
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and benchmarks
   libfftw3-dev libsndfile1-dev libsamplerate0-dev   # keyword spotting: MFCC, WAV files, resampling
   espeak-ng sox                                     # keyword spotting: the spoken data set
