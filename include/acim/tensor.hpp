@@ -60,6 +60,9 @@ class Tensor {
   static Tensor scalar(T value) { return from_vector<T>({}, {value}); }
 
   bool empty() const { return !buf_; }
+  // Whether no other Tensor shares this one's buffer (a view, a copy of the handle): then writing
+  // it in place changes no one else's values.
+  bool sole_owner() const { return buf_.use_count() == 1; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }

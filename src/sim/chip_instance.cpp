@@ -80,11 +80,12 @@ float fixed_point_step(float max_abs, int bits) {
   return std::ldexp(1.0f, e - (bits - 1));
 }
 
-// A copy of `t` rounded to the grid of `step`, saturating at the signed `bits`-bit codes. x / step
-// is computed as x * (1 / step): step is a power of two, so where 1 / step is one too (a normal
-// float) both are the same correctly rounded value of the same real number.
-Tensor round_to_fixed_point(const Tensor& t, float step, int bits) {
-  Tensor out = Tensor::uninitialized(DType::f32, t.shape());
+// `t` rounded to the grid of `step`, saturating at the signed `bits`-bit codes: in place where no
+// other tensor shares its buffer, else in a copy. x / step is computed as x * (1 / step): step is
+// a power of two, so where 1 / step is one too (a normal float) both are the same correctly
+// rounded value of the same real number.
+void round_to_fixed_point(Tensor& t, float step, int bits) {
+  Tensor out = t.sole_owner() ? t : Tensor::uninitialized(DType::f32, t.shape());
   const float top = std::ldexp(1.0f, bits - 1);
   const float* x = t.data<float>();
   float* y = out.data<float>();
@@ -92,13 +93,13 @@ Tensor round_to_fixed_point(const Tensor& t, float step, int bits) {
   const float inv = 1.0f / step;
   if (std::isnormal(inv) && std::isnormal(step) && inv * step == 1.0f) {
     round_scaled(x, n, inv, step, -top, top - 1.0f, y);
-    return out;
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float code = std::nearbyint(x[i] / step);
+      y[i] = std::clamp(code, -top, top - 1.0f) * step;  // NaN stays NaN
+    }
   }
-  for (int64_t i = 0; i < n; ++i) {
-    const float code = std::nearbyint(x[i] / step);
-    y[i] = std::clamp(code, -top, top - 1.0f) * step;  // NaN stays NaN
-  }
-  return out;
+  t = std::move(out);
 }
 
 struct AnalogLayer {
@@ -182,7 +183,7 @@ class SimHooks : public RunHooks {
         for (float v : t.span<float>())
           if (std::isfinite(v)) m = std::max(m, std::fabs(v));
       } else if (node_step_[index] > 0) {
-        t = round_to_fixed_point(t, node_step_[index], digital_bits_);
+        round_to_fixed_point(t, node_step_[index], digital_bits_);
       }
     }
   }
