@@ -29,6 +29,21 @@ TEST(Tensor, ReshapeSharesBuffer) {
   EXPECT_EQ(t.data<int32_t>()[0], 9);
 }
 
+// sole_owner(): no other handle or view shares the buffer (what in-place writers check).
+TEST(Tensor, SoleOwnerUntilAViewOrCopyOfTheHandleShares) {
+  Tensor t(DType::f32, {2, 3});
+  EXPECT_TRUE(t.sole_owner());
+  {
+    const Tensor view = t.reshaped({6});
+    EXPECT_FALSE(t.sole_owner());
+    EXPECT_FALSE(view.sole_owner());
+  }
+  EXPECT_TRUE(t.sole_owner());
+  const Tensor handle = t;
+  EXPECT_FALSE(t.sole_owner());
+  EXPECT_TRUE(t.clone().sole_owner());
+}
+
 TEST(Tensor, HugeTensorIsRefusedWithLimitError) {
   try {
     Tensor t(DType::f32, {1LL << 40, 1LL << 40});
