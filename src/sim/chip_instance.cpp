@@ -21,10 +21,10 @@
 #include <map>
 #include <set>
 
-#include "core/simd.hpp"
-
 #include "acim/error.hpp"
 #include "acim/sim.hpp"
+#include "core/parallel.hpp"
+#include "core/simd.hpp"
 #include "sim/lowering.hpp"
 #include "sim/view_arrays.hpp"
 
@@ -91,14 +91,21 @@ void round_to_fixed_point(Tensor& t, float step, int bits) {
   float* y = out.data<float>();
   const int64_t n = t.numel();
   const float inv = 1.0f / step;
-  if (std::isnormal(inv) && std::isnormal(step) && inv * step == 1.0f) {
-    round_scaled(x, n, inv, step, -top, top - 1.0f, y);
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
+  const bool by_inverse = std::isnormal(inv) && std::isnormal(step) && inv * step == 1.0f;
+  // Element by element, in chunks over the threads for a large tensor (a batch's activations).
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  detail::parallel_for_static(chunks, chunks > 1, [&](int64_t c) {
+    const int64_t i0 = c * kChunk, m = std::min(kChunk, n - i0);
+    if (by_inverse) {
+      round_scaled(x + i0, m, inv, step, -top, top - 1.0f, y + i0);
+      return;
+    }
+    for (int64_t i = i0; i < i0 + m; ++i) {
       const float code = std::nearbyint(x[i] / step);
       y[i] = std::clamp(code, -top, top - 1.0f) * step;  // NaN stays NaN
     }
-  }
+  });
   t = std::move(out);
 }
 
