@@ -14,10 +14,23 @@
 #include <string>
 #include <type_traits>
 
+#include "core/simd.hpp"  // first: see its header
+#include "ops/kernels_act.hpp"
 #include "ops/op.hpp"
 #include "ops/util.hpp"
 
 namespace acim::ops {
+
+// Comparisons and selects only: the same values in every clone.
+#if ACIM_HAVE_AVX512
+__attribute__((target_clones("avx512f", "default")))
+#endif
+void clamp_floats(float* p, int64_t n, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = p[i] < lo ? lo : p[i];
+    p[i] = r > hi ? hi : r;
+  }
+}
 
 namespace {
 

@@ -64,17 +64,16 @@ inline bool parse_fused(const Node& node, FusedActs& out) {
   return true;
 }
 
-// One step over p[0, n). Clamp is max then min as np.clip (NaN stays NaN).
+// p[i] = min(max(p[i], lo), hi) for i < n, as np.clip: max then min, NaN stays NaN
+// (activation.cpp; an AVX-512 clone where the CPU has it).
+void clamp_floats(float* p, int64_t n, float lo, float hi);
+
+// One step over p[0, n).
 inline void apply_act_step(const ActStep& s, float* p, int64_t n) {
   switch (s.kind) {
-    case ActStep::clamp: {
-      const float lo = s.a, hi = s.b;
-      for (int64_t i = 0; i < n; ++i) {
-        const float r = p[i] < lo ? lo : p[i];
-        p[i] = r > hi ? hi : r;
-      }
+    case ActStep::clamp:
+      clamp_floats(p, n, s.a, s.b);
       return;
-    }
     case ActStep::leaky_relu:
       for (int64_t i = 0; i < n; ++i) p[i] = p[i] < 0.0f ? s.a * p[i] : p[i];
       return;
