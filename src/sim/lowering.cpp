@@ -2,6 +2,7 @@
 // into matrix views at programming time, and at run time im2col / flattening, the products on
 // the arrays, and the digital rest. Recurrent layers share the reference op's recurrence
 // (ops/rnn.hpp), with only the products replaced.
+#include "core/simd.hpp"  // first: see its header
 #include "sim/lowering.hpp"
 
 #include <algorithm>
@@ -12,7 +13,6 @@
 
 #include "acim/error.hpp"
 #include "core/scratch.hpp"
-#include "core/simd.hpp"  // first: see its header
 #include "ops/kernels_window.hpp"
 #include "ops/rnn.hpp"
 
@@ -112,10 +112,10 @@ ACIM_TARGET_AVX512 void transpose_avx512(const float* src, int64_t rows, int64_t
   }
 }
 
-// The taps of an im2col row: tap t of channel c is base[offs[t] + c].
-// nc <= 16 channels c .. c + nc - 1 of an im2col row: dst[i * ksz + t] = base[offs[t] + c + i] for
-// ksz <= 16 taps (taps as the rows of a 16 x 16 block, zero rows past ksz), each channel's taps
-// stored with one masked store. int16 levels move as 32-bit lanes.
+// The taps of an im2col row: tap t of channel c is base[offs[t] + c]. gather16_avx512: channels
+// c .. c + nc - 1 (nc <= 16), dst[i * ksz + t] = base[offs[t] + c + i] for ksz <= 16 taps (taps
+// as the rows of a 16 x 16 block, zero rows past ksz), each channel's taps stored with one masked
+// store; int16 levels move as 32-bit lanes.
 ACIM_TARGET_AVX512 void gather16_avx512(const float* base, const int64_t* offs, int64_t ksz,
                                         int64_t c, int64_t nc, float* dst) {
   __m512 r[16];
@@ -267,7 +267,8 @@ void gather_row(const T* base, const int64_t* offs, int64_t ksz_arg, int64_t k0,
 
 // Per (output position, kernel tap) of `win`: the offset of the tap's channels in a
 // channel-last image of `channels` channels, p * channels for its position p in the plane, or
-// for win.in_size() (one past the plane) in the padding (the same for every image). Kept
+// that of position win.in_size() (one past the plane: zeros) for a tap in the padding (the same
+// for every image). Kept
 // per thread and geometry: a layer's table is made once, not on every run (at batch 1 making it
 // took about a tenth of ResNet-20's analog time).
 const std::vector<int64_t>& tap_offsets(const ops::Window& win, int64_t channels) {

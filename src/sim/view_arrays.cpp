@@ -13,7 +13,7 @@
 #include "acim/mapping.hpp"
 #include "core/parallel.hpp"
 #include "core/scratch.hpp"
-#include "core/simd.hpp"  // first: see its header
+#include "core/simd.hpp"
 #include "ops/kernels_blas.hpp"
 
 namespace acim::sim {
