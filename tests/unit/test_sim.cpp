@@ -29,6 +29,7 @@
 #include "acim/program.hpp"
 #include "acim/rng.hpp"
 #include "acim/sim.hpp"
+#include "sim/lowering.hpp"
 #include "sim/view_arrays.hpp"
 #include "test_util.hpp"
 
@@ -712,6 +713,62 @@ TEST(Sim, ViewArraysQuantiseOnceForArraysSharingADac) {
     x.data<float>()[3] = std::nanf("");
     EXPECT_FALSE(b.quantize(x.data<float>(), xq.size(), xq.data()));
   }
+}
+
+// A convolution on the arrays is its im2col product, bit for bit: the same arrays fed the
+// explicit im2col matrix (raw inputs, each array its own DAC), with the bias added after. The
+// conv path gathers its rows from an image put on the DAC's int16 levels once (3 x 3 taps of 16
+// channels by word permutes, a row block that starts inside a channel's taps, the channels past
+// the last 16, taps in the padding, 128-row parts that span images) and transposes each part's
+// partial sums into [N, C, HW] (the first row block set, the others added, the bias after the
+// last); the matrix path copies rows and adds into a [rows, C] matrix.
+TEST(Sim, ConvOnArraysIsItsIm2colProductBitForBit) {
+  const int64_t batch = 4, cin = 21, cout = 20, h = 7, w = 6, k = cin * 9;
+  ArrayParams p = default_array_params(CellType::pcm);  // the integer signal product
+  p.rows = 160;                                         // row blocks [0, 160), [160, 189)
+  p.cols = 32;                                          // 16 logical: two column blocks
+  const Tensor wt = random_tensor({cout, cin, 3, 3}, 51, 0.2f);
+  const Tensor bias = random_tensor({cout}, 52);
+  const Tensor x = random_tensor({batch, cin, h, w}, 53);
+  // The im2col matrix, [image, position][channel, tap], zeros in the padding (pads 1).
+  Tensor cols(DType::f32, {batch * h * w, k});
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t oh = 0; oh < h; ++oh)
+      for (int64_t ow = 0; ow < w; ++ow)
+        for (int64_t c = 0; c < cin; ++c)
+          for (int64_t t = 0; t < 9; ++t) {
+            const int64_t ih = oh + t / 3 - 1, iw = ow + t % 3 - 1;
+            if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+            cols.data<float>()[((n * h + oh) * w + ow) * k + c * 9 + t] =
+                x.data<float>()[((n * cin + c) * h + ih) * w + iw];
+          }
+  const int64_t rows = batch * h * w;
+  std::vector<sim::ViewArrays> conv_views;
+  conv_views.emplace_back(k, cout, 1, 160, 16, 1);
+  sim::ViewArrays matrix_view(k, cout, 1, 160, 16, 1);
+  for (sim::ViewArrays* v : {&conv_views[0], &matrix_view}) {
+    v->set_weights(wt.reshaped({cout * k}), true);  // W_g[k, n] = W[n, k]
+    v->program({}, p, 9, 0, 1, 0, v->arrays_per_copy());
+    Tensor unused(DType::f32, {rows, cout});
+    v->mvm(cols.data<float>(), rows, k, 0, 1, 0, unused.data<float>(), cout, 0, cout,
+           sim::MvmMode::capture);
+    v->calibrate(3.0, 256);  // one DAC range for the layer, as the compiler gives it
+  }
+  ASSERT_EQ(matrix_view.arrays_per_copy(), 4);
+  ASSERT_TRUE(conv_views[0].levels_form());
+  const Node conv = make_node("conv", "Conv", {"x", "w", "b"}, {"y"},
+                              {{"pads", Attribute{std::vector<int64_t>{1, 1, 1, 1}}}});
+  std::vector<Tensor> out(1);
+  sim::run_analog_node(conv, "conv", conv_views, {&x, &wt, &bias}, out, sim::MvmMode::analog);
+  Tensor y(DType::f32, {rows, cout});
+  matrix_view.mvm(cols.data<float>(), rows, k, 0, 1, 0, y.data<float>(), cout, 0, cout,
+                  sim::MvmMode::analog);
+  Tensor want(DType::f32, {batch, cout, h, w});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cout; ++c)
+      want.data<float>()[((r / (h * w)) * cout + c) * h * w + r % (h * w)] =
+          y.data<float>()[r * cout + c] + bias.data<float>()[c];
+  EXPECT_TRUE(same_bits(out[0], want));
 }
 
 }  // namespace
