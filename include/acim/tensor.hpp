@@ -37,7 +37,8 @@ template <> constexpr DType dtype_of<bool>() { return DType::boolean; }
 using Shape = std::vector<int64_t>;
 inline constexpr int64_t kUnknownDim = -1;
 
-int64_t shape_numel(const Shape& shape);  // product of dims; 1 for a scalar
+// Product of dims; 1 for a scalar, 0 with any zero dim. Throws Error(limit) if it overflows.
+int64_t shape_numel(const Shape& shape);
 bool shape_is_known(const Shape& shape);  // no unknown dims
 std::string shape_str(const Shape& shape);  // "[1,3,32,32]", unknown dims as "?"
 

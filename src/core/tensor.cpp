@@ -39,8 +39,18 @@ bool dtype_is_float(DType dt) { return dt == DType::f32 || dt == DType::f64 || d
 bool dtype_is_integer(DType dt) { return !dtype_is_float(dt) && dt != DType::boolean; }
 
 int64_t shape_numel(const Shape& shape) {
+  // A zero dimension makes it 0 wherever it is: a hostile file's [huge, huge, 0] must not
+  // overflow on the way (a fuzz_onnx finding, 2026-11-27).
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  bool overflow = false;
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+    overflow = __builtin_mul_overflow(n, d, &n) || overflow;
+  }
+  if (overflow)
+    throw Error(ErrorKind::limit, "",
+                "shape " + shape_str(shape) + " has more elements than a 64-bit count holds",
+                "check the model's shapes");
   return n;
 }
 

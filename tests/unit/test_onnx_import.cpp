@@ -628,6 +628,22 @@ TEST(OnnxImportErrors, HugeDeclaredTensorIsLimitNamingFileAndTensor) {
   EXPECT_TRUE(contains(e.what(), "'huge'")) << e.what();
 }
 
+// Huge dims before a zero one: an empty tensor, counted without overflowing on the way (a
+// fuzz_onnx finding: UBSan flagged shape_numel's product; it now stops at the zero). With
+// values given it is corrupt.
+TEST(OnnxImportErrors, HugeDimsBeforeAZeroDimAreAnEmptyTensor) {
+  onnx::ModelProto m = relu_model();
+  fill_float_tensor(m.mutable_graph()->add_initializer(), "empty",
+                    {int64_t{481040634206845440}, 114, 0}, {}, false);
+  const acim::Graph g = acim::load_onnx_from_bytes(bytes_of(m), "empty.onnx");
+  ASSERT_NE(g.initializer("empty"), nullptr);
+  EXPECT_EQ(g.initializer("empty")->numel(), 0);
+  onnx::ModelProto bad = relu_model();
+  fill_float_tensor(bad.mutable_graph()->add_initializer(), "empty",
+                    {int64_t{481040634206845440}, 114, 0}, {1.f}, false);
+  EXPECT_EQ(load_error(bad, "bad.onnx").kind(), ErrorKind::parse);
+}
+
 TEST(OnnxImportErrors, LargeDeclaredShapeWithLittleDataIsParse) {
   // 1 GiB declared (under the size limit) but 4 bytes stored: refused as corrupt.
   onnx::ModelProto m = relu_model();

@@ -44,6 +44,17 @@ TEST(Tensor, SoleOwnerUntilAViewOrCopyOfTheHandleShares) {
   EXPECT_TRUE(t.clone().sole_owner());
 }
 
+// A zero dim anywhere makes 0 elements, without overflowing on the huge dims before it (a
+// fuzz_onnx finding: an initializer of dims [481040634206845440, 114, ..., 0]); a count that
+// does not fit in 64 bits is a limit error, not undefined behaviour.
+TEST(Tensor, ShapeNumelOfZeroAndOverflowingShapes) {
+  EXPECT_EQ(shape_numel({int64_t{481040634206845440}, 114, 0}), 0);
+  EXPECT_EQ(shape_numel({0, int64_t{1} << 62, int64_t{1} << 62}), 0);
+  EXPECT_EQ(shape_numel({}), 1);
+  EXPECT_EQ(shape_numel({3, 4}), 12);
+  EXPECT_THROW(shape_numel({int64_t{481040634206845440}, 114}), Error);
+}
+
 TEST(Tensor, HugeTensorIsRefusedWithLimitError) {
   try {
     Tensor t(DType::f32, {1LL << 40, 1LL << 40});
