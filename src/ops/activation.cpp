@@ -14,7 +14,7 @@
 #include <string>
 #include <type_traits>
 
-#include "core/simd.hpp"  // first: see its header
+#include "core/simd.hpp"
 #include "ops/kernels_act.hpp"
 #include "ops/op.hpp"
 #include "ops/util.hpp"

@@ -21,10 +21,11 @@
 #include <map>
 #include <set>
 
+#include "core/simd.hpp"
+
 #include "acim/error.hpp"
 #include "acim/sim.hpp"
 #include "core/parallel.hpp"
-#include "core/simd.hpp"
 #include "sim/lowering.hpp"
 #include "sim/view_arrays.hpp"
 
