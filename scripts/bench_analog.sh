@@ -8,10 +8,12 @@
 # float reference with whether they agree within statistical tolerance (so that the speed is for
 # the same work). Everything runs on one thread.
 # Options:
-#   --tiny           MLP and LSTM at batch 1 and 8, 2 chip instances: a smoke test (~20 s)
+#   --tiny           MLP, LSTM and DS-CNN with digital depthwise layers at batch 1 and 8, 2 chip
+#                    instances: a smoke test (~25 s)
 #   --instances K    chip instances (seeds) per network: timings are medians over them, the error
 #                    check's sample size (default 5)
-#   --networks LIST  comma-separated subset of ds_cnn_s,resnet20,mlp,lstm
+#   --networks LIST  comma-separated subset of ds_cnn_s,ds_cnn_s_dw_digital,resnet20,mlp,lstm
+#                    (ds_cnn_s_dw_digital: its depthwise layers on the digital side)
 #   --strict         exit 3 when an error statistic disagrees
 # Exit status 77 when .venv-aihwkit (scripts/setup_aihwkit.sh) or PYTHON's onnx/onnxruntime is
 # missing (a CTest skip).
@@ -24,13 +26,13 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build/release}
 PYTHON=${PYTHON:-.venv/bin/python}
 AIHWKIT_PYTHON=${AIHWKIT_PYTHON:-.venv-aihwkit/bin/python}
-NETWORKS=ds_cnn_s,resnet20,mlp,lstm
+NETWORKS=ds_cnn_s,ds_cnn_s_dw_digital,resnet20,mlp,lstm
 BATCHES=1,256
 INSTANCES=5
 STRICT=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --tiny) NETWORKS=mlp,lstm; BATCHES=1,8; INSTANCES=2 ;;
+    --tiny) NETWORKS=mlp,lstm,ds_cnn_s_dw_digital; BATCHES=1,8; INSTANCES=2 ;;
     --instances) INSTANCES="$2"; shift ;;
     --networks) NETWORKS="$2"; shift ;;
     --strict) STRICT="--require-agreement" ;;

@@ -41,6 +41,9 @@ struct DigitalUnitSpec {
   bool pooling = true;        // max/average pooling
   bool softmax = true;        // exp, divide (softmax, attention)
   bool normalization = true;  // layer/batch normalisation
+  // Grouped convolutions (group > 1, depthwise ones included) multiply-accumulate here instead
+  // of as block-diagonal matrices on the arrays, whose off-diagonal cells are programmed too.
+  bool grouped_conv = false;
   int accumulator_bits = 24;  // width of the partial-sum accumulators
   double op_energy_pj = 0.1;  // one lane-operation (one element of one vector op)
   double op_time_ns = 1.0;    // one vector operation (all lanes)

@@ -82,7 +82,7 @@ struct DigitalEvents {
   int64_t vector_ops = 0;      // ceil(lane_ops / vector_lanes)
   int64_t buffer_bytes = 0;    // data movement: bytes read and, again, written
   int64_t host_elements = 0;   // output elements of a node the chip cannot run
-  int64_t macs = 0;            // products of two activations done digitally
+  int64_t macs = 0;  // products done digitally: of two activations, or grouped convolutions
 };
 
 struct Events {

@@ -144,6 +144,7 @@ std::vector<Field> chip_fields(ChipSpec& c) {
   f.push_back(bool_field("core.digital.pooling", &d.pooling));
   f.push_back(bool_field("core.digital.softmax", &d.softmax));
   f.push_back(bool_field("core.digital.normalization", &d.normalization));
+  f.push_back(bool_field("core.digital.grouped_conv", &d.grouped_conv));
   f.push_back(int_field("core.digital.accumulator_bits", &d.accumulator_bits, 1, 64));
   f.push_back(nonneg("core.digital.op_energy_pj", &d.op_energy_pj));
   f.push_back(nonneg("core.digital.op_time_ns", &d.op_time_ns));

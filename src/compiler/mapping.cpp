@@ -62,8 +62,10 @@ void add_matrix(LayerMapping& l, const MatrixView& m, int64_t rows, int64_t cols
   l.col_blocks = std::max(l.col_blocks, t.col_blocks);
 }
 
-// The analog lowering of one node, or false when the arrays cannot run it.
-bool lower_node(const Graph& g, const Node& n, int64_t rows, int64_t cols, LayerMapping& l) {
+// The analog lowering of one node, or false when the arrays cannot run it (or, for a grouped
+// convolution on a chip whose vector unit takes those, should not).
+bool lower_node(const Graph& g, const Node& n, int64_t rows, int64_t cols, bool grouped_on_arrays,
+                LayerMapping& l) {
   l.node = n.name;
   l.op = op_with_fused(n);
   for (const Node& f : n.fused) l.digital.push_back(f.op_type);
@@ -75,7 +77,7 @@ bool lower_node(const Graph& g, const Node& n, int64_t rows, int64_t cols, Layer
     if (w == nullptr || w->shape().size() < 3 || out == nullptr) return false;
     const Shape& ws = w->shape();
     int64_t groups = n.attr_int("group", 1);
-    if (groups < 1 || ws[0] % groups != 0) return false;
+    if (groups < 1 || ws[0] % groups != 0 || (groups > 1 && !grouped_on_arrays)) return false;
     int64_t k = ws[1];
     for (size_t i = 2; i < ws.size(); ++i) k *= ws[i];
     int64_t positions = 1;
@@ -538,7 +540,8 @@ std::vector<LayerMapping> analog_layers(const Graph& graph, const ChipSpec& chip
   for (const Node& n : graph.nodes) {
     LayerMapping l;
     // An empty weight (a zero dimension) has nothing to put on an array: digital.
-    if (lower_node(graph, n, rows, cols, l) && l.tiles > 0) out.push_back(std::move(l));
+    if (lower_node(graph, n, rows, cols, !chip.core.digital.grouped_conv, l) && l.tiles > 0)
+      out.push_back(std::move(l));
   }
   return out;
 }

@@ -175,6 +175,30 @@ TEST(CostEvents, DepthwisePacksCountEveryGroupOnce) {
   EXPECT_EQ(e.macs, 64 * 9 * 16);
 }
 
+TEST(CostEvents, GroupedConvOnTheVectorUnitCostsItsMacsThere) {
+  // The same depthwise layer plus a fused Relu on a chip whose vector unit runs grouped
+  // convolutions: no arrays, no conversions; 64 x 9 MACs per position and one lane-op per output
+  // for the Relu, on 16 lanes.
+  Graph g = make_graph({1, 64, 4, 4},
+                       {make_node("dw", "Conv", {"x", "W"}, {"h"},
+                                  {{"kernel_shape", Attribute{std::vector<int64_t>{3, 3}}},
+                                   {"pads", Attribute{std::vector<int64_t>{1, 1, 1, 1}}},
+                                   {"group", Attribute{int64_t{64}}}}),
+                        make_node("r", "Relu", {"h"}, {"y"})},
+                       {{"W", filled({64, 1, 3, 3}, 0.1f)}});
+  ChipSpec chip = sliced_chip();
+  chip.core.digital.grouped_conv = true;
+  Priced p = map_and_count(std::move(g), chip);
+  EXPECT_TRUE(p.events.layers.empty());
+  ASSERT_EQ(p.events.digital.size(), 1u);
+  const DigitalEvents& e = p.events.digital[0];
+  EXPECT_EQ(e.op, "Conv+Relu");
+  EXPECT_EQ(e.unit, "vector");
+  EXPECT_EQ(e.macs, 64 * 9 * 16);
+  EXPECT_EQ(e.lane_ops, 64 * 9 * 16 + 64 * 16);
+  EXPECT_EQ(e.vector_ops, (64 * 9 * 16 + 64 * 16) / chip.core.digital.vector_lanes);
+}
+
 TEST(CostEvents, DigitalNodes) {
   // fc -> Softmax -> Reshape: softmax is 5 lane-ops per element; a Reshape is free.
   Graph g = make_graph({1, 300},

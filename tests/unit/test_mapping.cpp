@@ -125,6 +125,34 @@ TEST(Mapping, GroupedConvTilesEachGroup) {
   EXPECT_NEAR(l[0].utilisation(), 2.0 * 288 * 32 / (8.0 * 256 * 18), 1e-12);
 }
 
+TEST(Mapping, GroupedConvsGoToTheVectorUnitWhenTheChipSaysSo) {
+  // DS-CNN on a chip whose vector unit runs grouped convolutions: its four depthwise layers are
+  // digital ops (unit "vector"), the pointwise ones stay on the arrays.
+  Graph g = zoo("zoo/kws/ds_cnn_s.onnx");
+  ChipSpec chip = voice();
+  chip.core.digital.grouped_conv = true;
+  MappingOptions o;
+  o.chips_auto = true;
+  Mapping m = map_graph(g, chip, o);
+  std::vector<std::string> analog, vector_unit;
+  for (const LayerMapping& l : m.layers) analog.push_back(l.node);
+  for (const DigitalOp& d : m.digital)
+    if (d.unit == "vector") vector_unit.push_back(d.node);
+  EXPECT_EQ(analog, (std::vector<std::string>{"conv1", "ds1.pw", "ds2.pw", "ds3.pw", "ds4.pw",
+                                              "fc"}));
+  EXPECT_EQ(vector_unit, (std::vector<std::string>{"ds1.dw", "ds2.dw", "ds3.dw", "ds4.dw"}));
+  // A grouped (not depthwise) convolution too; an ungrouped one stays analog.
+  Node gc = make_node("gc", "Conv", {"x", "w"}, {"y"}, {{"group", Attribute{int64_t{2}}}});
+  EXPECT_TRUE(analog_layers(one_node_graph("x", {1, 64, 10, 10}, gc, {{"w", filled({64, 32, 3, 3})}}),
+                            chip)
+                  .empty());
+  Node c = make_node("c", "Conv", {"x", "w"}, {"y"});
+  EXPECT_EQ(
+      analog_layers(one_node_graph("x", {1, 64, 10, 10}, c, {{"w", filled({8, 64, 3, 3})}}), chip)
+          .size(),
+      1u);
+}
+
 TEST(Mapping, GemmTransBAndMatMulBatchRows) {
   Node gemm = make_node("fc", "Gemm", {"x", "b", "c"}, {"y"}, {{"transB", Attribute{int64_t{1}}}});
   Graph g = one_node_graph("x", {3, 300}, gemm, {{"b", filled({40, 300})}, {"c", filled({40})}});

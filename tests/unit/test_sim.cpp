@@ -338,6 +338,29 @@ TEST(Sim, IdealZooDsCnn) {
   EXPECT_GT(p.mapping.chips, 1);  // 37 arrays on 16-array chips
 }
 
+TEST(Sim, ZooDsCnnWithItsDepthwiseLayersOnTheVectorUnit) {
+  // core.digital.grouped_conv: the depthwise convolutions run digitally, so fewer arrays; the
+  // ideal chip still reproduces the executor, and a program saved and loaded again maps the same.
+  Graph g = zoo("zoo/kws/ds_cnn_s.onnx");
+  TensorMap in{
+      {g.inputs[0].name, load_npy(std::string(ACIM_SOURCE_DIR) + "/examples/kws_input.npy")}};
+  ChipSpec chip = voice16();
+  chip.core.digital.grouped_conv = true;
+  Program p = expect_ideal_matches(std::move(g), in, chip);
+  for (const LayerMapping& l : p.mapping.layers) EXPECT_EQ(l.groups_packed, 1) << l.node;
+  EXPECT_EQ(p.mapping.layers.size(), 6u);  // conv1, four pointwise layers, fc
+  const std::string file = ::testing::TempDir() + "ds_cnn_grouped_digital.acim";
+  save_program(p, file);
+  const Program q = load_program(file);
+  EXPECT_TRUE(q.chip.core.digital.grouped_conv);
+  EXPECT_EQ(q.mapping.layers.size(), 6u);
+  std::remove(file.c_str());
+  // Non-ideal: the same seed gives the same outputs.
+  const TensorMap a = ChipInstance(q, SimOptions{.seed = 3}).run(in);
+  const TensorMap b = ChipInstance(q, SimOptions{.seed = 3}).run(in);
+  for (const auto& [name, t] : a) EXPECT_TRUE(same_bits(t, b.at(name))) << name;
+}
+
 TEST(Sim, IdealZooMlp) {
   Graph g = zoo("zoo/mlp/mlp_mnist.onnx");
   TensorMap in = zoo_inputs(g, 31);
