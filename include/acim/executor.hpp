@@ -17,6 +17,21 @@ struct RunContext;
 
 using TensorMap = std::map<std::string, Tensor>;
 
+// Buffers for a node's outputs: new_output() returns one the Executor recycles (within a run and
+// from one run to the next) when it holds one of that dtype and size, contents undefined, else a
+// new uninitialized tensor. For outputs written completely.
+struct OutputBuffers {
+  Tensor (*take)(void* pool, DType dtype, const Shape& shape) = nullptr;
+  void* pool = nullptr;
+  Tensor new_output(DType dtype, Shape shape) const {
+    if (take != nullptr) {
+      Tensor t = take(pool, dtype, shape);
+      if (!t.empty()) return t;
+    }
+    return Tensor::uninitialized(dtype, std::move(shape));
+  }
+};
+
 // Lets a caller watch or replace single nodes during one Executor::run: activation calibration
 // watches the inputs of the layers that go onto arrays; the analog simulator replaces those
 // layers with crossbar MVMs. Both are called on the thread that calls run().
@@ -26,9 +41,10 @@ class RunHooks {
   // Before node `index` (graph.nodes order) runs. Return true after assigning every present
   // output in `outputs` (one slot per node output) to run the node this way instead of its op;
   // the executor still applies the node's fused activations (Node::fused) to outputs[0].
+  // `buffers` hands out the executor's recycled buffers for those outputs.
   virtual bool replace(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
-                       std::vector<Tensor>& outputs) {
-    (void)index, (void)node, (void)inputs, (void)outputs;
+                       std::vector<Tensor>& outputs, const OutputBuffers& buffers) {
+    (void)index, (void)node, (void)inputs, (void)outputs, (void)buffers;
     return false;
   }
   // After node `index` ran (fused activations applied) and before observe(): may replace

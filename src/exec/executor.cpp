@@ -135,8 +135,9 @@ static std::string describe_type(DType dt, const Shape& s) { return dtype_name(d
 
 namespace {
 
-// Intermediate buffers freed during one run, handed back to kernels that ask for an output of
-// the same dtype and size (RunContext::new_output): a run then allocates (and the OS maps) only
+// Intermediate buffers freed during one run, handed back to kernels (and to the nodes a RunHooks
+// replaces: the simulator's analog layers) that ask for an output of the same dtype and size
+// (OutputBuffers::new_output): a run then allocates (and the OS maps) only
 // a few large buffers instead of one per layer. The executor keeps them for its next run
 // (Executor::spares_): freed, they went back to the C library, which gave the top of its heap
 // back to the OS, and the next run took page faults to map it again (DS-CNN at batch 256:
@@ -206,12 +207,12 @@ TensorMap Executor::run(const TensorMap& inputs, RunHooks* hooks) const {
     const Step& step = steps_[i];
     const Node& node = graph_.nodes[i];
     ops::RunContext ctx{node, {}, {}, std::vector<Tensor>(step.outputs.size()),
-                        step.prepared.get(), take_buffer, &pool};
+                        step.prepared.get(), OutputBuffers{take_buffer, &pool}};
     ctx.inputs.reserve(step.inputs.size());
     for (int s : step.inputs) ctx.inputs.push_back(s < 0 ? nullptr : &values[static_cast<size_t>(s)]);
     try {
       const auto* op = static_cast<const ops::OpDef*>(step.op);
-      if (hooks != nullptr && hooks->replace(i, node, ctx.inputs, ctx.outputs)) {
+      if (hooks != nullptr && hooks->replace(i, node, ctx.inputs, ctx.outputs, ctx.buffers)) {
         if (!node.fused.empty()) run_fused(node, ctx);
       } else {
         op->run(ctx);

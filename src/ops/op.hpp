@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "acim/executor.hpp"
 #include "acim/graph.hpp"
 
 namespace acim::ops {
@@ -46,17 +47,11 @@ struct RunContext {
   // What the op's `prepare` returned for this node in the Executor (nullptr elsewhere: shape
   // inference, constant folding, or when prepare returned nullptr). A kernel must work without.
   const void* prepared = nullptr;
-  // Optional: buffers the Executor recycles within one run. new_output() returns one of the
-  // dtype and size asked for when there is one (contents undefined), else a new uninitialized
-  // tensor: for outputs the kernel writes completely.
-  Tensor (*take_buffer)(void* pool, DType dtype, const Shape& shape) = nullptr;
-  void* pool = nullptr;
+  // Optional: the buffers the Executor recycles (OutputBuffers); elsewhere new_output() makes a
+  // new uninitialized tensor. For outputs the kernel writes completely.
+  OutputBuffers buffers = {};
   Tensor new_output(DType dtype, Shape shape) const {
-    if (take_buffer) {
-      Tensor t = take_buffer(pool, dtype, shape);
-      if (!t.empty()) return t;
-    }
-    return Tensor::uninitialized(dtype, std::move(shape));
+    return buffers.new_output(dtype, std::move(shape));
   }
 
   bool has(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }

@@ -176,11 +176,11 @@ class SimHooks : public RunHooks {
         node_step_(node_step),
         digital_bits_(digital_bits) {}
   bool replace(size_t index, const Node& node, const std::vector<const Tensor*>& inputs,
-               std::vector<Tensor>& outputs) override {
+               std::vector<Tensor>& outputs, const OutputBuffers& buffers) override {
     const int l = index < layer_of_node_.size() ? layer_of_node_[index] : -1;
     if (l < 0) return false;
     AnalogLayer& layer = layers_[static_cast<size_t>(l)];
-    sim::run_analog_node(node, layer.where, layer.views, inputs, outputs, mode_);
+    sim::run_analog_node(node, layer.where, layer.views, inputs, outputs, buffers, mode_);
     return true;
   }
   void adjust(size_t index, const Node&, std::vector<Tensor>& outputs) override {

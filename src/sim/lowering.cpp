@@ -312,7 +312,7 @@ const std::vector<int64_t>& tap_offsets(const ops::Window& win, int64_t channels
 
 void run_conv(const Node& node, const std::string& where, ViewArrays& view,
               const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
-              MvmMode mode) {
+              const OutputBuffers& buffers, MvmMode mode) {
   const Tensor& x = *inputs[0];
   const Tensor& w = *inputs[1];
   const Tensor* bias = inputs.size() > 2 ? inputs[2] : nullptr;
@@ -414,7 +414,7 @@ void run_conv(const Node& node, const std::string& where, ViewArrays& view,
   // each image, with the bias added once the last row block is in.
   Shape out_shape{batch, out_ch};
   for (int64_t d : win.out_spatial()) out_shape.push_back(d);
-  Tensor out = Tensor::uninitialized(DType::f32, out_shape);
+  Tensor out = buffers.new_output(DType::f32, out_shape);
   float* od = out.data<float>();
   const float* bd = bias != nullptr ? bias->data<float>() : nullptr;
   const auto to_out = [&](int64_t m0, int64_t step, int64_t count, int64_t col0, int64_t n,
@@ -473,12 +473,12 @@ void product(const std::string& where, ViewArrays& view, const Tensor& a, int64_
 
 void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
               const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
-              MvmMode mode) {
+              const OutputBuffers& buffers, MvmMode mode) {
   const Tensor& a = *inputs[0];
   if (a.rank() != 2)
     throw Error(ErrorKind::shape, where, "A is " + shape_str(a.shape()) + "; Gemm takes 2-D A");
   const int64_t m = a.dim(0), n = view.cols();
-  Tensor out = Tensor::uninitialized(DType::f32, {m, n});
+  Tensor out = buffers.new_output(DType::f32, {m, n});
   float* od = out.data<float>();
   product(where, view, a, m, mode, od);
   const float alpha = node.attr_float("alpha", 1.0f), beta = node.attr_float("beta", 1.0f);
@@ -519,13 +519,13 @@ void run_gemm(const Node& node, const std::string& where, ViewArrays& view,
 
 void run_matmul(const std::string& where, ViewArrays& view,
                 const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
-                MvmMode mode) {
+                const OutputBuffers& buffers, MvmMode mode) {
   const Tensor& a = *inputs[0];
   const int64_t rows = a.rank() >= 1 && view.rows() > 0 ? a.numel() / view.rows() : 0;
   // [..., M, K] -> [..., M, N]; a 1-D A [K] -> [N].
   Shape out_shape = a.shape();
   if (!out_shape.empty()) out_shape.back() = view.cols();
-  Tensor out = Tensor::uninitialized(DType::f32, out_shape);
+  Tensor out = buffers.new_output(DType::f32, out_shape);
   product(where, view, a, rows, mode, out.data<float>());
   outputs[0] = std::move(out);
 }
@@ -553,14 +553,13 @@ class ArrayRnnMatmuls : public ops::RnnMatmuls {
 
 void run_recurrent(const Node& node, const std::string& where, std::vector<ViewArrays>& views,
                    const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
-                   MvmMode mode) {
+                   const OutputBuffers& buffers, MvmMode mode) {
   const Tensor& x = *inputs[0];
   if (x.rank() != 3)
     throw Error(ErrorKind::shape, where, "X is " + shape_str(x.shape()) + "; expected rank 3");
   const int64_t batch = node.attr_int("layout", 0) == 1 ? x.dim(0) : x.dim(1);
   ArrayRnnMatmuls mm(views[0], views[1], batch, mode);
-  ops::RunContext ctx{node,    where,   inputs, std::vector<Tensor>(outputs.size()),
-                      nullptr, nullptr, nullptr};
+  ops::RunContext ctx{node, where, inputs, std::vector<Tensor>(outputs.size()), nullptr, buffers};
   ops::run_rnn_with(ctx, mm);
   for (size_t o = 0; o < outputs.size(); ++o) outputs[o] = std::move(ctx.outputs[o]);
 }
@@ -629,17 +628,17 @@ std::vector<ViewWeights> layer_weights(const Graph& graph, const Node& node,
 
 void run_analog_node(const Node& node, const std::string& where, std::vector<ViewArrays>& views,
                      const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
-                     MvmMode mode) {
+                     const OutputBuffers& buffers, MvmMode mode) {
   if (inputs.empty() || inputs[0] == nullptr)
     throw Error(ErrorKind::invalid, where, "has no input X");
   if (node.op_type == "Conv")
-    run_conv(node, where, views[0], inputs, outputs, mode);
+    run_conv(node, where, views[0], inputs, outputs, buffers, mode);
   else if (node.op_type == "Gemm")
-    run_gemm(node, where, views[0], inputs, outputs, mode);
+    run_gemm(node, where, views[0], inputs, outputs, buffers, mode);
   else if (node.op_type == "MatMul")
-    run_matmul(where, views[0], inputs, outputs, mode);
+    run_matmul(where, views[0], inputs, outputs, buffers, mode);
   else
-    run_recurrent(node, where, views, inputs, outputs, mode);
+    run_recurrent(node, where, views, inputs, outputs, buffers, mode);
 }
 
 }  // namespace acim::sim

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "acim/executor.hpp"
 #include "acim/graph.hpp"
 #include "acim/mapping.hpp"
 #include "sim/view_arrays.hpp"
@@ -32,9 +33,10 @@ std::vector<ViewWeights> layer_weights(const Graph& graph, const Node& node,
                                        const LayerMapping& layer);
 
 // Runs `node` with its products on `views` (layer_weights order): outputs as
-// RunHooks::replace (every output the node has). `where` names the node in errors.
+// RunHooks::replace (every output the node has), in buffers from `buffers`. `where` names the
+// node in errors.
 void run_analog_node(const Node& node, const std::string& where, std::vector<ViewArrays>& views,
                      const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
-                     MvmMode mode);
+                     const OutputBuffers& buffers, MvmMode mode);
 
 }  // namespace acim::sim

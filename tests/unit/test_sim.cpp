@@ -373,6 +373,34 @@ TEST(Sim, IdealZooLstm) {
   expect_ideal_matches(std::move(g), in, voice16());
 }
 
+TEST(Sim, AnalogLayersWriteEveryElementOfRecycledBuffers) {
+  // The analog layers' outputs come from the executor's recycled buffers (OutputBuffers), within
+  // a run and from one run to the next. With ACIM_POISON_RECYCLED those are NaN-filled before
+  // they are handed out: an element an analog kernel leaves unwritten shows up as NaN, and the
+  // outputs differ from the same instance's without poison. Batch 8: DS-CNN's conv outputs and
+  // the LSTM's Y are large enough (>= 64 KiB) to be recycled.
+  for (const char* model : {"zoo/kws/ds_cnn_s.onnx", "zoo/lstm/lstm_kws.onnx"}) {
+    SCOPED_TRACE(model);
+    Graph g = zoo(model);
+    Shape s = g.inputs[0].shape;
+    s[0] = 8;
+    const TensorMap in{{g.inputs[0].name, random_tensor(s, 77)}};
+    Program p = compile(std::move(g), voice16());
+    ChipInstance plain(p, SimOptions{.seed = 5});
+    setenv("ACIM_POISON_RECYCLED", "1", 1);
+    ChipInstance poisoned(p, SimOptions{.seed = 5});
+    unsetenv("ACIM_POISON_RECYCLED");
+    for (int run = 0; run < 2; ++run) {
+      const TensorMap want = plain.run(in);
+      const TensorMap got = poisoned.run(in);
+      for (const auto& [name, t] : want) {
+        EXPECT_TRUE(same_bits(got.at(name), t)) << name << " run " << run;
+        for (float v : got.at(name).span<float>()) ASSERT_FALSE(std::isnan(v)) << name;
+      }
+    }
+  }
+}
+
 // ---- Non-ideal runs ----
 
 TEST(Sim, NonIdealCloseDeterministicAndPerInstance) {
@@ -782,7 +810,8 @@ TEST(Sim, ConvOnArraysIsItsIm2colProductBitForBit) {
   const Node conv = make_node("conv", "Conv", {"x", "w", "b"}, {"y"},
                               {{"pads", Attribute{std::vector<int64_t>{1, 1, 1, 1}}}});
   std::vector<Tensor> out(1);
-  sim::run_analog_node(conv, "conv", conv_views, {&x, &wt, &bias}, out, sim::MvmMode::analog);
+  sim::run_analog_node(conv, "conv", conv_views, {&x, &wt, &bias}, out, OutputBuffers{},
+                       sim::MvmMode::analog);
   Tensor y(DType::f32, {rows, cout});
   matrix_view.mvm(cols.data<float>(), rows, k, 0, 1, 0, y.data<float>(), cout, 0, cout,
                   sim::MvmMode::analog);
