@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,11 @@ struct EvalOptions {
   double time_since_programming_s = -1;  // < 0: the chip spec's
   bool ideal = false;                    // SimOptions::ideal
   int64_t batch = 64;                    // samples per run (when the model's batch dim is free)
-  // Called after each batch: samples done and total over all runs (float + instances).
+  // The float reference's accuracy on this data when already known (a sweep's earlier point:
+  // it depends on the model and the data, not the chip): its run is skipped.
+  std::optional<double> float_accuracy;
+  // Called after each batch: samples done and total over all runs (float, unless known, and
+  // instances).
   std::function<void(int64_t done, int64_t total)> progress;
 };
 

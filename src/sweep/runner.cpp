@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "acim/cost.hpp"
 #include "acim/error.hpp"
@@ -85,6 +86,7 @@ struct SweepRunner::State {
   std::vector<TensorMap> calibration;
   TensorMap error_inputs;  // the first samples, for output_error
   Tensor error_reference;  // the float model's output on them (chip-independent: computed once)
+  std::optional<double> float_accuracy;  // the float model's on `data`, likewise
   Program program;         // the last compiled one
   std::string program_key;
   bool have_program = false;
@@ -168,7 +170,9 @@ PointResult SweepRunner::run(int64_t index) {
       eo.instances = s.spec.instances;
       eo.seed = s.spec.seed;
       eo.time_since_programming_s = s.spec.drift_time_s;
+      eo.float_accuracy = s.float_accuracy;
       const EvalResult e = evaluate(p, s.data, eo);
+      s.float_accuracy = e.float_accuracy;
       for (size_t i = 0; i < e.chip_accuracy.size(); ++i)
         add("accuracy", e.chip_accuracy[i], static_cast<int>(i));
       add("float_accuracy", e.float_accuracy);

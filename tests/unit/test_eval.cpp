@@ -94,6 +94,21 @@ TEST_F(EvalTest, ShardsInNameOrderAndIdealChipMatchesFloat) {
   EXPECT_DOUBLE_EQ(r.chip_accuracy[0], 1.0);
   EXPECT_EQ(last_done, 160);
   EXPECT_EQ(calls, 6);
+
+  // A known float accuracy (a sweep's earlier point) is taken as given and its run skipped: the
+  // progress counts only the chip's 80 samples, in 3 batches.
+  o.float_accuracy = 0.25;
+  last_done = calls = 0;
+  o.progress = [&](int64_t done, int64_t total) {
+    EXPECT_EQ(total, 80);
+    last_done = done;
+    ++calls;
+  };
+  r = evaluate(p, set, o);
+  EXPECT_DOUBLE_EQ(r.float_accuracy, 0.25);
+  EXPECT_DOUBLE_EQ(r.chip_accuracy.at(0), 1.0);
+  EXPECT_EQ(last_done, 80);
+  EXPECT_EQ(calls, 3);
 }
 
 TEST_F(EvalTest, InstancesAreReproducibleAndDiffer) {
