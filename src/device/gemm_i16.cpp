@@ -118,8 +118,11 @@ void row_sums(const Product& q, const int16_t* ab, uint32_t* acc) {
 #define ACIM_TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 constexpr int kPairBlock = 128;  // pairs (256 rows) per cache block
-constexpr int kBatchBlock = 96;  // batch rows per cache block (16 tiles of 6)
+constexpr int kBatchBlock = 96;  // batch rows per cache block (16 tiles of 6, 8 of 12)
 constexpr int kTileRows = 6;     // batch rows per microkernel tile
+// A panel one vector wide (16 columns) reads a broadcast level pair per multiply-add: tiles of
+// twice the rows there halve the panel loads per multiply-add and double the independent sums.
+constexpr int kNarrowTileRows = 12;
 
 // One tile: rows [0, MR) of `a` (pairs p0 .. p1 and, if tail, the single level 2 * p1) times
 // panel `b` (bstride int16 per pair, NV vectors wide). The sums start at 0 (first) or at c, and
@@ -151,7 +154,7 @@ ACIM_TARGET_VNNI void tile_kernel(const Tile& t) {
   __m512i acc[KU][MR][NV];
 #pragma GCC unroll 4
   for (int u = 0; u < KU; ++u)
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[u][r][v] = _mm512_setzero_si512();
@@ -175,7 +178,7 @@ ACIM_TARGET_VNNI void tile_kernel(const Tile& t) {
         __m512i bv[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(bp + 32 * v);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
         for (int r = 0; r < MR; ++r) {
           const __m512i av = level_pair(a + r * lda + 2 * (p + u));
 #pragma GCC unroll 4
@@ -188,7 +191,7 @@ ACIM_TARGET_VNNI void tile_kernel(const Tile& t) {
       __m512i bv[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(bp + 32 * v);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
       for (int r = 0; r < MR; ++r) {
         const __m512i av = level_pair(a + r * lda + 2 * p);
 #pragma GCC unroll 4
@@ -197,7 +200,7 @@ ACIM_TARGET_VNNI void tile_kernel(const Tile& t) {
     }
   }
 
-#pragma GCC unroll 6
+#pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
@@ -276,13 +279,16 @@ void gemm_simd(const Product& q) {
         t.cs = q.cs + kPanelCols * jp;
         t.ldo = q.ldo;
         t.ncols = std::min(width, q.cols - kPanelCols * jp);
-        for (int r = 0; r < mb; r += kTileRows) {
-          const int mr = std::min(kTileRows, mb - r);
+        const bool narrow = width == 16;
+        for (int r = 0; r < mb;) {
+          const bool wide_tile = narrow && mb - r >= kNarrowTileRows;
+          const int mr = wide_tile ? kNarrowTileRows : std::min(kTileRows, mb - r);
           t.a = q.a + static_cast<size_t>(b0 + r) * q.lda;
           t.c =
               kblocks > 1 ? cbuf.data() + static_cast<size_t>(r) * ldc + kPanelCols * jp : nullptr;
           t.out = q.out + static_cast<size_t>(b0 + r) * q.ldo + kPanelCols * jp;
-          tile_fn(mr, width / 16)(t);
+          (wide_tile ? tile_kernel<kNarrowTileRows, 1> : tile_fn(mr, width / 16))(t);
+          r += mr;
         }
       }
     }
