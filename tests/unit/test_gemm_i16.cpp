@@ -87,9 +87,9 @@ TEST(GemmI16, LimitEdgeCases) {
 
 // Random shapes: every group of each layout (odd and even groups, a short last group, a group
 // longer than one pair block, one whose last level is alone in the last pair block, a product
-// over the first rows of a group only), batches around the 6-row tiles and the 96-row blocks,
-// columns around the 16-wide vectors and 64-wide panels; lda > nrows. Both paths equal the
-// reference bit for bit.
+// over the first rows of a group only), batches around the 6-row tiles (12-row ones where a
+// panel is one vector wide: 25 = 12 + 12 + 1) and the 96-row blocks, columns around the 16-wide
+// vectors and 64-wide panels; lda > nrows. Both paths equal the reference bit for bit.
 TEST(GemmI16, MatchesInt64Reference) {
   struct Layout {
     int rows, group_rows, max_level;
@@ -100,7 +100,7 @@ TEST(GemmI16, MatchesInt64Reference) {
                             {300, 300, 255, false},
                             {257, 257, 127, false},
                             {40, 20, 32767, true}};
-  const int batches[] = {1, 3, 7, 64, 300};
+  const int batches[] = {1, 3, 7, 25, 64, 300};
   const int colss[] = {1, 15, 16, 17, 100, 513};
   if (!cpu_has_avx512_vnni()) std::printf("no AVX-512 VNNI here: the scalar path only\n");
   unsigned seed = 1;
