@@ -27,15 +27,15 @@ gives one time per batch; the table shows medians over the instances. acim float
 warm Executor::run calls (what bench/bench_vs_ort.py times).
 
 The twin. BatchNormalization is folded into the preceding convolution (as acim's passes do), so
-both simulators put the same folded weights on their arrays; the biases stay digital on both
-sides (aihwkit mapping.digital_bias, acim's digital units). aihwkit's AnalogConv2d takes only
-groups = 1, so a depthwise convolution becomes the dense convolution with the block-diagonal
-weight (zeros off the diagonal), the kind of matrix acim's block-diagonal packing of groups puts
-on its arrays. ds_cnn_s_dw_digital is the same network on a chip that runs its depthwise layers
-digitally (core.digital.grouped_conv): there aihwkit keeps them as float convolutions outside its
-tiles, and acim on its vector unit (fixed-point results, as every digital op). The LSTM is two linear layers (X·Wᵀ for all steps at once, then H·Rᵀ per step)
-around the ONNX gate arithmetic (gate order i, o, f, c), as acim runs it (only those two
-products on the arrays).
+both simulators put the same folded weights on their arrays; the biases stay digital on both sides
+(aihwkit mapping.digital_bias, acim's digital units). aihwkit's AnalogConv2d takes only groups = 1,
+so a depthwise convolution becomes the dense convolution with the block-diagonal weight (zeros off
+the diagonal), the kind of matrix acim's block-diagonal packing of groups puts on its arrays.
+ds_cnn_s_dw_digital is the same network on a chip that runs its depthwise layers digitally
+(core.digital.grouped_conv): there aihwkit keeps them as float convolutions outside its tiles, and
+acim on its vector unit (fixed-point results, as every digital op). The LSTM is two linear layers
+(X·Wᵀ for all steps at once, then H·Rᵀ per step) around the ONNX gate arithmetic (gate order i, o,
+f, c), as acim runs it (only those two products on the arrays).
 
 Error statistics. For every chip instance, the per-sample relative error of the logits,
 ||y - y_ref||₂ / ||y_ref||₂, averaged over the samples of the largest batch. The instances are
@@ -496,9 +496,9 @@ def run(args):
           "conversions / sample | their normal draws' time / float time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, b, macs, limit, pf, pa, ph, goal, over, conv, floor in limit_rows:
+        beyond = " (beyond the limit)" if over > 1 else ""
         print(f"| {name} | {b} | {macs:,} | {limit:.4g} | {100 * pf:.1f} % | {100 * pa:.2f} % | "
-              f"{100 * ph:.2f} % | {goal:.4g} | {over:.2f}{' (beyond the limit)' if over > 1 else ''} | "
-              f"{conv:,} | {floor:.2f}x |")
+              f"{100 * ph:.2f} % | {goal:.4g} | {over:.2f}{beyond} | {conv:,} | {floor:.2f}x |")
     print(f"\nOutput error vs float (per-sample relative L2 error of the logits, mean over "
           f"batch {big}; mean ± standard error over {args.instances} instances; agreement: "
           f"difference within the 95 % Welch t interval):\n")

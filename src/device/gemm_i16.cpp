@@ -281,13 +281,13 @@ void gemm_simd(const Product& q) {
         t.ncols = std::min(width, q.cols - kPanelCols * jp);
         const bool narrow = width == 16;
         for (int r = 0; r < mb;) {
-          const bool wide_tile = narrow && mb - r >= kNarrowTileRows;
-          const int mr = wide_tile ? kNarrowTileRows : std::min(kTileRows, mb - r);
+          const bool tall = narrow && mb - r >= kNarrowTileRows;
+          const int mr = tall ? kNarrowTileRows : std::min(kTileRows, mb - r);
           t.a = q.a + static_cast<size_t>(b0 + r) * q.lda;
           t.c =
               kblocks > 1 ? cbuf.data() + static_cast<size_t>(r) * ldc + kPanelCols * jp : nullptr;
           t.out = q.out + static_cast<size_t>(b0 + r) * q.ldo + kPanelCols * jp;
-          (wide_tile ? tile_kernel<kNarrowTileRows, 1> : tile_fn(mr, width / 16))(t);
+          (tall ? tile_kernel<kNarrowTileRows, 1> : tile_fn(mr, width / 16))(t);
           r += mr;
         }
       }

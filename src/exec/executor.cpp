@@ -137,8 +137,8 @@ namespace {
 
 // Intermediate buffers freed during one run, handed back to kernels (and to the nodes a RunHooks
 // replaces: the simulator's analog layers) that ask for an output of the same dtype and size
-// (OutputBuffers::new_output): a run then allocates (and the OS maps) only
-// a few large buffers instead of one per layer. The executor keeps them for its next run
+// (OutputBuffers::new_output): a run then allocates (and the OS maps) only a few large buffers
+// instead of one per layer. The executor keeps them for its next run
 // (Executor::spares_): freed, they went back to the C library, which gave the top of its heap
 // back to the OS, and the next run took page faults to map it again (DS-CNN at batch 256:
 // 111k faults per process; 2026-11-26).
