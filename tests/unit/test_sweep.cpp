@@ -4,9 +4,11 @@
 #include <sqlite3.h>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <string>
 
+#include "acim/chip.hpp"
 #include "acim/error.hpp"
 #include "acim/sweep.hpp"
 #include "test_util.hpp"
@@ -60,6 +62,26 @@ TEST(SweepSpec, ListsRangesAndProducts) {
   EXPECT_EQ(s.instances, 2);
   EXPECT_EQ(s.metrics, acim::sweep_metric_names());
   EXPECT_EQ(s.hash.size(), 16u);
+}
+
+TEST(SweepSpec, TheExampleSweepsLoad) {
+  // Every file in examples/sweeps parses and checks each point's chip (the data they name is not
+  // in git, so they are not run here).
+  int files = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(ACIM_SOURCE_DIR) + "/examples/sweeps")) {
+    if (entry.path().extension() != ".toml") continue;
+    SCOPED_TRACE(entry.path().string());
+    EXPECT_GT(acim::load_sweep(entry.path()).points(), 1);
+    ++files;
+  }
+  EXPECT_GE(files, 2);
+  // kws_depthwise's two points differ in where the depthwise layers run.
+  const SweepSpec dw =
+      acim::load_sweep(std::string(ACIM_SOURCE_DIR) + "/examples/sweeps/kws_depthwise.toml");
+  ASSERT_EQ(dw.points(), 2);
+  EXPECT_FALSE(acim::point_chip(dw, 0).core.digital.grouped_conv);
+  EXPECT_TRUE(acim::point_chip(dw, 1).core.digital.grouped_conv);
 }
 
 TEST(SweepSpec, PointChipAppliesEveryValue) {
