@@ -9,7 +9,7 @@
 # the same work). Everything runs on one thread.
 # Options:
 #   --tiny           MLP, LSTM and DS-CNN with digital depthwise layers at batch 1 and 8, 2 chip
-#                    instances: a smoke test (~25 s)
+#                    instances: a smoke test (~10 s)
 #   --instances K    chip instances (seeds) per network: timings are medians over them, the error
 #                    check's sample size (default 5)
 #   --networks LIST  comma-separated subset of ds_cnn_s,ds_cnn_s_dw_digital,resnet20,mlp,lstm
