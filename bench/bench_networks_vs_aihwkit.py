@@ -427,11 +427,10 @@ def run(args):
              "--no-replicate", "--calibrate", os.path.join(d, "calib.npy"), "-o", program,
              "--json"]))
         ranges = {layer["name"]: layer["input_range"] for layer in compiled["layers"]}
-        # ADC conversions per sample (each draws one normal): every weight column of every
-        # row block, once per MVM (mvms count one sample: acim compile takes batch 1).
-        conversions = sum(layer["mvms"] * sum(m["count"] * m["cols"] * -(-m["rows"] // ARRAY_ROWS)
-                                              for m in layer["matrices"])
-                          for layer in compiled["layers"])
+        # ADC conversions per sample (each draws one normal), as acim's cost model counts them
+        # for the program (batch 1).
+        report = json.loads(check_output([acim, "--threads", "1", "report", program, "--json"]))
+        conversions = report["cost"]["events"]["total"]["adc_conversions"]
         t_float = {b: [] for b in args.batches}
         t_acim = {b: [] for b in args.batches}
         t_acim2 = {b: [] for b in args.batches}

@@ -268,9 +268,8 @@ void gather_row(const T* base, const int64_t* offs, int64_t ksz_arg, int64_t k0,
 // Per (output position, kernel tap) of `win`: the offset of the tap's channels in a
 // channel-last image of `channels` channels, p * channels for its position p in the plane, or
 // that of position win.in_size() (one past the plane: zeros) for a tap in the padding (the same
-// for every image). Kept
-// per thread and geometry: a layer's table is made once, not on every run (at batch 1 making it
-// took about a tenth of ResNet-20's analog time).
+// for every image). Kept per thread and geometry: a layer's table is made once, not on every run
+// (at batch 1 making it took about a tenth of ResNet-20's analog time).
 const std::vector<int64_t>& tap_offsets(const ops::Window& win, int64_t channels) {
   using Key = std::array<int64_t, 19>;
   thread_local std::map<Key, std::vector<int64_t>> tables;

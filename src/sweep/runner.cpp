@@ -84,10 +84,12 @@ struct SweepRunner::State {
   Graph imported;
   LabelledSet data;
   std::vector<TensorMap> calibration;
-  TensorMap error_inputs;  // the first samples, for output_error
-  Tensor error_reference;  // the float model's output on them (chip-independent: computed once)
-  std::optional<double> float_accuracy;  // the float model's on `data`, likewise
-  Program program;         // the last compiled one
+  // The float model's outputs on the first samples (for output_error) and its accuracy on
+  // `data`: chip-independent, computed once.
+  TensorMap error_inputs;
+  Tensor error_reference;
+  std::optional<double> float_accuracy;
+  Program program;  // the last compiled one
   std::string program_key;
   bool have_program = false;
   int64_t compiles = 0;

@@ -349,12 +349,11 @@ TEST(Sim, ZooDsCnnWithItsDepthwiseLayersOnTheVectorUnit) {
   Program p = expect_ideal_matches(std::move(g), in, chip);
   for (const LayerMapping& l : p.mapping.layers) EXPECT_EQ(l.groups_packed, 1) << l.node;
   EXPECT_EQ(p.mapping.layers.size(), 6u);  // conv1, four pointwise layers, fc
-  const std::string file = ::testing::TempDir() + "ds_cnn_grouped_digital.acim";
-  save_program(p, file);
-  const Program q = load_program(file);
+  const test::TempDir tmp;
+  save_program(p, tmp.path() / "ds_cnn_grouped_digital.acim");
+  const Program q = load_program(tmp.path() / "ds_cnn_grouped_digital.acim");
   EXPECT_TRUE(q.chip.core.digital.grouped_conv);
   EXPECT_EQ(q.mapping.layers.size(), 6u);
-  std::remove(file.c_str());
   // Non-ideal: the same seed gives the same outputs.
   const TensorMap a = ChipInstance(q, SimOptions{.seed = 3}).run(in);
   const TensorMap b = ChipInstance(q, SimOptions{.seed = 3}).run(in);
