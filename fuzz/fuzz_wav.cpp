@@ -16,8 +16,17 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   acim::set_max_tensor_bytes(size_t{64} << 20);  // a header declaring hours of audio: refused
-  static const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                            ("acim_fuzz_wav_" + std::to_string(getpid()) + ".wav");
+  // Removed when the fuzzer exits normally (its time or run limit), so runs leave nothing behind.
+  struct TempFile {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("acim_fuzz_wav_" + std::to_string(getpid()) + ".wav");
+    ~TempFile() {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  };
+  static const TempFile file;
+  const std::filesystem::path& path = file.path;
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

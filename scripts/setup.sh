@@ -46,6 +46,15 @@ REQ=scripts/requirements.txt
 STAMP=.venv/.requirements.stamp
 if [ ! -f "$STAMP" ] || ! cmp -s "$REQ" "$STAMP"; then
   echo "setup: installing Python packages from $REQ"
+  # torch and its CUDA libraries unpack to ~5.7 GB, and pip needs room for the wheels as well:
+  # refuse early, with a message, rather than fail half-installed with pip's "No space left".
+  NEED_GB=9
+  free_gb=$(( $(df -Pk . | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+  if ! compgen -G ".venv/lib/python3*/site-packages/torch" >/dev/null && [ "$free_gb" -lt "$NEED_GB" ]; then
+    echo "setup: error: $free_gb GB free on the disk holding $(pwd); installing $REQ into" \
+         ".venv needs about $NEED_GB GB. Free some space and run 'make setup' again." >&2
+    exit 1
+  fi
   .venv/bin/pip install -q --upgrade pip
   # TORCH_WHEELS: a folder of pre-downloaded wheels (torch and its CUDA dependencies are ~3 GB
   # from PyPI); pip takes them from there when present and from PyPI otherwise.

@@ -44,13 +44,12 @@ TEST(CliChips, ShowFullPrintsEveryKeyAndChecksClean) {
   for (const char* s : {"[chip]", "cores = 64", "[array.cell.pcm]", "prog_c0_us = ", "[area]",
                         "router_um2 = ", "columns_per_adc = 2", "topology = \"mesh\""})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
-  fs::path p =
-      fs::temp_directory_path() / ("acim_cli_chips_full_" + std::to_string(::getpid()) + ".toml");
+  TempDir tmp("chips_full");
+  const fs::path p = tmp / "full.toml";
   std::ofstream(p) << r.out;
   Result c = run_acim("chips check " + p.string());
   EXPECT_EQ(c.status, 0) << c.err;
   EXPECT_NE(c.out.find("4,194,304 weights"), std::string::npos) << c.out;
-  fs::remove(p);
 }
 
 TEST(CliChips, ShowUnknownPresetIsOneLine) {

@@ -5,17 +5,12 @@
 #include <fstream>
 
 #include "acim/npy.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 
 namespace acim {
 namespace {
-
-fs::path temp_file(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("acim_npy_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d / name;
-}
 
 ErrorKind kind_of_load(const fs::path& p) {
   try {
@@ -37,6 +32,7 @@ TEST(Npy, ReadsWhatNumpyWrote) {
 }
 
 TEST(Npy, RoundTripsEveryDtypeAndRank) {
+  test::TempDir tmp;
   for (DType dt : {DType::f32, DType::f64, DType::i8, DType::u8, DType::i16, DType::u16, DType::i32,
                    DType::u32, DType::i64, DType::u64, DType::boolean}) {
     for (const Shape& shape : {Shape{}, Shape{5}, Shape{2, 3}, Shape{2, 0, 4}, Shape{1, 2, 3, 4}}) {
@@ -46,7 +42,7 @@ TEST(Npy, RoundTripsEveryDtypeAndRank) {
       for (size_t i = 0; i < t.nbytes(); ++i) bytes[i] = static_cast<unsigned char>((i * 37 + 11) % 256);
       if (dt == DType::boolean)
         for (size_t i = 0; i < t.nbytes(); ++i) bytes[i] &= 1;
-      fs::path p = temp_file("rt.npy");
+      fs::path p = tmp.path() / "rt.npy";
       save_npy(p, t);
       Tensor r = load_npy(p);
       ASSERT_EQ(r.dtype(), dt) << dtype_name(dt);
@@ -57,38 +53,38 @@ TEST(Npy, RoundTripsEveryDtypeAndRank) {
 }
 
 TEST(Npy, BadFilesGiveClearErrors) {
-  EXPECT_EQ(kind_of_load(temp_file("does_not_exist.npy")), ErrorKind::io);
+  test::TempDir tmp;
+  EXPECT_EQ(kind_of_load(tmp.path() / "does_not_exist.npy"), ErrorKind::io);
 
-  fs::path bad_magic = temp_file("bad_magic.npy");
+  fs::path bad_magic = tmp.path() / "bad_magic.npy";
   std::ofstream(bad_magic) << "PK\x03\x04 a zip file, not an npy";
   EXPECT_EQ(kind_of_load(bad_magic), ErrorKind::parse);
 
   Tensor t = Tensor::from_vector<float>({4}, {1, 2, 3, 4});
-  fs::path good = temp_file("good.npy");
+  fs::path good = tmp.path() / "good.npy";
   save_npy(good, t);
   std::ifstream in(good, std::ios::binary);
   std::string bytes(std::istreambuf_iterator<char>(in), {});
-  fs::path truncated = temp_file("truncated.npy");
+  fs::path truncated = tmp.path() / "truncated.npy";
   std::ofstream(truncated, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 3));
   EXPECT_EQ(kind_of_load(truncated), ErrorKind::parse);
 
   std::string fortran = bytes;
   fortran.replace(fortran.find("False"), 5, "True ");
-  fs::path fp = temp_file("fortran.npy");
+  fs::path fp = tmp.path() / "fortran.npy";
   std::ofstream(fp, std::ios::binary) << fortran;
   EXPECT_EQ(kind_of_load(fp), ErrorKind::unsupported);
 
   std::string big_endian = bytes;
   big_endian.replace(big_endian.find("<f4"), 3, ">f4");
-  fs::path be = temp_file("big_endian.npy");
+  fs::path be = tmp.path() / "big_endian.npy";
   std::ofstream(be, std::ios::binary) << big_endian;
   EXPECT_EQ(kind_of_load(be), ErrorKind::unsupported);
 }
 
 TEST(Npy, SaveIsAtomicAndLeavesNoTemporaryFiles) {
-  fs::path dir = temp_file("atomic");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  test::TempDir tmp;
+  const fs::path& dir = tmp.path();
   save_npy(dir / "a.npy", Tensor::from_vector<float>({2}, {1, 2}));
   save_npy(dir / "a.npy", Tensor::from_vector<float>({3}, {1, 2, 3}));  // overwrite
   int n = 0;
