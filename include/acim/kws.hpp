@@ -109,7 +109,7 @@ struct KwsPowerRow {
   double network_pj = 0;    // per inference
   double front_end_pj = 0;  // per inference: one new MFCC frame
   double vad_pj = 0;        // per gate frame
-  double leakage_uw = 0;    // 0 for the digital baselines (not modelled)
+  double leakage_uw = 0;    // the chip's; a digital baseline's SRAM retention leakage
   double average_uw = 0;
 };
 

@@ -210,8 +210,9 @@ std::vector<KwsPowerRow> kws_power(const Report& report, const ChipSpec& chip,
     d.network_pj = b.digital.energy_pj();
     d.front_end_pj = fe.mfcc_pj * s;
     d.vad_pj = fe.vad_pj * s;
-    d.average_uw =
-        (duty_cycle * rate * (d.network_pj + d.front_end_pj) + rate * d.vad_pj) * pj_per_s_to_uw;
+    d.leakage_uw = b.digital.leakage_uw;
+    d.average_uw = b.digital.average_power_uw(duty_cycle * rate) +
+                   (duty_cycle * rate * d.front_end_pj + rate * d.vad_pj) * pj_per_s_to_uw;
     rows.push_back(d);
   }
   return rows;

@@ -100,6 +100,10 @@ DigitalBaseline price_digital_baseline(const Graph& graph, const ChipSpec& chip,
   if (options.reuse < 1)
     throw Error(ErrorKind::invalid, "digital baseline: reuse",
                 "is " + std::to_string(options.reuse) + "; allowed >= 1", "use 1 for no reuse");
+  if (!(options.sram_leakage_nw_per_kib >= 0))
+    throw Error(ErrorKind::invalid, "digital baseline: sram_leakage_nw_per_kib",
+                "is " + std::to_string(options.sram_leakage_nw_per_kib) + "; allowed >= 0",
+                "use 0 for no leakage");
   DigitalBaseline b;
   b.technology_nm = options.technology_nm;
   b.supply_v = options.supply_v;
@@ -130,6 +134,7 @@ DigitalBaseline price_digital_baseline(const Graph& graph, const ChipSpec& chip,
   b.sram_energy_pj =
       static_cast<double>(b.sram_read_bytes + b.sram_write_bytes) * b.sram_pj_per_byte;
   b.dram_energy_pj = static_cast<double>(b.dram_read_bytes) * b.dram_pj_per_byte;
+  b.leakage_uw = kib * options.sram_leakage_nw_per_kib * 1e-3;
   return b;
 }
 

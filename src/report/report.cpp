@@ -145,7 +145,7 @@ nlohmann::json layer_events_json(const LayerEvents& e) {
           {"input_bytes", e.input_bytes}};
 }
 
-nlohmann::json baseline_json(const BaselineComparison& b) {
+nlohmann::json baseline_json(const BaselineComparison& b, double rate) {
   const DigitalBaseline& d = b.digital;
   return {{"technology_nm", d.technology_nm},
           {"supply_v", d.supply_v},
@@ -163,6 +163,8 @@ nlohmann::json baseline_json(const BaselineComparison& b) {
           {"sram_energy_pj", d.sram_energy_pj},
           {"dram_energy_pj", d.dram_energy_pj},
           {"energy_pj", d.energy_pj()},
+          {"leakage_uw", d.leakage_uw},
+          {"average_power_uw", d.average_power_uw(rate)},
           {"analog_energy_pj", b.analog_pj},
           {"analog_over_digital", b.ratio},
           {"verdict", b.verdict}};
@@ -236,8 +238,9 @@ Report make_report(const Program& program, const std::vector<TensorMap>& inputs,
     r.baselines.push_back(std::move(b));
   }
   r.notes.push_back(
-      "the digital baseline counts MACs, SRAM and DRAM traffic only (no leakage, "
-      "no activation functions); the analog energy includes leakage over the "
+      "the digital baseline's energy per inference counts MACs, SRAM and DRAM traffic only "
+      "(no activation functions, no leakage: it has no latency model; its SRAM's retention "
+      "leakage is in always-on power); the analog energy includes leakage over the "
       "inference's latency");
 
   r.floorplan = make_floorplan(chip, program.mapping, r.notes);
@@ -331,7 +334,7 @@ std::string report_json(const Report& r) {
                   {"host_elements", c.events.host_elements()}};
 
   j["baselines"] = nlohmann::json::array();
-  for (const BaselineComparison& b : r.baselines) j["baselines"].push_back(baseline_json(b));
+  for (const BaselineComparison& b : r.baselines) j["baselines"].push_back(baseline_json(b, r.rate));
 
   j["layers_by_energy"] = nlohmann::json::array();
   for (int i : r.by_energy) {

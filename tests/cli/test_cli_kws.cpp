@@ -164,10 +164,12 @@ TEST(CliKws, EvalReportsAccuracyEnergyAndAlwaysOnPower) {
   ASSERT_GE(j["power"].size(), 2u);
   for (size_t i = 1; i < j["power"].size(); ++i) {
     const auto& p = j["power"][i];
+    EXPECT_GT(p["leakage_uw"].get<double>(), 0) << p["design"];
     const double want =
+        p["leakage_uw"].get<double>() +
         (0.25 * 50 * (p["network_pj"].get<double>() + p["front_end_pj"].get<double>()) +
          50 * p["vad_pj"].get<double>()) *
-        1e-6;
+            1e-6;
     EXPECT_NEAR(p["average_uw"].get<double>(), want, 1e-9 * want) << p["design"];
   }
 

@@ -82,6 +82,7 @@ TEST(CliReport, SummaryOfDsCnnOnEdgeVoice) {
                      "ADCs",
                      "digital baseline",
                      "digital NPU",
+                     "leakage  power at 50/s",
                      "22 nm",
                      "5 nm",
                      "than a digital NPU at 22 nm",
@@ -118,6 +119,12 @@ TEST(CliReport, JsonHasTheSameNumbersAndTheRate) {
   EXPECT_EQ(j["baselines"][1]["technology_nm"], 5);
   EXPECT_GT(j["baselines"][1]["analog_over_digital"].get<double>(),
             j["baselines"][0]["analog_over_digital"].get<double>());  // 5 nm digital is cheaper
+  // A baseline's always-on power: its SRAM's retention leakage plus the rate times its energy.
+  for (const nlohmann::json& b : j["baselines"]) {
+    EXPECT_GT(b["leakage_uw"].get<double>(), 0);
+    EXPECT_NEAR(b["average_power_uw"].get<double>(),
+                b["leakage_uw"].get<double>() + 10 * b["energy_pj"].get<double>() * 1e-6, 1e-9);
+  }
 }
 
 TEST(CliReport, OnnxWithChipAndInputsAndAdcModel) {

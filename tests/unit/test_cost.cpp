@@ -404,6 +404,12 @@ TEST(CostDigitalBaseline, NodeScalingAndBreakdown) {
   DigitalBaseline spill = price_digital_baseline(g, chip, small);
   EXPECT_EQ(spill.dram_read_bytes, 12000 - 4096);
   EXPECT_GT(spill.energy_pj(), at22.energy_pj());
+  // Static power: the SRAM's retention leakage, per KiB held, the same at every node.
+  EXPECT_DOUBLE_EQ(spill.leakage_uw, 4 * 3.13e-3);
+  EXPECT_DOUBLE_EQ(at22.leakage_uw, static_cast<double>(at22.sram_bytes) / 1024 * 3.13e-3);
+  EXPECT_DOUBLE_EQ(at5.leakage_uw, at22.leakage_uw);
+  small.sram_leakage_nw_per_kib = -1;
+  EXPECT_THROW(price_digital_baseline(g, chip, small), Error);
 }
 
 Graph ds_cnn() {

@@ -163,11 +163,15 @@ void print_summary(const Report& r) {
   std::cout << at.str();
 
   std::cout << "\ndigital baseline (8-bit NPU, same weights on chip):\n";
-  Table b({"design", "node", "energy/inference", "analog / digital"}, {false, true, true, true});
-  b.add({"analog: " + r.chip, std::to_string(r.technology_nm) + " nm", uj(total), "-"});
+  const std::string at_rate = "power at " + num(r.rate) + "/s";
+  Table b({"design", "node", "energy/inference", "analog / digital", "leakage", at_rate},
+          {false, true, true, true, true, true});
+  b.add({"analog: " + r.chip, std::to_string(r.technology_nm) + " nm", uj(total), "-",
+         power(c.leakage_uw), power(r.average_power_uw)});
   for (const BaselineComparison& x : r.baselines)
     b.add({"digital NPU", std::to_string(x.digital.technology_nm) + " nm",
-           uj(x.digital.energy_pj()), num(x.ratio) + "x"});
+           uj(x.digital.energy_pj()), num(x.ratio) + "x", power(x.digital.leakage_uw),
+           power(x.digital.average_power_uw(r.rate))});
   std::cout << b.str();
   for (const BaselineComparison& x : r.baselines) std::cout << x.verdict << "\n";
 
