@@ -176,5 +176,5 @@ TEST(CliKws, EvalReportsAccuracyEnergyAndAlwaysOnPower) {
   r = run_acim("kws --eval " + (dir / "set").string() + kModel + " --instances 1");
   ASSERT_EQ(r.status, 0) << r.err;
   expect_has(r.out, {"4 clips", "0 s after programming", "1 day after programming", "uW",
-                     "digital NPU 22 nm", "measured on these clips"});
+                     "digital NPU 22 nm", "measured on these clips", "leakage        power"});
 }
