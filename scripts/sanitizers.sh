@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The sanitizer tier: three builds beside the release one, each from its CMake preset. CI runs it
-# after `make test` (.ci/run, with --fuzz-seconds 30); from a clean clone it takes about 41
-# minutes of CPU, about 24 minutes on an idle 2-core machine (measured: docs/RELIABILITY.md).
+# after `make test` (.ci/run, with --fuzz-seconds 30); from a clean clone it takes about 16
+# minutes on an idle 2-core machine (measured: docs/RELIABILITY.md).
 #   asan   GCC, AddressSanitizer + UndefinedBehaviorSanitizer: the whole test suite
-#          (`make test PRESET=asan`), AVX-512 kernels included.
+#          (`make test PRESET=asan`), AVX-512 kernels included; built at -O1 -g1 (the preset),
+#          which compiles in half the time of -O2 -g and keeps file:line in the reports.
 #   tsan   Clang, ThreadSanitizer with LLVM's OpenMP runtime and its Archer tool (which tells
 #          ThreadSanitizer about OpenMP's barriers and tasks): the unit tests of everything that
 #          runs on several threads, with 2 and 4 threads.
