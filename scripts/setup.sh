@@ -50,7 +50,8 @@ if [ ! -f "$STAMP" ] || ! cmp -s "$REQ" "$STAMP"; then
   # refuse early, with a message, rather than fail half-installed with pip's "No space left".
   NEED_GB=9
   free_gb=$(( $(df -Pk . | awk 'NR==2 {print $4}') / 1024 / 1024 ))
-  if ! compgen -G ".venv/lib/python3*/site-packages/torch" >/dev/null && [ "$free_gb" -lt "$NEED_GB" ]; then
+  if ! compgen -G ".venv/lib/python3*/site-packages/torch" > /dev/null &&
+     [ "$free_gb" -lt "$NEED_GB" ]; then
     echo "setup: error: $free_gb GB free on the disk holding $(pwd); installing $REQ into" \
          ".venv needs about $NEED_GB GB. Free some space and run 'make setup' again." >&2
     exit 1

@@ -584,12 +584,12 @@ std::string report_html(const Report& r) {
                           {d.sram_energy_pj, kSramColour, "SRAM: " + energy_str(d.sram_energy_pj)},
                           {d.dram_energy_pj, kDramColour, "DRAM: " + energy_str(d.dram_energy_pj)}},
                          energy_str(d.energy_pj())));
-      verdicts += para(b.verdict + " (" + energy_str(b.analog_pj) + " vs " +
-                           energy_str(d.energy_pj()) + "; always-on at " + num(r.rate) +
-                           " inferences/s " + power_str(r.average_power_uw) + " vs " +
-                           power_str(d.average_power_uw(r.rate)) + ", the NPU's SRAM leakage " +
-                           power_str(d.leakage_uw) + " included).",
-                       "verdict");
+      verdicts +=
+          para(b.verdict + " (" + energy_str(b.analog_pj) + " vs " + energy_str(d.energy_pj()) +
+                   "; always-on at " + num(r.rate) + " inferences/s " +
+                   power_str(r.average_power_uw) + " vs " + power_str(d.average_power_uw(r.rate)) +
+                   ", the NPU's SRAM leakage " + power_str(d.leakage_uw) + " included).",
+               "verdict");
     }
     const std::string legend = "<div class=\"legend\"><span class=\"item\">" + swatch(kMacColour) +
                                "digital MACs</span><span class=\"item\">" + swatch(kSramColour) +

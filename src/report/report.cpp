@@ -334,7 +334,8 @@ std::string report_json(const Report& r) {
                   {"host_elements", c.events.host_elements()}};
 
   j["baselines"] = nlohmann::json::array();
-  for (const BaselineComparison& b : r.baselines) j["baselines"].push_back(baseline_json(b, r.rate));
+  for (const BaselineComparison& b : r.baselines)
+    j["baselines"].push_back(baseline_json(b, r.rate));
 
   j["layers_by_energy"] = nlohmann::json::array();
   for (int i : r.by_energy) {

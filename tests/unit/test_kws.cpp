@@ -118,9 +118,9 @@ TEST(Kws, FrontEndPriceOnTheDigitalUnit) {
   EXPECT_LT(c.mfcc_ns, 20e6);
 }
 
-// Always-on power: at duty cycle 0 only leakage and the gate (a baseline's: its SRAM's); at 1 the chip's average power at
-// the rate plus the front end; the baselines' front end priced at their node (the 22 nm one at
-// the chip's own node and supply: unchanged).
+// Always-on power: at duty cycle 0 only leakage and the gate (a baseline's: its SRAM's); at 1 the
+// chip's average power at the rate plus the front end; the baselines' front end priced at their
+// node (the 22 nm one at the chip's own node and supply: unchanged).
 TEST(Kws, AlwaysOnPowerFollowsTheDutyCycle) {
   const ChipSpec chip = chip_preset("edge-voice");
   const Program program =

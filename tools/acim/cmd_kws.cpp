@@ -264,8 +264,8 @@ int run_eval(const KwsCliOptions& o) {
       fe.mfcc_pj * 1e-3, fe.mfcc_ns * 1e-3, fe.vad_pj * 1e-3);
   std::printf("always-on at %g inferences/s, VAD duty cycle %.2f (%s):\n", o.rate, duty,
               o.duty_cycle >= 0 ? "--duty-cycle" : "measured on these clips");
-  std::printf("  %-22s %14s %14s %12s %12s\n", "design", "network/inf", "front end/inf",
-              "leakage", "power");
+  std::printf("  %-22s %14s %14s %12s %12s\n", "design", "network/inf", "front end/inf", "leakage",
+              "power");
   for (const KwsPowerRow& r : power)
     std::printf("  %-22s %11.4g uJ %11.4g nJ %9.3g uW %9.3g uW\n", r.design.c_str(),
                 r.network_pj * 1e-6, r.front_end_pj * 1e-3, r.leakage_uw, r.average_uw);
