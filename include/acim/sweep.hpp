@@ -65,6 +65,8 @@ struct SweepParameter {
 //   interval_ns       between inferences in steady state;
 //   area_mm2          of all chips used;
 //   power_uw          average power at [sweep] rate inferences/s;
+//   npu_power_uw      the digital NPU baseline's (at the chip's node, the same weights on chip;
+//                     price_digital_baseline) at that rate, its SRAM's leakage included;
 //   tops_per_w        2 x MACs / energy per inference;
 //   arrays_used       crossbar arrays used (replication included);
 //   chips             chips used.

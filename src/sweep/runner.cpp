@@ -205,6 +205,12 @@ PointResult SweepRunner::run(int64_t index) {
     add("area_mm2", c.area.total_um2() * 1e-6);
     const double rate = s.spec.rate > 0 ? s.spec.rate : c.inferences_per_s;
     if (rate <= c.inferences_per_s) add("power_uw", c.average_power_uw(rate));
+    if (wants("npu_power_uw")) {
+      // The 8-bit digital NPU at the chip's node, holding the same weights, at the same rate.
+      const DigitalBaseline npu = price_digital_baseline(
+          p.graph, p.chip, baseline_at(p.chip, p.chip.technology_nm), p.mapping.chips);
+      add("npu_power_uw", npu.average_power_uw(rate));
+    }
     add("tops_per_w", c.tops_per_w);
     add("arrays_used", static_cast<double>(p.mapping.arrays_used));
     add("chips", static_cast<double>(p.mapping.chips));

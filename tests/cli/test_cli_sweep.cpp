@@ -130,7 +130,11 @@ TEST_F(CliSweep, RunsEveryPointAndShowsTheFront) {
     EXPECT_LT(p.mean("output_error"), 10);
     EXPECT_GT(p.mean("energy_pj"), 0);
     EXPECT_GT(p.mean("area_mm2"), 0);
+    EXPECT_GT(p.mean("npu_power_uw"), 0);
   }
+  // The NPU holds the same weights at the same node whatever the ADC: per cell type, one value.
+  EXPECT_EQ(points[0].mean("npu_power_uw"), points[2].mean("npu_power_uw"));
+  EXPECT_EQ(points[1].mean("npu_power_uw"), points[3].mean("npu_power_uw"));
   // More ADC bits on the same cell: at least as accurate on these 32 (2 x 16) runs.
   EXPECT_GE(points[2].mean("accuracy"), points[0].mean("accuracy"));
 
