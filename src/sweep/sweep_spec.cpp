@@ -282,9 +282,8 @@ double SweepValue::number() const {
 
 const std::vector<std::string>& sweep_metric_names() {
   static const std::vector<std::string> names = {
-      "accuracy",   "float_accuracy", "output_error", "energy_pj", "latency_ns",
-      "interval_ns", "area_mm2",     "power_uw",      "npu_power_uw", "tops_per_w",
-      "arrays_used", "chips"};
+      "accuracy", "float_accuracy", "output_error", "energy_pj",  "latency_ns",  "interval_ns",
+      "area_mm2", "power_uw",       "npu_power_uw", "tops_per_w", "arrays_used", "chips"};
   return names;
 }
 
